@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up for a fresh Debian machine: system packages (only
+# the missing ones), bpffs/tracefs mounts, npm dependencies + native addon, and
+# the TypeScript build. A few seconds when everything is already in place.
+#   scripts/setup.sh          what `npm start` needs
+#   scripts/setup.sh --test   plus what the tests need (container daemons, prometheus)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Build and run: compiler, BPF toolchain, libbpf.
+BUILD_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
+# Tests: real container daemons from Debian, a busybox image source, Prometheus,
+# and containerd's upstream protos to check ours against.
+TEST_PACKAGES=(containerd runc docker.io podman crun conmon lxc lxc-templates uidmap busybox-static
+  prometheus golang-github-containerd-containerd-dev iproute2 procps)
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || printf '%s\n' "$p"
+  done
+}
+
+apt_install() {
+  local missing
+  missing=$(missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: $(echo $missing) — run as root or install them"
+    exit 1
+  fi
+  log "installing: $(echo $missing)"
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    # A mirror that briefly fails to resolve is a passing fault: retry.
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
+      return 0
+    fi
+    log "apt-get failed (attempt $attempt), retrying in $((attempt * 5))s"
+    sleep $((attempt * 5))
+  done
+  log "could not install: $(echo $missing)"
+  exit 1
+}
+
+mount_if_absent() {
+  local type=$1 dir=$2
+  [ "$(id -u)" -eq 0 ] || return 0
+  if ! grep -qs " $dir $type " /proc/mounts; then
+    mkdir -p "$dir"
+    mount -t "$type" "$type" "$dir" 2>/dev/null && log "mounted $type at $dir" || log "could not mount $type at $dir (doctor explains)"
+  fi
+}
+
+apt_install "${BUILD_PACKAGES[@]}"
+[ "$want_test" = 1 ] && apt_install "${TEST_PACKAGES[@]}"
+
+mount_if_absent bpf /sys/fs/bpf
+mount_if_absent tracefs /sys/kernel/tracing
+
+# npm ci when node_modules is missing or older than the lockfile (it also builds the addon).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  for attempt in 1 2 3 4 5; do
+    npm ci --no-audit --no-fund && break
+    [ "$attempt" = 5 ] && { log "npm ci failed"; exit 1; }
+    log "npm ci failed (attempt $attempt), retrying in $((attempt * 5))s"
+    sleep $((attempt * 5))
+  done
+fi
+
+# The addon is rebuilt when its sources change (npm ci builds it on a fresh clone).
+if [ -f binding.gyp ]; then
+  addon=build/Release/ebpf_otel.node
+  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ]; then
+    log "building native addon"
+    npx --no-install node-gyp rebuild >/dev/null
+  fi
+fi
+
+node_modules/.bin/tsc -p tsconfig.json

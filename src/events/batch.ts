@@ -1,0 +1,253 @@
+import type { ContainerInfo } from './container';
+import {
+  Connect,
+  EVENT_VERSION,
+  EventTypeName,
+  Exec,
+  Exit,
+  Header,
+  MIN_RECORD_LENGTH,
+  Open,
+  eventTypeName,
+} from './record';
+
+/** Converts kernel boot-time nanoseconds into Unix epoch nanoseconds. */
+export class BootClock {
+  private offsetNs = 0n;
+
+  constructor(private readonly bootNowNs: () => bigint = () => process.hrtime.bigint()) {
+    this.refresh();
+  }
+
+  /** Recomputed periodically: wall-clock steps (NTP) move the offset. */
+  refresh(): void {
+    const epochNs = BigInt(Date.now()) * 1_000_000n;
+    this.offsetNs = epochNs - this.bootNowNs();
+  }
+
+  toEpochNs(bootNs: bigint): bigint {
+    return bootNs + this.offsetNs;
+  }
+}
+
+export interface ParseResult {
+  batch: EventBatch;
+  /** Records skipped because they were truncated, of an unknown type or version. */
+  malformed: number;
+}
+
+const TWO_POW_32 = 4294967296;
+
+/**
+ * A view over one Buffer of many kernel records. Header fields are read with
+ * fixed offsets; strings are decoded only when asked for.
+ */
+export class EventBatch {
+  readonly view: DataView;
+  /** Filled by the enrichment processor, index-aligned with records; null = host. */
+  containers: Array<ContainerInfo | null> | undefined;
+
+  constructor(
+    readonly buffer: Buffer,
+    readonly offsets: Uint32Array,
+    readonly clock: BootClock,
+  ) {
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+
+  get length(): number {
+    return this.offsets.length;
+  }
+
+  /** Walks the records of `buffer`, keeping well-formed ones and counting the rest. */
+  static parse(buffer: Buffer, clock: BootClock): ParseResult {
+    const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const offsets = new Uint32Array(Math.max(1, Math.floor(buffer.byteLength / Header.length)));
+    let count = 0;
+    let malformed = 0;
+    let at = 0;
+    while (at + Header.length <= buffer.byteLength) {
+      const size = view.getUint32(at + Header.size, true);
+      if (size < Header.length || at + size > buffer.byteLength) {
+        // The size itself cannot be trusted: nothing after it can be located.
+        malformed++;
+        return { batch: new EventBatch(buffer, offsets.subarray(0, count), clock), malformed };
+      }
+      const name = eventTypeName(view.getUint16(at + Header.type, true));
+      const version = view.getUint16(at + Header.version, true);
+      if (name === undefined || version !== EVENT_VERSION || size < MIN_RECORD_LENGTH[name] || !payloadFits(view, at, size, name)) {
+        malformed++;
+      } else {
+        offsets[count++] = at;
+      }
+      at += size;
+    }
+    if (at < buffer.byteLength) malformed++;
+    return { batch: new EventBatch(buffer, offsets.subarray(0, count), clock), malformed };
+  }
+
+  /** A batch of the records whose index `keep` returns true for; shares the buffer. */
+  filter(keep: (index: number) => boolean): EventBatch {
+    const kept = new Uint32Array(this.length);
+    const containers = this.containers ? [] as Array<ContainerInfo | null> : undefined;
+    let n = 0;
+    for (let i = 0; i < this.length; i++) {
+      if (!keep(i)) continue;
+      kept[n++] = this.offsets[i];
+      containers?.push(this.containers![i]);
+    }
+    const out = new EventBatch(this.buffer, kept.subarray(0, n), this.clock);
+    out.containers = containers;
+    return out;
+  }
+
+  type(i: number): EventTypeName {
+    return eventTypeName(this.view.getUint16(this.offsets[i] + Header.type, true))!;
+  }
+  typeCode(i: number): number {
+    return this.view.getUint16(this.offsets[i] + Header.type, true);
+  }
+  recordSize(i: number): number {
+    return this.view.getUint32(this.offsets[i] + Header.size, true);
+  }
+  tsBootNs(i: number): bigint {
+    return this.view.getBigUint64(this.offsets[i] + Header.tsBootNs, true);
+  }
+  timeUnixNs(i: number): bigint {
+    return this.clock.toEpochNs(this.tsBootNs(i));
+  }
+  pid(i: number): number {
+    return this.u32(i, Header.pid);
+  }
+  tgid(i: number): number {
+    return this.u32(i, Header.tgid);
+  }
+  ppid(i: number): number {
+    return this.u32(i, Header.ppid);
+  }
+  uid(i: number): number {
+    return this.u32(i, Header.uid);
+  }
+  gid(i: number): number {
+    return this.u32(i, Header.gid);
+  }
+  /** Namespace inode numbers are 32-bit in the kernel (proc_inum), so a number is exact. */
+  mntns(i: number): number {
+    return this.u64AsNumber(i, Header.mntns);
+  }
+  cgroupId(i: number): number {
+    return this.u64AsNumber(i, Header.cgroupId);
+  }
+  comm(i: number): string {
+    return this.cString(this.offsets[i] + Header.comm, Header.commLength);
+  }
+
+  execFilename(i: number): string {
+    const at = this.offsets[i];
+    return this.buffer.toString('utf8', at + Exec.data, at + Exec.data + this.u16(i, Exec.filenameLength));
+  }
+  /** argv as decoded strings; the BPF side caps the bytes copied. */
+  execArgs(i: number): string[] {
+    const at = this.offsets[i];
+    const start = at + Exec.data + this.u16(i, Exec.filenameLength);
+    const end = start + this.u16(i, Exec.argsLength);
+    if (end === start) return [];
+    const args = this.buffer.toString('utf8', start, end).split('\0');
+    if (args[args.length - 1] === '') args.pop();
+    return args;
+  }
+  execArgsTruncated(i: number): boolean {
+    return (this.u16(i, Exec.flags) & Exec.argsTruncatedFlag) !== 0;
+  }
+
+  exitCode(i: number): number {
+    return this.view.getInt32(this.offsets[i] + Exit.exitCode, true);
+  }
+  exitSignal(i: number): number {
+    return this.u32(i, Exit.exitSignal);
+  }
+  exitDurationNs(i: number): bigint {
+    return this.view.getBigUint64(this.offsets[i] + Exit.durationNs, true);
+  }
+
+  openRet(i: number): number {
+    return this.view.getInt32(this.offsets[i] + Open.ret, true);
+  }
+  openFlags(i: number): number {
+    return this.u32(i, Open.flags);
+  }
+  openPath(i: number): string {
+    const at = this.offsets[i];
+    return this.buffer.toString('utf8', at + Open.path, at + Open.path + this.u16(i, Open.pathLength));
+  }
+
+  connectRet(i: number): number {
+    return this.view.getInt32(this.offsets[i] + Connect.ret, true);
+  }
+  connectFamily(i: number): number {
+    return this.u16(i, Connect.family);
+  }
+  connectPort(i: number): number {
+    return this.u16(i, Connect.port);
+  }
+  connectSockType(i: number): number {
+    return this.u16(i, Connect.sockType);
+  }
+  /** Dotted IPv4 or RFC 5952 IPv6 text. */
+  connectAddress(i: number): string {
+    const at = this.offsets[i] + Connect.addr;
+    const b = this.buffer;
+    if (this.connectFamily(i) === 2) return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+    return formatIPv6(b.subarray(at, at + 16));
+  }
+
+  private u16(i: number, field: number): number {
+    return this.view.getUint16(this.offsets[i] + field, true);
+  }
+  private u32(i: number, field: number): number {
+    return this.view.getUint32(this.offsets[i] + field, true);
+  }
+  private u64AsNumber(i: number, field: number): number {
+    const at = this.offsets[i] + field;
+    return this.view.getUint32(at, true) + this.view.getUint32(at + 4, true) * TWO_POW_32;
+  }
+  private cString(start: number, max: number): string {
+    let end = start;
+    const limit = start + max;
+    while (end < limit && this.buffer[end] !== 0) end++;
+    return this.buffer.toString('utf8', start, end);
+  }
+}
+
+/** Variable-length payloads must lie inside the record that carries them. */
+function payloadFits(view: DataView, at: number, size: number, name: EventTypeName): boolean {
+  switch (name) {
+    case 'exec':
+      return Exec.data + view.getUint16(at + Exec.filenameLength, true) + view.getUint16(at + Exec.argsLength, true) <= size;
+    case 'open':
+      return Open.path + view.getUint16(at + Open.pathLength, true) <= size;
+    default:
+      return true;
+  }
+}
+
+export function formatIPv6(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let g = 0; g < 8; g++) groups.push((bytes[2 * g] << 8) | bytes[2 * g + 1]);
+  // IPv4-mapped (::ffff:a.b.c.d) keeps its dotted tail, as inet_ntop prints it.
+  if (groups.slice(0, 5).every((x) => x === 0) && groups[5] === 0xffff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let g = 0; g < 8; ) {
+    if (groups[g] !== 0) { g++; continue; }
+    let end = g;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - g > bestLen && end - g > 1) { bestStart = g; bestLen = end - g; }
+    g = end;
+  }
+  const hex = groups.map((x) => x.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}

@@ -1,0 +1,7 @@
+export { BootClock, EventBatch, formatIPv6 } from './batch';
+export type { ParseResult } from './batch';
+export type { ContainerInfo, ContainerState, KubernetesInfo, RuntimeName } from './container';
+export { encodeRecord, encodeRecords } from './encode';
+export type { RecordCommon, RecordSpec } from './encode';
+export { EVENT_TYPE_NAMES, EventType, eventTypeName } from './record';
+export type { EventTypeName } from './record';
