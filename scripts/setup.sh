@@ -78,7 +78,7 @@ if [ -f binding.gyp ]; then
   addon=build/Release/ebpf_otel.node
   if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ]; then
     log "building native addon"
-    npx --no-install node-gyp rebuild >/dev/null
+    npm run --silent build:addon >/dev/null
   fi
 fi
 
