@@ -41,7 +41,8 @@ const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g;
 /**
  * Expands `${env:VAR}` and `${env:VAR:-default}` in string values (after YAML
  * parsing, so a value can never inject structure). A value that is one whole
- * reference is re-read as a YAML scalar, so `${env:PORT}` can be a number.
+ * reference is re-read as a YAML scalar, so `${env:PORT}` can be a number or
+ * a boolean; anything else stays the string it was.
  */
 export function expandEnv(value: unknown, env: Env, at: string, problems: string[]): unknown {
   if (typeof value === 'string') {
@@ -53,8 +54,9 @@ export function expandEnv(value: unknown, env: Env, at: string, problems: string
       problems.push(`${at}: environment variable ${name} is not set (set it, or write \${env:${name}:-default})`);
       return '';
     });
-    if (whole && expanded !== '') return parseYaml(expanded) ?? expanded;
-    return expanded;
+    if (!whole || expanded === '') return expanded;
+    const scalar: unknown = parseYaml(expanded);
+    return typeof scalar === 'number' || typeof scalar === 'boolean' ? scalar : expanded;
   }
   if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, `${at}[${i}]`, problems));
   if (value !== null && typeof value === 'object') {
@@ -68,7 +70,7 @@ export function expandEnv(value: unknown, env: Env, at: string, problems: string
 let validator: ReturnType<Ajv['compile']> | undefined;
 function schemaValidator(): ReturnType<Ajv['compile']> {
   if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
     validator = ajv.compile(JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')));
   }
   return validator;

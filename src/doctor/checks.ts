@@ -1,0 +1,178 @@
+import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  check: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to do about a warn/fail; '' when ok. */
+  fix: string;
+}
+
+/** Capability bit numbers (linux/capability.h). */
+const CAPS = { CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
+
+/** Sockets DESIGN.md §4 discovers, relative to the host root. */
+export const KNOWN_RUNTIME_SOCKETS: ReadonlyArray<{ runtime: string; path: string }> = [
+  { runtime: 'containerd', path: '/run/containerd/containerd.sock' },
+  { runtime: 'containerd (k3s)', path: '/run/k3s/containerd/containerd.sock' },
+  { runtime: 'cri-o', path: '/run/crio/crio.sock' },
+  { runtime: 'docker', path: '/var/run/docker.sock' },
+  { runtime: 'podman', path: '/run/podman/podman.sock' },
+  { runtime: 'cri-dockerd', path: '/var/run/cri-dockerd.sock' },
+];
+
+export interface DoctorOptions {
+  hostRoot?: string;
+  procStatus?: string;
+  mounts?: string;
+  kernelRelease?: string;
+  /** Native probe of BPF program loadability; absent when the addon is not built. */
+  probePrograms?: () => Array<{ program: string; event: string; loaded: boolean; reason: string }>;
+  addonError?: string;
+}
+
+export function effectiveCapabilities(procStatus: string): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(procStatus);
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+export function checkCapabilities(procStatus: string, uid: number): CheckResult[] {
+  const eff = effectiveCapabilities(procStatus);
+  const has = (bit: number) => (eff >> BigInt(bit)) & 1n;
+  const results: CheckResult[] = [];
+  results.push(
+    uid === 0
+      ? { check: 'root', status: 'ok', detail: 'running as uid 0', fix: '' }
+      : { check: 'root', status: 'warn', detail: `running as uid ${uid}`, fix: 'run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN' },
+  );
+  const bpfCapable = has(CAPS.CAP_SYS_ADMIN) || (has(CAPS.CAP_BPF) && has(CAPS.CAP_PERFMON));
+  for (const name of ['CAP_BPF', 'CAP_PERFMON', 'CAP_SYS_ADMIN'] as const) {
+    const present = has(CAPS[name]) === 1n;
+    results.push({
+      check: `capability ${name}`,
+      status: present ? 'ok' : bpfCapable ? 'warn' : 'fail',
+      detail: present ? 'effective' : 'missing from the effective set',
+      fix: present ? '' : `add ${name} (securityContext.capabilities.add in Kubernetes, --cap-add with docker)`,
+    });
+  }
+  const resource = has(CAPS.CAP_SYS_RESOURCE) === 1n;
+  results.push({
+    check: 'capability CAP_SYS_RESOURCE',
+    status: resource ? 'ok' : 'warn',
+    detail: resource ? 'effective' : 'missing: locked memory is limited to the hard RLIMIT_MEMLOCK (kernels >= 5.11 account BPF memory to cgroups, so this is usually fine)',
+    fix: resource ? '' : 'optional: add CAP_SYS_RESOURCE on kernels older than 5.11',
+  });
+  return results;
+}
+
+export function checkKernel(release: string): CheckResult {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  const [major, minor] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  const atLeast = (a: number, b: number) => major > a || (major === a && minor >= b);
+  if (atLeast(5, 8)) return { check: 'kernel version', status: 'ok', detail: `${release} (BPF ring buffer needs >= 5.8)`, fix: '' };
+  return { check: 'kernel version', status: 'fail', detail: `${release} is older than 5.8, which has no BPF ring buffer`, fix: 'run on kernel 5.8 or newer' };
+}
+
+export function checkBtf(hostRoot: string): CheckResult {
+  const file = path.join(hostRoot, '/sys/kernel/btf/vmlinux');
+  return existsSync(file)
+    ? { check: 'kernel BTF', status: 'ok', detail: `${file} present (CO-RE relocations work)`, fix: '' }
+    : { check: 'kernel BTF', status: 'fail', detail: `${file} missing`, fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y' };
+}
+
+export function checkMount(mounts: string, type: string, dirs: string[], fix: string): CheckResult {
+  const found = mounts.split('\n').map((l) => l.split(' ')).find((f) => f[2] === type && dirs.includes(f[1]));
+  return found
+    ? { check: `${type} mounted`, status: 'ok', detail: `at ${found[1]}`, fix: '' }
+    : { check: `${type} mounted`, status: 'fail', detail: `not mounted at ${dirs.join(' or ')}`, fix };
+}
+
+export function checkTracepoints(mounts: string): CheckResult {
+  const dirs = mounts.split('\n').map((l) => l.split(' ')).filter((f) => f[2] === 'tracefs').map((f) => f[1]);
+  const needed = ['sched/sched_process_exec', 'sched/sched_process_exit', 'syscalls/sys_enter_openat', 'syscalls/sys_enter_connect'];
+  for (const dir of dirs) {
+    const missing = needed.filter((tp) => !existsSync(path.join(dir, 'events', tp)));
+    if (missing.length === 0) return { check: 'tracepoints', status: 'ok', detail: `${needed.join(', ')} under ${dir}/events`, fix: '' };
+    return { check: 'tracepoints', status: 'warn', detail: `missing under ${dir}/events: ${missing.join(', ')}`, fix: 'the matching event types will be skipped; use a kernel with CONFIG_FTRACE_SYSCALLS' };
+  }
+  return { check: 'tracepoints', status: 'fail', detail: 'tracefs not mounted, tracepoints cannot be listed', fix: 'mount -t tracefs tracefs /sys/kernel/tracing' };
+}
+
+function checkSocket(runtime: string, file: string): Promise<CheckResult> {
+  const check = `runtime socket ${runtime}`;
+  if (!existsSync(file)) {
+    return Promise.resolve({ check, status: 'warn', detail: `${file} absent (${runtime} not on this host)`, fix: `if ${runtime} runs here, set its socket in processors.container_enrichment.runtimes or mount the host's /run` });
+  }
+  try {
+    accessSync(file, constants.R_OK | constants.W_OK);
+  } catch {
+    return Promise.resolve({ check, status: 'fail', detail: `${file}: permission denied`, fix: 'run as root or mount the socket with write access' });
+  }
+  return new Promise((resolve) => {
+    const sock = connect(file);
+    const done = (r: CheckResult) => {
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(1000, () => done({ check, status: 'fail', detail: `${file}: connect timed out`, fix: `check that ${runtime} is running` }));
+    sock.once('connect', () => done({ check, status: 'ok', detail: `${file} accepts connections`, fix: '' }));
+    sock.once('error', (err: NodeJS.ErrnoException) =>
+      done({ check, status: 'fail', detail: `${file}: ${err.code ?? err.message}`, fix: `start ${runtime}, or remove the stale socket` }),
+    );
+  });
+}
+
+function checkPrograms(options: DoctorOptions): CheckResult[] {
+  if (!options.probePrograms) {
+    return [{ check: 'native addon', status: 'fail', detail: options.addonError ?? 'not built', fix: 'run npm run build:addon (needs clang, libbpf-dev, bpftool: scripts/setup.sh installs them)' }];
+  }
+  try {
+    return options.probePrograms().map((p) => ({
+      check: `bpf program ${p.program}`,
+      status: p.loaded ? 'ok' : 'warn',
+      detail: p.loaded ? `loads (${p.event} events, ring buffer ok)` : `skipped: ${p.reason}`,
+      fix: p.loaded ? '' : `${p.event} events are unavailable on this kernel; the other event types still work`,
+    }));
+  } catch (err) {
+    return [{ check: 'bpf programs', status: 'fail', detail: (err as Error).message, fix: 'run as root with CAP_BPF and CAP_PERFMON, on a kernel with BTF' }];
+  }
+}
+
+export async function runChecks(options: DoctorOptions = {}): Promise<CheckResult[]> {
+  const hostRoot = options.hostRoot ?? '';
+  const mounts = options.mounts ?? readFileSync('/proc/mounts', 'utf8');
+  const results: CheckResult[] = [
+    ...checkCapabilities(options.procStatus ?? readFileSync('/proc/self/status', 'utf8'), process.getuid?.() ?? -1),
+    checkKernel(options.kernelRelease ?? os.release()),
+    checkBtf(hostRoot),
+    checkMount(mounts, 'bpf', ['/sys/fs/bpf'], 'mount -t bpf bpf /sys/fs/bpf (in Kubernetes: hostPath volume /sys/fs/bpf)'),
+    checkMount(mounts, 'tracefs', ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'], 'mount -t tracefs tracefs /sys/kernel/tracing'),
+    checkTracepoints(mounts),
+    ...checkPrograms(options),
+  ];
+  const sockets = [...KNOWN_RUNTIME_SOCKETS, ...userPodmanSockets(hostRoot)];
+  results.push(...(await Promise.all(sockets.map((s) => checkSocket(s.runtime, path.join(hostRoot, s.path))))));
+  return results;
+}
+
+function userPodmanSockets(hostRoot: string): Array<{ runtime: string; path: string }> {
+  try {
+    return readdirSync(path.join(hostRoot, '/run/user'))
+      .filter((uid) => /^\d+$/.test(uid))
+      .map((uid) => ({ runtime: `podman (uid ${uid})`, path: `/run/user/${uid}/podman/podman.sock` }))
+      .filter((s) => existsSync(path.join(hostRoot, s.path)));
+  } catch {
+    return [];
+  }
+}
+
+export function formatChecks(results: CheckResult[]): string {
+  return results
+    .map((r) => `${r.status.padEnd(4)}  ${r.check}: ${r.detail}${r.fix ? `\n      fix: ${r.fix}` : ''}`)
+    .join('\n');
+}

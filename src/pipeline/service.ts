@@ -1,0 +1,146 @@
+import { Registry } from 'prom-client';
+import type { BootClock, EventBatch } from '../events';
+import { type AgentConfig, ConfigError, mergeDefaults } from './config';
+import type { Component, ComponentSettings, Factory, HostInfo, LogsConsumer } from './component';
+import type { Logger } from './logger';
+import { PipelineTelemetry, type StageCounters } from './telemetry';
+
+export interface ServiceOptions {
+  factories: readonly Factory[];
+  logger: Logger;
+  host: HostInfo;
+  clock: BootClock;
+  registry?: Registry;
+}
+
+type Kind = 'receivers' | 'processors' | 'exporters';
+const KIND_OF: Record<Kind, Factory['kind']> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
+
+interface Built {
+  id: string;
+  component: Component;
+}
+
+/**
+ * Wires `service.pipelines.logs` into components and runs their lifecycle:
+ * start exporters → processors → receivers, shut down in reverse, each once.
+ */
+export class Service {
+  readonly telemetry: PipelineTelemetry;
+  private readonly exporters: Built[] = [];
+  private readonly processors: Built[] = [];
+  private readonly receivers: Built[] = [];
+  private shuttingDown: Promise<void> | undefined;
+
+  constructor(config: AgentConfig, private readonly options: ServiceOptions) {
+    this.telemetry = new PipelineTelemetry(options.registry ?? new Registry());
+    const problems: string[] = [];
+    const logs = config.service.pipelines.logs;
+    const settingsFor = (kind: Kind, id: string): ComponentSettings => ({
+      id: `${kind}.${id}`,
+      logger: options.logger.child(`${kind}.${id}`),
+      metrics: this.telemetry.registry,
+      stage: this.telemetry.stage(`${kind}.${id}`),
+      host: options.host,
+      clock: options.clock,
+    });
+    const prepare = <F extends Factory>(kind: Kind, id: string): { factory: F; config: unknown; settings: ComponentSettings } | undefined => {
+      const type = id.split('/')[0];
+      const factory = options.factories.find((f) => f.type === type && f.kind === KIND_OF[kind]) as F | undefined;
+      if (!factory) {
+        problems.push(`${kind}.${id}: no ${KIND_OF[kind]} of type "${type}" is built in`);
+        return undefined;
+      }
+      const merged = mergeDefaults(factory.createDefaultConfig(), config[kind][id]);
+      const invalid = (factory.validate as ((c: unknown) => string[]) | undefined)?.(merged) ?? [];
+      problems.push(...invalid.map((p) => `${kind}.${id}.${p}`));
+      return { factory, config: merged, settings: settingsFor(kind, id) };
+    };
+
+    const exporterConsumers: LogsConsumer[] = [];
+    for (const id of logs.exporters) {
+      const p = prepare<Extract<Factory, { kind: 'exporter' }>>('exporters', id);
+      if (!p || problems.length) continue;
+      const exporter = p.factory.create(p.config, p.settings);
+      this.exporters.push({ id: `exporters.${id}`, component: exporter });
+      exporterConsumers.push(counting(exporter, p.settings.stage));
+    }
+    let next: LogsConsumer = fanOut(exporterConsumers);
+    for (const id of [...logs.processors].reverse()) {
+      const p = prepare<Extract<Factory, { kind: 'processor' }>>('processors', id);
+      if (!p || problems.length) continue;
+      const processor = p.factory.create(p.config, p.settings, sending(next, p.settings.stage));
+      this.processors.unshift({ id: `processors.${id}`, component: processor });
+      next = counting(processor, p.settings.stage);
+    }
+    for (const id of logs.receivers) {
+      const p = prepare<Extract<Factory, { kind: 'receiver' }>>('receivers', id);
+      if (!p || problems.length) continue;
+      this.receivers.push({ id: `receivers.${id}`, component: p.factory.create(p.config, p.settings, sending(next, p.settings.stage)) });
+    }
+    if (problems.length) throw new ConfigError(problems, 'service.pipelines.logs');
+  }
+
+  /** Exporters first, so nothing produced has nowhere to go; a failed start shuts down what started. */
+  async start(): Promise<void> {
+    for (const built of [...this.exporters, ...this.processors, ...this.receivers]) {
+      try {
+        await built.component.start();
+      } catch (err) {
+        await this.shutdown();
+        throw new Error(`${built.id}: failed to start: ${(err as Error).message}`);
+      }
+      this.options.logger.debug(`started ${built.id}`);
+    }
+  }
+
+  /** Receivers first, so in-flight data drains into processors and exporters, which flush. */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      const order = [...this.receivers, ...this.processors, ...this.exporters];
+      for (const built of order) {
+        try {
+          await built.component.shutdown();
+          this.options.logger.debug(`stopped ${built.id}`);
+        } catch (err) {
+          this.options.logger.error(`${built.id}: shutdown failed: ${(err as Error).message}`);
+        }
+      }
+    })();
+    return this.shuttingDown;
+  }
+
+  componentIds(): string[] {
+    return [...this.exporters, ...this.processors, ...this.receivers].map((b) => b.id);
+  }
+}
+
+function counting(target: LogsConsumer, stage: StageCounters): LogsConsumer {
+  return {
+    consumeLogs(batch: EventBatch) {
+      stage.receive(batch.length);
+      return target.consumeLogs(batch);
+    },
+  };
+}
+
+function sending(next: LogsConsumer, stage: StageCounters): LogsConsumer {
+  return {
+    consumeLogs(batch: EventBatch) {
+      stage.send(batch.length);
+      return next.consumeLogs(batch);
+    },
+  };
+}
+
+/** Every exporter sees every batch; one failing exporter does not starve the others. */
+function fanOut(consumers: LogsConsumer[]): LogsConsumer {
+  if (consumers.length === 1) return consumers[0];
+  return {
+    async consumeLogs(batch: EventBatch) {
+      const results = await Promise.allSettled(consumers.map((c) => c.consumeLogs(batch)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+  };
+}
