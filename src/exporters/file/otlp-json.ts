@@ -1,0 +1,103 @@
+import type { ContainerInfo, EventBatch, EventTypeName } from '../../events';
+import type { HostInfo } from '../../pipeline/component';
+import {
+  ATTRIBUTE_KEYS,
+  EVENT_NAMES,
+  type LogRecordWriter,
+  type ResourceAttribute,
+  ResourceCache,
+  SCOPE,
+  type SeverityLevel,
+  writeLogRecord,
+} from '../log-mapping';
+
+const KEY_PREFIX = ATTRIBUTE_KEYS.map((k) => `{"key":${JSON.stringify(k)},"value":`);
+const SCOPE_JSON = `{"name":${JSON.stringify(SCOPE.name)},"version":${JSON.stringify(SCOPE.version)}}`;
+
+function anyValueJson(value: string | string[]): string {
+  if (typeof value === 'string') return `{"stringValue":${JSON.stringify(value)}}`;
+  return `{"arrayValue":{"values":[${value.map((v) => `{"stringValue":${JSON.stringify(v)}}`).join(',')}]}}`;
+}
+
+function resourceJson(attrs: ResourceAttribute[]): string {
+  return `{"attributes":[${attrs.map((a) => `{"key":${JSON.stringify(a.key)},"value":${anyValueJson(a.value)}}`).join(',')}]}`;
+}
+
+/**
+ * Writes log records in the OTLP protobuf-JSON mapping: camelCase field
+ * names, 64-bit integers as decimal strings, enums as numbers.
+ */
+class JsonRecordWriter implements LogRecordWriter {
+  observedUnixNano = '0';
+  records: string[] = [];
+  private head = '';
+  private bodyPrefix = '';
+  private body = '';
+  private attrs = '';
+
+  begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void {
+    this.head =
+      `{"timeUnixNano":"${timeUnixNs}","observedTimeUnixNano":"${this.observedUnixNano}",` +
+      `"severityNumber":${severity.number},"severityText":"${severity.text}","eventName":"${EVENT_NAMES[type]}"`;
+    this.bodyPrefix = `${type} `;
+    this.attrs = '';
+  }
+  bodyUtf8(buf: Buffer, start: number, end: number): void {
+    this.body = JSON.stringify(this.bodyPrefix + buf.toString('utf8', start, end));
+  }
+  bodyText(detail: string): void {
+    this.body = JSON.stringify(this.bodyPrefix + detail);
+  }
+  str(key: number, value: string): void {
+    this.attr(key, `{"stringValue":${JSON.stringify(value)}}`);
+  }
+  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
+    const text = buf.toString('utf8', start, end);
+    this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
+  }
+  int(key: number, value: number | bigint): void {
+    this.attr(key, `{"intValue":"${value}"}`);
+  }
+  bool(key: number, value: boolean): void {
+    this.attr(key, `{"boolValue":${value}}`);
+  }
+  end(): void {
+    this.records.push(`${this.head},"body":{"stringValue":${this.body}},"attributes":[${this.attrs}]}`);
+  }
+  private attr(key: number, valueJson: string): void {
+    this.attrs += `${this.attrs ? ',' : ''}${KEY_PREFIX[key]}${valueJson}}`;
+  }
+}
+
+/** Turns whole batches into one ExportLogsServiceRequest JSON document each. */
+export class OtlpJsonEncoder {
+  private readonly resources: ResourceCache<string>;
+  private readonly writer = new JsonRecordWriter();
+
+  constructor(host: HostInfo, resourceOverrides: Readonly<Record<string, string>>) {
+    this.resources = new ResourceCache(host, resourceOverrides, resourceJson);
+  }
+
+  /** One line (no trailing newline); records grouped under one resource per container. */
+  encode(batch: EventBatch, observedUnixNano: bigint): string {
+    const groups = new Map<string, string[]>();
+    const w = this.writer;
+    w.observedUnixNano = String(observedUnixNano);
+    for (let i = 0; i < batch.length; i++) {
+      const info: ContainerInfo | null = batch.containers?.[i] ?? null;
+      const resource = this.resources.get(info);
+      let records = groups.get(resource);
+      if (!records) {
+        records = [];
+        groups.set(resource, records);
+      }
+      w.records = records;
+      writeLogRecord(batch, i, w);
+    }
+    const resourceLogs: string[] = [];
+    for (const [resource, records] of groups) {
+      resourceLogs.push(`{"resource":${resource},"scopeLogs":[{"scope":${SCOPE_JSON},"logRecords":[${records.join(',')}]}]}`);
+    }
+    return `{"resourceLogs":[${resourceLogs.join(',')}]}`;
+  }
+}

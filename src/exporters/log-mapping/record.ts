@@ -1,0 +1,142 @@
+import { constants } from 'node:os';
+import { EVENT_TYPE_NAMES, type EventBatch, type EventTypeName } from '../../events';
+import { Exec, Header, Open } from '../../events/record';
+import { Attr } from './attributes';
+
+/** OTLP `SeverityNumber` values used here, with their text. */
+export const Severity = {
+  info: { number: 9, text: 'INFO' },
+  warn: { number: 13, text: 'WARN' },
+} as const;
+export type SeverityLevel = (typeof Severity)[keyof typeof Severity];
+
+/** `event.name` per kernel event type. */
+export const EVENT_NAMES: Readonly<Record<EventTypeName, string>> = {
+  exec: 'process.exec',
+  exit: 'process.exit',
+  open: 'file.open',
+  connect: 'network.connect',
+};
+
+/**
+ * The receiving end of the mapping: one implementation per wire format. The
+ * mapping calls `begin`, then `body*` once, then attributes, then `end`, so a
+ * writer can stream straight into its output without building objects.
+ * Raw `utf8*` ranges point into the batch buffer: kernel strings are copied,
+ * never decoded, by writers that can.
+ */
+export interface LogRecordWriter {
+  begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void;
+  /** Body is `<type> <detail>`, e.g. `open /etc/passwd`; the writer adds the `<type> ` prefix. */
+  bodyUtf8(buf: Buffer, start: number, end: number): void;
+  bodyText(detail: string): void;
+  str(key: number, value: string): void;
+  /** `nulAsSpace`: argv is NUL-separated in the record; the command line joins it with spaces. */
+  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void;
+  int(key: number, value: number | bigint): void;
+  bool(key: number, value: boolean): void;
+  end(): void;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+const EINPROGRESS = constants.errno.EINPROGRESS;
+const SOCK_TRANSPORT: Record<number, string> = { 1: 'tcp', 2: 'udp' };
+
+function errnoName(ret: number): string {
+  return ERRNO_NAMES.get(-ret) ?? `errno ${-ret}`;
+}
+
+/** Ranges of the exec payload, computed from the record's own length fields. */
+function execRanges(batch: EventBatch, i: number): { filename: [number, number]; args: [number, number] } {
+  const at = batch.offsets[i];
+  const view = batch.view;
+  const filenameStart = at + Exec.data;
+  const filenameEnd = filenameStart + view.getUint16(at + Exec.filenameLength, true);
+  const argsEnd = filenameEnd + view.getUint16(at + Exec.argsLength, true);
+  return { filename: [filenameStart, filenameEnd], args: [filenameEnd, argsEnd] };
+}
+
+/** Where the NUL-terminated `comm` ends. */
+function commEnd(batch: EventBatch, i: number): number {
+  const start = batch.offsets[i] + Header.comm;
+  let end = start;
+  while (end < start + Header.commLength && batch.buffer[end] !== 0) end++;
+  return end;
+}
+
+function openPathRange(batch: EventBatch, i: number): [number, number] {
+  const at = batch.offsets[i];
+  const start = at + Open.path;
+  return [start, start + batch.view.getUint16(at + Open.pathLength, true)];
+}
+
+/**
+ * The one definition of how a kernel record becomes an OTLP log record
+ * (docs/otlp-mapping.md). Used by the OTLP and the file exporter alike.
+ */
+export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter): void {
+  const type = EVENT_TYPE_NAMES[batch.typeCode(i) - 1];
+  const buf = batch.buffer;
+  let severity: SeverityLevel = Severity.info;
+  if (type === 'open' && batch.openRet(i) < 0) severity = Severity.warn;
+  if (type === 'connect') {
+    const ret = batch.connectRet(i);
+    if (ret < 0 && ret !== -EINPROGRESS) severity = Severity.warn;
+  }
+  w.begin(batch.timeUnixNs(i), severity, type);
+
+  switch (type) {
+    case 'exec': {
+      const r = execRanges(batch, i);
+      w.bodyUtf8(buf, r.filename[0], r.filename[1]);
+      w.utf8(Attr.executablePath, buf, r.filename[0], r.filename[1], false);
+      // argv ends with a NUL: drop it so the command line has no trailing space.
+      const argsEnd = r.args[1] > r.args[0] && buf[r.args[1] - 1] === 0 ? r.args[1] - 1 : r.args[1];
+      if (argsEnd > r.args[0]) w.utf8(Attr.commandLine, buf, r.args[0], argsEnd, true);
+      if (batch.execArgsTruncated(i)) w.bool(Attr.argsTruncated, true);
+      break;
+    }
+    case 'exit': {
+      const code = batch.exitCode(i);
+      w.bodyText(String(code));
+      w.int(Attr.exitCode, code);
+      const signal = batch.exitSignal(i);
+      if (signal !== 0) w.int(Attr.exitSignal, signal);
+      w.int(Attr.durationNs, batch.exitDurationNs(i));
+      break;
+    }
+    case 'open': {
+      const [start, end] = openPathRange(batch, i);
+      w.bodyUtf8(buf, start, end);
+      w.utf8(Attr.filePath, buf, start, end, false);
+      w.int(Attr.openFlags, batch.openFlags(i));
+      const ret = batch.openRet(i);
+      if (ret < 0) w.str(Attr.errorType, errnoName(ret));
+      break;
+    }
+    case 'connect': {
+      const address = batch.connectAddress(i);
+      const port = batch.connectPort(i);
+      const v6 = batch.connectFamily(i) === 10;
+      w.bodyText(v6 ? `[${address}]:${port}` : `${address}:${port}`);
+      w.str(Attr.peerAddress, address);
+      w.int(Attr.peerPort, port);
+      const transport = SOCK_TRANSPORT[batch.connectSockType(i)];
+      if (transport !== undefined) w.str(Attr.transport, transport);
+      w.str(Attr.networkType, v6 ? 'ipv6' : 'ipv4');
+      const ret = batch.connectRet(i);
+      if (ret < 0 && ret !== -EINPROGRESS) w.str(Attr.errorType, errnoName(ret));
+      break;
+    }
+  }
+
+  w.str(Attr.eventName, EVENT_NAMES[type]);
+  w.int(Attr.pid, batch.tgid(i));
+  w.int(Attr.threadId, batch.pid(i));
+  w.int(Attr.parentPid, batch.ppid(i));
+  w.utf8(Attr.executableName, buf, batch.offsets[i] + Header.comm, commEnd(batch, i), false);
+  w.str(Attr.userId, String(batch.uid(i)));
+  w.int(Attr.mntns, batch.mntns(i));
+  w.int(Attr.cgroupId, batch.cgroupId(i));
+  w.end();
+}
