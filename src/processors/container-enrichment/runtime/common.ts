@@ -1,0 +1,270 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { ContainerInfo, KubernetesInfo, RuntimeName } from '../../../events';
+import { WarnOnce, type Logger } from '../../../pipeline/logger';
+import { RuntimeUnavailableError, type RuntimeEvent } from './types';
+
+/** What every client needs from its creator. */
+export interface ClientContext {
+  /** Where the host's /proc is visible (`/host/proc` when the agent runs in a container). */
+  hostProc: string;
+  logger: Logger;
+}
+
+/** Label keys Kubernetes runtimes (containerd CRI, CRI-O, cri-dockerd) put on workload containers. */
+export const K8S_LABELS = {
+  podName: 'io.kubernetes.pod.name',
+  podNamespace: 'io.kubernetes.pod.namespace',
+  podUid: 'io.kubernetes.pod.uid',
+  containerName: 'io.kubernetes.container.name',
+} as const;
+
+export function k8sFromLabels(labels: Record<string, string>): KubernetesInfo | undefined {
+  const podName = labels[K8S_LABELS.podName];
+  if (!podName) return undefined;
+  return {
+    namespace: labels[K8S_LABELS.podNamespace] ?? '',
+    podName,
+    podUid: labels[K8S_LABELS.podUid] ?? '',
+    containerName: labels[K8S_LABELS.containerName] ?? '',
+  };
+}
+
+/** Mount namespace inode of a host pid (`stat -L /proc/<pid>/ns/mnt`); 0 when the process is gone. */
+export async function mntnsOf(hostProc: string, pid: number): Promise<number> {
+  if (pid <= 0) return 0;
+  try {
+    return Number((await stat(`${hostProc}/${pid}/ns/mnt`, { bigint: true })).ino);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The cgroup of a pid as the runtime placed it: the unified (v2) path when there is one,
+ * else the v1 `pids`/`memory` hierarchy's path. '' when the process is gone.
+ */
+export async function cgroupPathOf(hostProc: string, pid: number): Promise<string> {
+  if (pid <= 0) return '';
+  let text: string;
+  try {
+    text = await readFile(`${hostProc}/${pid}/cgroup`, 'utf8');
+  } catch {
+    return '';
+  }
+  const paths = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const [, controllers, cgPath] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (cgPath !== undefined) for (const c of controllers.split(',')) paths.set(c, cgPath);
+  }
+  return paths.get('pids') ?? paths.get('memory') ?? paths.get('') ?? '';
+}
+
+/** Fills pid-derived fields (mntns, cgroup path) of a container a client has just described. */
+export async function withPidDetails(hostProc: string, info: ContainerInfo): Promise<ContainerInfo> {
+  if (info.pid > 0) {
+    [info.mntns, info.cgroupPath] = await Promise.all([mntnsOf(hostProc, info.pid), info.cgroupPath ? info.cgroupPath : cgroupPathOf(hostProc, info.pid)]);
+  }
+  return info;
+}
+
+/** Exponential backoff with jitter, reset after a success. */
+export class Backoff {
+  private attempt = 0;
+  constructor(
+    private readonly initialMs = 250,
+    private readonly maxMs = 30_000,
+  ) {}
+  next(): number {
+    const base = Math.min(this.maxMs, this.initialMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    return base / 2 + Math.random() * (base / 2);
+  }
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+/** Resolves after `ms` or as soon as `signal` aborts; the timer never holds the process open. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Last known lifecycle state per container id, so a client reports each start and exit once:
+ * a replayed or re-listed `started` for a container already running is dropped, and a re-list
+ * after reconnect or a poll turns into the events that were missed.
+ */
+export class LifecycleTracker {
+  private readonly running = new Map<string, number>();
+
+  /** Returns whether `event` is news (and records it). */
+  accept(event: RuntimeEvent): boolean {
+    if (event.kind === 'started') {
+      const pid = event.pid ?? event.container?.pid ?? 0;
+      if (this.running.get(event.id) === pid && this.running.has(event.id)) return false;
+      this.running.set(event.id, pid);
+      return true;
+    }
+    if (event.kind === 'exited' || event.kind === 'deleted') {
+      const known = this.running.delete(event.id);
+      return event.kind === 'deleted' || known;
+    }
+    return true;
+  }
+
+  /** Diffs a full listing against what is known: starts for new running containers, exits for vanished ones. */
+  reconcile(runtime: RuntimeName, containers: ContainerInfo[]): RuntimeEvent[] {
+    const events: RuntimeEvent[] = [];
+    const seen = new Set<string>();
+    for (const c of containers) {
+      if (c.state !== 'running' && c.state !== 'paused') continue;
+      seen.add(c.id);
+      const ev: RuntimeEvent = { kind: 'started', runtime, id: c.id, container: c, pid: c.pid };
+      if (this.accept(ev)) events.push(ev);
+    }
+    for (const id of [...this.running.keys()]) {
+      if (!seen.has(id)) {
+        this.running.delete(id);
+        events.push({ kind: 'exited', runtime, id });
+      }
+    }
+    return events;
+  }
+
+  /** Seeds the known set without producing events (the caller listed before watching). */
+  seed(containers: ContainerInfo[]): void {
+    for (const c of containers) if (c.state === 'running' || c.state === 'paused') this.running.set(c.id, c.pid);
+  }
+}
+
+/** An event, or the promise of one while the client fetches its details (undefined = nothing to report). */
+export type PendingEvent = RuntimeEvent | Promise<RuntimeEvent | undefined>;
+
+/**
+ * State every client shares: health, the one-warning-per-outage rule, and the watch loop that
+ * reconnects with backoff and resyncs. Subclasses provide `list`, `get` and one stream attempt.
+ */
+export abstract class RuntimeClientBase {
+  abstract readonly runtime: RuntimeName;
+  abstract readonly endpoint: string;
+  protected readonly logger: Logger;
+  protected readonly hostProc: string;
+  protected readonly abort = new AbortController();
+  protected readonly tracker = new LifecycleTracker();
+  private readonly warnOnce: WarnOnce;
+  private isHealthy = false;
+  private wasWarned = false;
+  private watching = false;
+  private watchDone: Promise<void> = Promise.resolve();
+
+  constructor(ctx: ClientContext) {
+    this.logger = ctx.logger;
+    this.hostProc = ctx.hostProc;
+    this.warnOnce = new WarnOnce(ctx.logger);
+  }
+
+  abstract list(): Promise<ContainerInfo[]>;
+
+  healthy(): boolean {
+    return this.isHealthy;
+  }
+
+  /** Records a successful exchange; after an outage, says so once. */
+  protected markHealthy(): void {
+    if (!this.isHealthy && this.wasWarned) this.logger.info(`${this.runtime} at ${this.endpoint}: reachable again`);
+    this.isHealthy = true;
+    this.wasWarned = false;
+    this.warnOnce.reset('unreachable');
+  }
+
+  /** Records a failure and turns it into the error callers see; warns once per outage. */
+  protected markUnhealthy(err: unknown): RuntimeUnavailableError {
+    this.isHealthy = false;
+    const error = err instanceof RuntimeUnavailableError ? err : new RuntimeUnavailableError(this.runtime, this.endpoint, this.describe(err));
+    this.wasWarned = true;
+    this.warnOnce.warn('unreachable', `${error.message}; retrying with backoff (set processors.container_enrichment.runtimes.${this.runtime}.enabled: false to stop using it)`);
+    return error;
+  }
+
+  /** Human wording of a transport error, with what to do about it. */
+  protected describe(err: unknown): string {
+    const e = err as { code?: string | number; message?: string; details?: string };
+    const code = typeof e?.code === 'string' ? e.code : '';
+    const text = e?.details || e?.message || String(err);
+    if (code === 'EACCES' || /EACCES|permission denied/i.test(text)) return 'permission denied (run as root or mount the socket read-write)';
+    if (code === 'ECONNREFUSED' || /ECONNREFUSED|connection refused/i.test(text)) return 'connection refused (the daemon is not running or not listening on this socket)';
+    if (code === 'ENOENT' || /ENOENT|No such file/i.test(text)) return 'socket not found (is the daemon running? check the socket path)';
+    if (/Connection dropped|socket hang up|ECONNRESET|EPIPE/i.test(text)) return 'connection lost (the daemon stopped or restarted)';
+    return text;
+  }
+
+  watch(onEvent: (event: RuntimeEvent) => void, onResync?: () => void): void {
+    if (this.watching) throw new Error(`${this.runtime} client at ${this.endpoint}: watch() is already running`);
+    this.watching = true;
+    this.watchDone = this.watchLoop(onEvent, onResync);
+  }
+
+  /**
+   * One watch connection: resolves or rejects when it ends. Must await `established()` once
+   * the stream is up, before handling events, so a resync can run. Events go to `emit`, which
+   * keeps their order even when a client has to fetch details (a promise) before reporting.
+   */
+  protected abstract streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void>;
+
+  private async watchLoop(onEvent: (event: RuntimeEvent) => void, onResync?: () => void): Promise<void> {
+    const backoff = new Backoff();
+    // The caller listed before watching; only a later (re)connection can have missed events.
+    let mustReconcile = false;
+    let seeded = false;
+    let chain = Promise.resolve();
+    const deliver = (ev: RuntimeEvent | undefined) => {
+      if (ev && !this.abort.signal.aborted && this.tracker.accept(ev)) onEvent(ev);
+    };
+    const emit = (pending: PendingEvent) => {
+      chain = chain.then(() => pending).then(deliver, (err) => this.logger.debug(`${this.runtime}: dropped an event: ${this.describe(err)}`));
+    };
+    const established = async () => {
+      this.markHealthy();
+      backoff.reset();
+      // Listing after the stream is up means nothing falls between the list and the stream.
+      const containers = await this.list();
+      if (!mustReconcile && !seeded) {
+        this.tracker.seed(containers);
+      } else {
+        for (const ev of this.tracker.reconcile(this.runtime, containers)) onEvent(ev);
+        onResync?.();
+      }
+      seeded = true;
+    };
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.streamOnce(emit, established);
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        this.markUnhealthy(err);
+      }
+      mustReconcile = true;
+      if (this.abort.signal.aborted) break;
+      await sleep(backoff.next(), this.abort.signal);
+    }
+    await chain;
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.closeTransport();
+    await this.watchDone;
+  }
+
+  protected abstract closeTransport(): Promise<void>;
+}

@@ -1,0 +1,170 @@
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { buildTestImage, TEST_IMAGE } from './image';
+import { destroyWorkDir, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+
+export interface ContainerdOptions {
+  /** Enable the CRI plugin (sandbox image = the test image, no CNI: use host-network pods). */
+  cri?: boolean;
+}
+
+/** A private containerd (own root, state and sockets in a temp dir) from Debian's package. */
+export class ContainerdHarness {
+  readonly dir: string;
+  readonly socket: string;
+  private readonly configFile: string;
+  private daemon: Daemon | undefined;
+
+  private constructor(readonly cri: boolean) {
+    this.dir = makeWorkDir('ctrd');
+    this.socket = path.join(this.dir, 'containerd.sock');
+    this.configFile = path.join(this.dir, 'config.toml');
+  }
+
+  static async start(options: ContainerdOptions = {}): Promise<ContainerdHarness> {
+    const h = new ContainerdHarness(options.cri ?? false);
+    try {
+      h.writeConfig();
+      await h.startDaemon();
+    } catch (err) {
+      await h.stop();
+      throw err;
+    }
+    return h;
+  }
+
+  get pid(): number {
+    return this.daemon?.pid ?? 0;
+  }
+
+  private writeConfig(): void {
+    const d = this.dir;
+    for (const sub of ['root', 'state', 'cni/bin', 'cni/conf', 'opt', 'pods']) mkdirSync(path.join(d, sub), { recursive: true });
+    const disabled = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.devmapper'];
+    if (!this.cri) disabled.push('io.containerd.grpc.v1.cri');
+    const cri = this.cri
+      ? `
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${TEST_IMAGE}"
+  # No CAP_SYS_RESOURCE here: containers may not get a lower oom_score_adj than their parent.
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${d}/cni/bin"
+    conf_dir = "${d}/cni/conf"
+`
+      : '';
+    writeFileSync(
+      this.configFile,
+      `version = 2
+root = "${d}/root"
+state = "${d}/state"
+disabled_plugins = ${JSON.stringify(disabled)}
+
+[grpc]
+  address = "${this.socket}"
+
+[ttrpc]
+  address = "${this.socket}.ttrpc"
+
+[debug]
+  address = "${d}/debug.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${d}/opt"
+${cri}`,
+    );
+  }
+
+  private async startDaemon(): Promise<void> {
+    this.daemon = spawnDaemon('containerd', ['--config', this.configFile], { logFile: path.join(this.dir, 'containerd.log') });
+    const daemon = this.daemon;
+    let exited = false;
+    void daemon.exited.then(() => (exited = true));
+    await waitFor(
+      `containerd on ${this.socket}`,
+      () => {
+        if (exited) throw new Error(`containerd exited during start-up:\n${logTail(daemon.logFile)}`);
+        if (!existsSync(this.socket)) return false;
+        this.ctr(['version']);
+        return true;
+      },
+      30_000,
+      100,
+    );
+  }
+
+  /** SIGKILLs the daemon (its shims and containers keep running, as in a real crash). */
+  async kill(): Promise<void> {
+    if (this.daemon) await stopDaemon(this.daemon, 'SIGKILL');
+    this.daemon = undefined;
+  }
+
+  /** Starts the daemon again with the same root and state (after `kill`). */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.startDaemon();
+  }
+
+  /** Runs `ctr` against this daemon. */
+  ctr(args: string[], namespace = 'default'): string {
+    return run('ctr', ['--address', this.socket, '--namespace', namespace, ...args]);
+  }
+
+  /** Imports the busybox test image into `namespace` (`k8s.io` for CRI). */
+  importImage(namespace = 'default'): void {
+    const image = buildTestImage();
+    this.ctr(['images', 'import', '--no-unpack=false', image.archive], namespace);
+  }
+
+  /** `ctr run -d` a container of the test image; returns its task's host pid. */
+  runContainer(id: string, opts: { namespace?: string; command?: string[]; labels?: Record<string, string> } = {}): number {
+    const ns = opts.namespace ?? 'default';
+    const labels = Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+    this.ctr(['run', '-d', '--null-io', '--net-host', ...labels, TEST_IMAGE, id, ...(opts.command ?? ['/bin/sleep', '100000'])], ns);
+    return this.taskPid(id, ns);
+  }
+
+  taskPid(id: string, namespace = 'default'): number {
+    const line = this.ctr(['tasks', 'ls'], namespace)
+      .split('\n')
+      .find((l) => l.split(/\s+/)[0] === id);
+    return line ? Number(line.split(/\s+/)[1]) : 0;
+  }
+
+  /** SIGKILLs a container's task and removes task and container. */
+  removeContainer(id: string, namespace = 'default'): void {
+    try {
+      this.ctr(['tasks', 'kill', '--signal', 'SIGKILL', id], namespace);
+    } catch {
+      /* not running */
+    }
+    // `tasks delete` fails until the kill has been reaped; `--force` waits for it.
+    try {
+      this.ctr(['tasks', 'delete', '--force', id], namespace);
+    } catch {
+      /* no task */
+    }
+    this.ctr(['containers', 'delete', id], namespace);
+  }
+
+  /**
+   * Stops the daemon and everything it started, unmounts and deletes the work dir. Containers
+   * are removed through the daemon first so runc's state under /run/containerd/runc is cleaned
+   * too; whatever is left (daemon down, a test failed mid-way) is killed by pid.
+   */
+  async stop(): Promise<void> {
+    if (this.daemon) {
+      try {
+        for (const ns of this.ctr(['namespaces', 'ls', '-q']).split('\n').filter(Boolean)) {
+          for (const id of this.ctr(['containers', 'ls', '-q'], ns).split('\n').filter(Boolean)) this.removeContainer(id, ns);
+        }
+      } catch {
+        /* fall through to killing by pid */
+      }
+    }
+    await this.kill();
+    destroyWorkDir(this.dir);
+  }
+}

@@ -1,0 +1,4 @@
+export { TEST_IMAGE, buildTestImage, type TestImage } from './image';
+export { ContainerdHarness, type ContainerdOptions } from './containerd';
+export { CriPods, type PodSpec, type RunningPod } from './cri';
+export { makeWorkDir, destroyWorkDir, killProcessesUnder, spawnDaemon, stopDaemon, waitFor, run, hasProgram, type Daemon } from './procs';
