@@ -21,3 +21,61 @@ export interface PinnedContainersMap {
   /** Closes our fd; the pin stays until unpin(). */
   close(): void;
 }
+
+export type BpfEventName = 'exec' | 'exit' | 'open' | 'connect';
+
+/** Whether one BPF program runs on this kernel, and why not. */
+export interface ProgramStatus {
+  /** e.g. `handle_exec`, `enter_openat`. */
+  program: string;
+  event: BpfEventName;
+  /** Loaded and attached: producing events. */
+  loaded: boolean;
+  /** Empty when loaded; otherwise what refused it (config, verifier, attach). */
+  reason: string;
+}
+
+/** Options of the addon's BPF session (the receiver maps its config onto these). */
+export interface SessionOptions {
+  events?: BpfEventName[];
+  /** Bytes; a power of two >= 4096. */
+  ringBufferSize?: number;
+  execArgsMaxBytes?: number;
+  denyPids?: number[];
+  /** Matched against the kernel's 15-byte comm. */
+  denyComms?: string[];
+  containersOnly?: boolean;
+  containersMap?: string;
+  /** Used only when the session has to create the pinned map. */
+  containersMapMaxEntries?: number;
+  /** Open events only when the open failed (ret < 0); the rest count as filtered. */
+  openFailedOnly?: boolean;
+  maxBatchRecords?: number;
+  drainIntervalMs?: number;
+  disablePrograms?: string[];
+  /** Fault injection: make the kernel refuse these programs at load. */
+  breakPrograms?: string[];
+}
+
+export interface EventTypeCounters {
+  produced: number;
+  /** Ring buffer full (reserve failed) or pending-syscall map full. */
+  dropped: number;
+  /** Rejected by a kernel-side filter. */
+  filtered: number;
+}
+
+export interface SessionStats extends Record<BpfEventName, EventTypeCounters> {
+  /** Samples whose header size was impossible (skipped by the addon). */
+  malformed: number;
+  batches: number;
+  records: number;
+  bytes: number;
+}
+
+export interface BpfSession {
+  programs(): ProgramStatus[];
+  stats(): SessionStats;
+  /** Detaches at once; frees the ring and maps on the next loop turn. Safe anywhere, idempotent. */
+  close(): void;
+}

@@ -1,0 +1,76 @@
+# The eBPF addon: BPF C → clang → `bpftool gen object` (links the programs
+# into one object) → `bpftool gen skeleton` (embeds it in a header) → a plain C
+# Node-API addon linked against the system's libbpf.so.1.
+{
+  "variables": {
+    "bpf_dir": "<(SHARED_INTERMEDIATE_DIR)/ebpf_otel",
+    "bpf_programs": ["exec", "exit", "open", "connect"],
+    "bpf_headers": [
+      "native/bpf/common.bpf.h",
+      "native/bpf/events.h",
+      "native/bpf/maps.h",
+      "native/bpf/vmlinux_min.h"
+    ],
+    "bpf_cflags": ["-g", "-O2", "-Wall", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Inative/bpf"]
+  },
+  "targets": [
+    {
+      "target_name": "ebpf_otel",
+      "sources": [
+        "native/addon/addon.c",
+        "native/addon/containers_map.c",
+        "native/addon/session.c"
+      ],
+      "include_dirs": ["<(bpf_dir)", "native/bpf"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2", "<!@(pkg-config --cflags libbpf)"],
+      "libraries": ["<!@(pkg-config --libs libbpf)"],
+      "actions": [
+        {
+          "action_name": "bpf_compile_exec",
+          "inputs": ["native/bpf/exec.bpf.c", "<@(bpf_headers)"],
+          "outputs": ["<(bpf_dir)/exec.bpf.o"],
+          "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/exec.bpf.c", "-o", "<(bpf_dir)/exec.bpf.o"]
+        },
+        {
+          "action_name": "bpf_compile_exit",
+          "inputs": ["native/bpf/exit.bpf.c", "<@(bpf_headers)"],
+          "outputs": ["<(bpf_dir)/exit.bpf.o"],
+          "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/exit.bpf.c", "-o", "<(bpf_dir)/exit.bpf.o"]
+        },
+        {
+          "action_name": "bpf_compile_open",
+          "inputs": ["native/bpf/open.bpf.c", "<@(bpf_headers)"],
+          "outputs": ["<(bpf_dir)/open.bpf.o"],
+          "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/open.bpf.c", "-o", "<(bpf_dir)/open.bpf.o"]
+        },
+        {
+          "action_name": "bpf_compile_connect",
+          "inputs": ["native/bpf/connect.bpf.c", "<@(bpf_headers)"],
+          "outputs": ["<(bpf_dir)/connect.bpf.o"],
+          "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/connect.bpf.c", "-o", "<(bpf_dir)/connect.bpf.o"]
+        },
+        {
+          "action_name": "bpf_link",
+          "inputs": [
+            "<(bpf_dir)/exec.bpf.o",
+            "<(bpf_dir)/exit.bpf.o",
+            "<(bpf_dir)/open.bpf.o",
+            "<(bpf_dir)/connect.bpf.o"
+          ],
+          "outputs": ["<(bpf_dir)/ebpf_otel.bpf.o"],
+          "action": [
+            "bpftool", "gen", "object", "<(bpf_dir)/ebpf_otel.bpf.o",
+            "<(bpf_dir)/exec.bpf.o", "<(bpf_dir)/exit.bpf.o", "<(bpf_dir)/open.bpf.o", "<(bpf_dir)/connect.bpf.o"
+          ]
+        },
+        {
+          "action_name": "bpf_skeleton",
+          "inputs": ["<(bpf_dir)/ebpf_otel.bpf.o"],
+          "outputs": ["<(bpf_dir)/ebpf_otel.skel.h"],
+          "action": ["sh", "-c", "bpftool gen skeleton <(bpf_dir)/ebpf_otel.bpf.o name ebpf_otel > <(bpf_dir)/ebpf_otel.skel.h"]
+        }
+      ]
+    }
+  ]
+}

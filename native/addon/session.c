@@ -1,0 +1,763 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The BPF session: loads the embedded skeleton with only what this kernel
+ * accepts, attaches each program on its own, and drains the ring buffer on a
+ * uv timer into one Buffer per batch handed to a JS callback.
+ *
+ * Lifecycle: open → load → attach → ring_buffer__new → timer. close() only
+ * marks and stops; everything is freed in the timer's uv_close callback, so
+ * close() is safe anywhere, including inside the batch callback (which runs
+ * inside ring-buffer iteration state we must not free under it).
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "addon.h"
+#include "containers_map.h"
+#include "events.h"
+#include "ebpf_otel.skel.h"
+#include "maps.h"
+
+struct program_spec {
+	const char *name;
+	int event;
+	/* The other half of an enter/exit pair: one without the other is useless. */
+	int partner;
+};
+
+static const struct program_spec PROGRAMS[] = {
+	{ "handle_exec", EVENT_EXEC, -1 },     { "handle_exit", EVENT_EXIT, -1 },
+	{ "enter_openat", EVENT_OPEN, 3 },     { "exit_openat", EVENT_OPEN, 2 },
+	{ "enter_openat2", EVENT_OPEN, 5 },    { "exit_openat2", EVENT_OPEN, 4 },
+	{ "enter_connect", EVENT_CONNECT, 7 }, { "exit_connect", EVENT_CONNECT, 6 },
+};
+#define PROGRAM_COUNT (sizeof(PROGRAMS) / sizeof(PROGRAMS[0]))
+
+static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect" };
+
+#define DEFAULT_RING_SIZE (32u << 20)
+/* Probes only verify programs: a small ring keeps them cheap. */
+#define PROBE_RING_SIZE (64u << 10)
+#define DEFAULT_BATCH_RECORDS 8192
+/* Bytes per batch; records are at most sizeof(struct exec_event). */
+#define BATCH_BYTES (4u << 20)
+#define BATCH_FULL (-ENOBUFS)
+/* Batches per timer tick before yielding to the event loop. */
+#define BATCHES_PER_TICK 16
+
+struct options {
+	uint32_t ring_size;
+	uint32_t exec_args_max;
+	bool events[EVENT_CONNECT + 1];
+	bool disabled[PROGRAM_COUNT];
+	bool broken[PROGRAM_COUNT];
+	uint32_t deny_pids[DENY_PIDS_MAX];
+	uint32_t n_deny_pids;
+	char deny_comms[DENY_COMMS_MAX][TASK_COMM_LEN];
+	uint32_t n_deny_comms;
+	bool containers_only;
+	bool open_failed_only;
+	char containers_map[CONTAINERS_PATH_MAX];
+	uint32_t containers_map_max_entries;
+	uint32_t max_batch_records;
+	uint32_t drain_interval_ms;
+};
+
+struct program_status {
+	bool loaded;   /* loaded and attached: producing events */
+	char reason[384];
+};
+
+struct bpf_state {
+	struct ebpf_otel *skel;
+	struct bpf_link *links[PROGRAM_COUNT];
+	struct program_status status[PROGRAM_COUNT];
+};
+
+struct session {
+	napi_env env;
+	struct bpf_state bpf;
+	int containers_fd;
+	struct ring_buffer *rb;
+	uv_timer_t timer;
+	uint64_t interval_ms;
+	napi_ref callback;
+	napi_async_context async_ctx;
+	napi_async_cleanup_hook_handle cleanup_hook;
+	uint8_t *staging;
+	size_t used;
+	uint32_t count, max_records;
+	uint64_t batches, records, bytes, malformed;
+	bool in_drain, closing, closed, finalized;
+};
+
+/* ---- options ---- */
+
+static int event_index(const char *name)
+{
+	for (int i = 1; i <= EVENT_CONNECT; i++)
+		if (!strcmp(name, EVENT_NAMES[i]))
+			return i;
+	return -1;
+}
+
+static int program_index(const char *name)
+{
+	for (size_t i = 0; i < PROGRAM_COUNT; i++)
+		if (!strcmp(name, PROGRAMS[i].name))
+			return (int)i;
+	return -1;
+}
+
+static bool array_string(napi_env env, napi_value array, uint32_t i, const char *key, char *buf, size_t len)
+{
+	napi_value v;
+	size_t n = 0;
+
+	if (napi_get_element(env, array, i, &v) != napi_ok ||
+	    napi_get_value_string_utf8(env, v, buf, len, &n) != napi_ok) {
+		throw_error(env, "option %s[%u] must be a string", key, i);
+		return false;
+	}
+	return true;
+}
+
+static bool program_list(napi_env env, napi_value obj, const char *key, bool *out)
+{
+	napi_value array;
+	uint32_t n;
+	char name[64];
+
+	if (!get_array_option(env, obj, key, &array, &n))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		int p;
+
+		if (!array_string(env, array, i, key, name, sizeof(name)))
+			return false;
+		p = program_index(name);
+		if (p < 0) {
+			throw_error(env, "option %s[%u]: unknown BPF program \"%s\" (known: handle_exec, handle_exit, "
+					 "enter_openat, exit_openat, enter_openat2, exit_openat2, enter_connect, exit_connect)",
+				    key, i, name);
+			return false;
+		}
+		out[p] = true;
+	}
+	return true;
+}
+
+static bool parse_options(napi_env env, napi_value obj, struct options *o)
+{
+	napi_value array, v;
+	uint32_t n;
+	char name[64];
+	bool present;
+
+	memset(o, 0, sizeof(*o));
+	o->ring_size = DEFAULT_RING_SIZE;
+	o->exec_args_max = MAX_ARGS_LEN;
+	o->max_batch_records = DEFAULT_BATCH_RECORDS;
+	o->drain_interval_ms = 5;
+	o->containers_map_max_entries = 1024;
+	for (int i = 1; i <= EVENT_CONNECT; i++)
+		o->events[i] = true;
+
+	if (!get_u32_option(env, obj, "ringBufferSize", &o->ring_size) ||
+	    !get_u32_option(env, obj, "execArgsMaxBytes", &o->exec_args_max) ||
+	    !get_u32_option(env, obj, "maxBatchRecords", &o->max_batch_records) ||
+	    !get_u32_option(env, obj, "drainIntervalMs", &o->drain_interval_ms) ||
+	    !get_u32_option(env, obj, "containersMapMaxEntries", &o->containers_map_max_entries) ||
+	    !get_bool_option(env, obj, "containersOnly", &o->containers_only) ||
+	    !get_bool_option(env, obj, "openFailedOnly", &o->open_failed_only) ||
+	    !get_string_option(env, obj, "containersMap", o->containers_map, sizeof(o->containers_map), &present) ||
+	    !program_list(env, obj, "disablePrograms", o->disabled) ||
+	    !program_list(env, obj, "breakPrograms", o->broken))
+		return false;
+	if (o->ring_size < 4096 || (o->ring_size & (o->ring_size - 1))) {
+		throw_error(env, "ringBufferSize %u must be a power of two of at least 4096 bytes", o->ring_size);
+		return false;
+	}
+	if (o->exec_args_max > MAX_ARGS_LEN) {
+		throw_error(env, "execArgsMaxBytes %u must be at most %d", o->exec_args_max, MAX_ARGS_LEN);
+		return false;
+	}
+	if (o->max_batch_records == 0 || o->drain_interval_ms == 0) {
+		throw_error(env, "maxBatchRecords and drainIntervalMs must be positive");
+		return false;
+	}
+	if (o->containers_only && !present) {
+		throw_error(env, "containersOnly needs containersMap (the pinned map path)");
+		return false;
+	}
+
+	if (!get_array_option(env, obj, "events", &array, &n))
+		return false;
+	if (array) {
+		memset(o->events, 0, sizeof(o->events));
+		for (uint32_t i = 0; i < n; i++) {
+			int e;
+
+			if (!array_string(env, array, i, "events", name, sizeof(name)))
+				return false;
+			e = event_index(name);
+			if (e < 0) {
+				throw_error(env, "option events[%u]: \"%s\" is not one of exec, exit, open, connect", i, name);
+				return false;
+			}
+			o->events[e] = true;
+		}
+	}
+
+	if (!get_array_option(env, obj, "denyPids", &array, &n))
+		return false;
+	if (n > DENY_PIDS_MAX) {
+		throw_error(env, "denyPids lists %u pids; at most %d are supported", n, DENY_PIDS_MAX);
+		return false;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (napi_get_element(env, array, i, &v) != napi_ok ||
+		    napi_get_value_uint32(env, v, &o->deny_pids[i]) != napi_ok) {
+			throw_error(env, "option denyPids[%u] must be a pid", i);
+			return false;
+		}
+	}
+	o->n_deny_pids = n;
+
+	if (!get_array_option(env, obj, "denyComms", &array, &n))
+		return false;
+	if (n > DENY_COMMS_MAX) {
+		throw_error(env, "denyComms lists %u names; at most %d are supported", n, DENY_COMMS_MAX);
+		return false;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		/* comm is what the kernel keeps: the first 15 bytes, NUL-padded. */
+		if (!array_string(env, array, i, "denyComms", o->deny_comms[i], TASK_COMM_LEN))
+			return false;
+	}
+	o->n_deny_comms = n;
+	return true;
+}
+
+/* ---- loading ---- */
+
+static struct ebpf_otel *open_skeleton(const struct options *o, const bool *autoload, bool probe, int containers_fd)
+{
+	struct ebpf_otel *skel = ebpf_otel__open();
+
+	if (!skel)
+		return NULL;
+	skel->rodata->filter_pids = o->n_deny_pids > 0;
+	skel->rodata->filter_comms = o->n_deny_comms > 0;
+	skel->rodata->containers_only = o->containers_only;
+	skel->rodata->open_failed_only = o->open_failed_only;
+	skel->rodata->exec_args_max = o->exec_args_max;
+	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size) ||
+	    (containers_fd >= 0 && bpf_map__reuse_fd(skel->maps.containers, containers_fd))) {
+		ebpf_otel__destroy(skel);
+		return NULL;
+	}
+	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(skel->obj, PROGRAMS[i].name);
+
+		bpf_program__set_autoload(prog, autoload[i]);
+		/* Fault injection for tests and doctor: a tracing program without
+		 * an attach target, which the kernel refuses at load. */
+		if (o->broken[i])
+			bpf_program__set_type(prog, BPF_PROG_TYPE_TRACING);
+	}
+	return skel;
+}
+
+static void set_reason(struct program_status *s, const char *fmt, const char *a, const char *b)
+{
+	snprintf(s->reason, sizeof(s->reason), fmt, a, b);
+}
+
+/* One load per program, to learn which ones this kernel refuses and why. */
+static void probe_each(const struct options *o, bool *want, struct program_status *status)
+{
+	bool only[PROGRAM_COUNT];
+
+	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
+		struct ebpf_otel *skel;
+		int err;
+
+		if (!want[i])
+			continue;
+		memset(only, 0, sizeof(only));
+		only[i] = true;
+		libbpf_clear_message();
+		skel = open_skeleton(o, only, true, -1);
+		err = skel ? ebpf_otel__load(skel) : -errno;
+		if (err) {
+			want[i] = false;
+			set_reason(&status[i], "load failed (%s): %s", strerror(-err),
+				   libbpf_last_message()[0] ? libbpf_last_message() : "no detail from libbpf");
+		}
+		ebpf_otel__destroy(skel);
+	}
+}
+
+static void drop_orphans(bool *want, struct program_status *status)
+{
+	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
+		int p = PROGRAMS[i].partner;
+
+		if (want[i] && p >= 0 && !want[p]) {
+			want[i] = false;
+			set_reason(&status[i], "skipped: its pair %s%s is not running", PROGRAMS[p].name, "");
+		}
+	}
+}
+
+/*
+ * Loads every wanted program this kernel accepts and attaches each one on
+ * its own; st->status says, per program, whether it runs and why not.
+ * Returns 0, or -1 with err set when nothing at all could be loaded.
+ */
+static int bpf_state_open(struct bpf_state *st, const struct options *o, bool probe, int containers_fd, char *err,
+			  size_t errlen)
+{
+	bool want[PROGRAM_COUNT];
+	size_t i, running = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < PROGRAM_COUNT; i++) {
+		want[i] = o->events[PROGRAMS[i].event] && !o->disabled[i];
+		if (!o->events[PROGRAMS[i].event])
+			set_reason(&st->status[i], "event type %s not enabled%s", EVENT_NAMES[PROGRAMS[i].event], "");
+		else if (o->disabled[i])
+			set_reason(&st->status[i], "disabled by config (disable_programs)%s%s", "", "");
+	}
+	drop_orphans(want, st->status);
+
+	libbpf_clear_message();
+	st->skel = open_skeleton(o, want, probe, containers_fd);
+	rc = st->skel ? ebpf_otel__load(st->skel) : -errno;
+	if (rc) {
+		/* Some program was refused: find which, then load the rest. */
+		ebpf_otel__destroy(st->skel);
+		probe_each(o, want, st->status);
+		drop_orphans(want, st->status);
+		libbpf_clear_message();
+		st->skel = open_skeleton(o, want, probe, containers_fd);
+		rc = st->skel ? ebpf_otel__load(st->skel) : -errno;
+		if (rc) {
+			snprintf(err, errlen, "loading the BPF programs failed (%s): %s", strerror(-rc),
+				 libbpf_last_message()[0] ? libbpf_last_message() : "no detail from libbpf");
+			ebpf_otel__destroy(st->skel);
+			st->skel = NULL;
+			return -1;
+		}
+	}
+
+	for (i = 0; i < PROGRAM_COUNT; i++) {
+		struct bpf_program *prog;
+
+		if (!want[i])
+			continue;
+		prog = bpf_object__find_program_by_name(st->skel->obj, PROGRAMS[i].name);
+		libbpf_clear_message();
+		st->links[i] = bpf_program__attach(prog);
+		if (!st->links[i]) {
+			want[i] = false;
+			set_reason(&st->status[i], "attach failed (%s): %s", strerror(errno),
+				   libbpf_last_message()[0] ? libbpf_last_message() : "tracepoint missing?");
+		}
+	}
+	drop_orphans(want, st->status);
+	for (i = 0; i < PROGRAM_COUNT; i++) {
+		if (!want[i] && st->links[i]) {
+			bpf_link__destroy(st->links[i]);
+			st->links[i] = NULL;
+		}
+		st->status[i].loaded = want[i];
+		running += want[i];
+	}
+	if (!running) {
+		size_t n = (size_t)snprintf(err, errlen, "no BPF program could be loaded and attached:");
+
+		for (i = 0; i < PROGRAM_COUNT && n < errlen; i++)
+			n += (size_t)snprintf(err + n, errlen - n, " %s: %s;", PROGRAMS[i].name, st->status[i].reason);
+		ebpf_otel__destroy(st->skel);
+		st->skel = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void bpf_state_close(struct bpf_state *st)
+{
+	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
+		bpf_link__destroy(st->links[i]);
+		st->links[i] = NULL;
+	}
+	ebpf_otel__destroy(st->skel);
+	st->skel = NULL;
+}
+
+static napi_value status_array(napi_env env, const struct bpf_state *st)
+{
+	napi_value out, item, v;
+
+	CHECK(env, napi_create_array_with_length(env, PROGRAM_COUNT, &out));
+	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
+		CHECK(env, napi_create_object(env, &item));
+		CHECK(env, napi_create_string_utf8(env, PROGRAMS[i].name, NAPI_AUTO_LENGTH, &v));
+		CHECK(env, napi_set_named_property(env, item, "program", v));
+		CHECK(env, napi_create_string_utf8(env, EVENT_NAMES[PROGRAMS[i].event], NAPI_AUTO_LENGTH, &v));
+		CHECK(env, napi_set_named_property(env, item, "event", v));
+		CHECK(env, napi_get_boolean(env, st->status[i].loaded, &v));
+		CHECK(env, napi_set_named_property(env, item, "loaded", v));
+		CHECK(env, napi_create_string_utf8(env, st->status[i].loaded ? "" : st->status[i].reason,
+						   NAPI_AUTO_LENGTH, &v));
+		CHECK(env, napi_set_named_property(env, item, "reason", v));
+		CHECK(env, napi_set_element(env, out, (uint32_t)i, item));
+	}
+	return out;
+}
+
+/* ---- draining ---- */
+
+static int on_sample(void *ctx, void *data, size_t len)
+{
+	struct session *s = ctx;
+	const struct event_header *h = data;
+
+	if (len < sizeof(*h) || h->size < sizeof(*h) || h->size > len || (h->size & 7)) {
+		s->malformed++;
+	} else {
+		memcpy(s->staging + s->used, data, h->size);
+		s->used += h->size;
+		s->count++;
+	}
+	/* libbpf 1.1 has no consume_n: stopping with an error ends the pass
+	 * right after this record, which stays consumed. */
+	if (s->count >= s->max_records || s->used + sizeof(struct exec_event) > BATCH_BYTES)
+		return BATCH_FULL;
+	return 0;
+}
+
+static void deliver(struct session *s)
+{
+	napi_env env = s->env;
+	napi_handle_scope scope;
+	napi_value buffer, cb, recv, exc;
+	bool pending = false;
+
+	if (napi_open_handle_scope(env, &scope) != napi_ok)
+		return;
+	if (napi_create_buffer_copy(env, s->used, s->staging, NULL, &buffer) == napi_ok &&
+	    napi_get_reference_value(env, s->callback, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
+		s->batches++;
+		s->records += s->count;
+		s->bytes += s->used;
+		/* make_callback runs the microtask queue after the call, as for any I/O callback. */
+		napi_make_callback(env, s->async_ctx, recv, cb, 1, &buffer, NULL);
+	}
+	/* A throwing callback is an uncaught exception, as for any I/O callback. */
+	if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+	    napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
+		napi_fatal_exception(env, exc);
+	}
+	napi_close_handle_scope(env, scope);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+	struct session *s = timer->data;
+	int rc = 0, i;
+
+	s->in_drain = true;
+	for (i = 0; i < BATCHES_PER_TICK && !s->closing; i++) {
+		s->used = 0;
+		s->count = 0;
+		rc = ring_buffer__consume(s->rb);
+		if (s->count)
+			deliver(s);
+		if (rc != BATCH_FULL)
+			break;
+	}
+	s->in_drain = false;
+	/* More is waiting: come back right after pending I/O instead of a full interval. */
+	if (!s->closing && rc == BATCH_FULL)
+		uv_timer_start(&s->timer, on_tick, 0, s->interval_ms);
+}
+
+static void free_session(struct session *s)
+{
+	free(s->staging);
+	free(s);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+	struct session *s = handle->data;
+
+	ring_buffer__free(s->rb);
+	s->rb = NULL;
+	bpf_state_close(&s->bpf);
+	if (s->containers_fd >= 0)
+		close(s->containers_fd);
+	s->containers_fd = -1;
+	napi_delete_reference(s->env, s->callback);
+	napi_async_destroy(s->env, s->async_ctx);
+	if (s->cleanup_hook)
+		napi_remove_async_cleanup_hook(s->cleanup_hook);
+	s->cleanup_hook = NULL;
+	s->closed = true;
+	if (s->finalized)
+		free_session(s);
+}
+
+static void session_close(struct session *s)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	/* Detach now so nothing new is produced; the ring and maps go in on_timer_closed. */
+	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
+		bpf_link__destroy(s->bpf.links[i]);
+		s->bpf.links[i] = NULL;
+	}
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg)
+{
+	struct session *s = arg;
+
+	(void)handle;
+	session_close(s);
+}
+
+static void session_finalize(napi_env env, void *data, void *hint)
+{
+	struct session *s = data;
+
+	(void)env;
+	(void)hint;
+	s->finalized = true;
+	if (s->closed)
+		free_session(s);
+	else
+		session_close(s);
+}
+
+static struct session *this_session(napi_env env, napi_callback_info info)
+{
+	napi_value self;
+	struct session *s = NULL;
+
+	if (napi_get_cb_info(env, info, NULL, NULL, &self, NULL) != napi_ok ||
+	    napi_unwrap(env, self, (void **)&s) != napi_ok || !s) {
+		throw_error(env, "ebpf session: not a session object");
+		return NULL;
+	}
+	return s;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info)
+{
+	struct session *s = this_session(env, info);
+
+	if (s)
+		session_close(s);
+	return NULL;
+}
+
+static napi_value js_programs(napi_env env, napi_callback_info info)
+{
+	struct session *s = this_session(env, info);
+
+	return s ? status_array(env, &s->bpf) : NULL;
+}
+
+static bool set_number(napi_env env, napi_value obj, const char *key, double value)
+{
+	napi_value v;
+
+	return napi_create_double(env, value, &v) == napi_ok && napi_set_named_property(env, obj, key, v) == napi_ok;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info)
+{
+	struct session *s = this_session(env, info);
+	napi_value out, per;
+	int ncpu = libbpf_num_possible_cpus();
+	struct event_counters *values;
+
+	if (!s)
+		return NULL;
+	if (s->closing)
+		THROW(env, "ebpf session: stats() after close()");
+	if (ncpu <= 0)
+		THROW(env, "ebpf session: cannot count possible CPUs");
+	values = calloc((size_t)ncpu, sizeof(*values));
+	if (!values)
+		THROW(env, "ebpf session: out of memory");
+	CHECK(env, napi_create_object(env, &out));
+	for (uint32_t type = 1; type <= EVENT_CONNECT; type++) {
+		struct event_counters sum = { 0 };
+
+		if (bpf_map_lookup_elem(bpf_map__fd(s->bpf.skel->maps.counters), &type, values) == 0) {
+			for (int c = 0; c < ncpu; c++) {
+				sum.produced += values[c].produced;
+				sum.dropped += values[c].dropped;
+				sum.filtered += values[c].filtered;
+			}
+		}
+		if (napi_create_object(env, &per) != napi_ok || !set_number(env, per, "produced", (double)sum.produced) ||
+		    !set_number(env, per, "dropped", (double)sum.dropped) ||
+		    !set_number(env, per, "filtered", (double)sum.filtered) ||
+		    napi_set_named_property(env, out, EVENT_NAMES[type], per) != napi_ok) {
+			free(values);
+			rethrow_status(env, "building stats");
+			return NULL;
+		}
+	}
+	free(values);
+	if (!set_number(env, out, "malformed", (double)s->malformed) ||
+	    !set_number(env, out, "batches", (double)s->batches) || !set_number(env, out, "records", (double)s->records) ||
+	    !set_number(env, out, "bytes", (double)s->bytes))
+		rethrow_status(env, "building stats");
+	return out;
+}
+
+static napi_value open_session(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], obj, name;
+	napi_valuetype t;
+	struct options *o;
+	struct session *s;
+	struct uv_loop_s *loop;
+	char err[2048];
+	napi_property_descriptor methods[] = {
+		{ "programs", NULL, js_programs, NULL, NULL, NULL, napi_default, NULL },
+		{ "stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL },
+		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
+	};
+
+	CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 2 || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function)
+		THROW(env, "openSession(options, onBatch): onBatch must be a function");
+	o = calloc(1, sizeof(*o));
+	s = calloc(1, sizeof(*s));
+	if (!o || !s) {
+		free(o);
+		free(s);
+		THROW(env, "ebpf session: out of memory");
+	}
+	s->containers_fd = -1;
+	if (!parse_options(env, argv[0], o))
+		goto fail;
+	if (o->containers_only) {
+		s->containers_fd = containers_map_ensure(o->containers_map, o->containers_map_max_entries, err, sizeof(err));
+		if (s->containers_fd < 0) {
+			throw_error(env, "%s", err);
+			goto fail;
+		}
+	}
+	if (bpf_state_open(&s->bpf, o, false, s->containers_fd, err, sizeof(err))) {
+		throw_error(env, "%s", err);
+		goto fail;
+	}
+	for (uint32_t i = 0; i < o->n_deny_pids; i++) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.deny_pids), &o->deny_pids[i], &one, BPF_ANY);
+	}
+	for (uint32_t i = 0; i < o->n_deny_comms; i++) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.deny_comms), o->deny_comms[i], &one, BPF_ANY);
+	}
+	s->staging = malloc(BATCH_BYTES);
+	s->rb = ring_buffer__new(bpf_map__fd(s->bpf.skel->maps.events), on_sample, s, NULL);
+	if (!s->staging || !s->rb) {
+		throw_error(env, "ebpf session: cannot set up the ring buffer consumer: %s", strerror(errno));
+		goto fail_loaded;
+	}
+	s->env = env;
+	s->max_records = o->max_batch_records;
+	s->interval_ms = o->drain_interval_ms;
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_timer_init(loop, &s->timer)) {
+		throw_error(env, "ebpf session: cannot create the drain timer");
+		goto fail_loaded;
+	}
+	s->timer.data = s;
+	if (napi_create_object(env, &obj) != napi_ok || napi_define_properties(env, obj, 3, methods) != napi_ok ||
+	    napi_create_reference(env, argv[1], 1, &s->callback) != napi_ok ||
+	    napi_create_string_utf8(env, "ebpf_otel.batch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_async_init(env, obj, name, &s->async_ctx) != napi_ok ||
+	    napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup_hook) != napi_ok ||
+	    napi_wrap(env, obj, s, session_finalize, NULL, NULL) != napi_ok) {
+		/* The timer handle exists now: it must go through uv_close. */
+		free(o);
+		rethrow_status(env, "creating the session object");
+		s->finalized = true;
+		session_close(s);
+		return NULL;
+	}
+	uv_timer_start(&s->timer, on_tick, s->interval_ms, s->interval_ms);
+	free(o);
+	return obj;
+
+fail_loaded:
+	ring_buffer__free(s->rb);
+	bpf_state_close(&s->bpf);
+fail:
+	if (s->containers_fd >= 0)
+		close(s->containers_fd);
+	free(s->staging);
+	free(s);
+	free(o);
+	return NULL;
+}
+
+static napi_value probe_programs(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	struct options *o;
+	struct bpf_state st;
+	char err[2048];
+
+	CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		THROW(env, "probePrograms: out of memory");
+	if (argc < 1 || !parse_options(env, argv[0], o)) {
+		if (argc < 1)
+			throw_error(env, "probePrograms(options): options missing");
+		free(o);
+		return NULL;
+	}
+	/* A failure to load anything still has per-program reasons worth showing. */
+	bpf_state_open(&st, o, true, -1, err, sizeof(err));
+	free(o);
+	out = status_array(env, &st);
+	bpf_state_close(&st);
+	return out;
+}
+
+napi_value session_init(napi_env env, napi_value exports)
+{
+	napi_property_descriptor fns[] = {
+		{ "openSession", NULL, open_session, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "probePrograms", NULL, probe_programs, NULL, NULL, NULL, napi_enumerable, NULL },
+	};
+
+	CHECK(env, napi_define_properties(env, exports, 2, fns));
+	return exports;
+}

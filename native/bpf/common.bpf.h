@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps, load-time settings and helpers shared by every program. Each
+ * *.bpf.c includes this; the maps and settings are __weak so that
+ * `bpftool gen object` links them into one instance in the final object.
+ */
+#ifndef EBPF_CONTAINER_OTEL_COMMON_BPF_H
+#define EBPF_CONTAINER_OTEL_COMMON_BPF_H
+
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+#include "maps.h"
+
+/* Set by the loader before load (rodata): the verifier prunes disabled filters. */
+const volatile bool filter_pids __weak = false;
+const volatile bool filter_comms __weak = false;
+const volatile bool containers_only __weak = false;
+const volatile bool open_failed_only __weak = false;
+const volatile __u32 exec_args_max __weak = MAX_ARGS_LEN;
+/* BPF_RB_NO_WAKEUP: the addon drains on a timer, so no per-record wake-up. */
+const volatile __u64 submit_flags __weak = BPF_RB_NO_WAKEUP;
+
+/* Sized by the loader (ring_buffer_size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} events SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct event_counters);
+} counters SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DENY_PIDS_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} deny_pids SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DENY_COMMS_MAX);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, __u8);
+} deny_comms SEC(".maps") __weak;
+
+/* Replaced by the shared pinned map (bpf_map__reuse_fd) when containers_only is on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct container_value);
+} containers SEC(".maps") __weak;
+
+enum counter_kind { COUNT_PRODUCED, COUNT_DROPPED, COUNT_FILTERED };
+
+static __always_inline void count(__u32 type, enum counter_kind kind)
+{
+	struct event_counters *c = bpf_map_lookup_elem(&counters, &type);
+
+	if (!c)
+		return;
+	/* Per-CPU slot: no other program touches it concurrently. */
+	if (kind == COUNT_PRODUCED)
+		c->produced++;
+	else if (kind == COUNT_DROPPED)
+		c->dropped++;
+	else
+		c->filtered++;
+}
+
+static __always_inline __u64 task_mntns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+/* True when the current task passes the configured filters; counts it otherwise. */
+static __always_inline bool pass_filters(__u32 type)
+{
+	if (filter_pids) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (bpf_map_lookup_elem(&deny_pids, &tgid))
+			goto filtered;
+	}
+	if (filter_comms) {
+		char comm[TASK_COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (bpf_map_lookup_elem(&deny_comms, comm))
+			goto filtered;
+	}
+	if (containers_only) {
+		__u64 mntns = task_mntns((struct task_struct *)bpf_get_current_task());
+
+		if (!bpf_map_lookup_elem(&containers, &mntns))
+			goto filtered;
+	}
+	return true;
+filtered:
+	count(type, COUNT_FILTERED);
+	return false;
+}
+
+static __always_inline void fill_header(struct event_header *h, __u16 type, __u32 size)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	h->size = size;
+	h->type = type;
+	h->version = EVENT_VERSION;
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->pid = (__u32)pid_tgid;
+	h->tgid = pid_tgid >> 32;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	h->flags = 0;
+	h->mntns = task_mntns(task);
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline __u32 align8(__u32 n)
+{
+	return (n + 7) & ~7U;
+}
+
+static __always_inline void submit(void *record, __u32 type)
+{
+	bpf_ringbuf_submit(record, submit_flags);
+	count(type, COUNT_PRODUCED);
+}
+
+#endif

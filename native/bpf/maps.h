@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Map value layouts shared by the BPF programs and the addon (not part of the
+ * record contract in events.h).
+ */
+#ifndef EBPF_CONTAINER_OTEL_MAPS_H
+#define EBPF_CONTAINER_OTEL_MAPS_H
+
+/* Per-CPU counters, one slot per enum event_type (slot 0 unused). */
+#define COUNTER_SLOTS (EVENT_CONNECT + 1)
+
+struct event_counters {
+	__u64 produced;  /* records submitted to the ring buffer */
+	__u64 dropped;   /* ring buffer full (reserve failed) or pending-syscall map full */
+	__u64 filtered;  /* rejected by a kernel-side filter */
+};
+
+/* Inspektor Gadget's containers map value; key is the u64 mntns inode. */
+#define CONTAINERS_FIELD_LEN 256
+struct container_value {
+	char container_id[CONTAINERS_FIELD_LEN];
+	char namespace_[CONTAINERS_FIELD_LEN];
+	char pod[CONTAINERS_FIELD_LEN];
+	char container[CONTAINERS_FIELD_LEN];
+};
+
+#define DENY_PIDS_MAX 1024
+#define DENY_COMMS_MAX 256
+/* Threads inside an openat/connect between enter and exit at the same time. */
+#define PENDING_SYSCALLS_MAX 16384
+
+#endif

@@ -1,0 +1,185 @@
+import { mkdirSync, unlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import { PACKAGE_ROOT } from '../pipeline/paths';
+import type {
+  BpfSession,
+  ContainersMapEntry,
+  PinnedContainersMap,
+  ProgramStatus,
+  SessionOptions,
+} from './types';
+
+export type {
+  BpfEventName,
+  BpfSession,
+  ContainersMapEntry,
+  EventTypeCounters,
+  PinnedContainersMap,
+  ProgramStatus,
+  SessionOptions,
+  SessionStats,
+} from './types';
+
+export const ADDON_PATH = path.join(PACKAGE_ROOT, 'build', 'Release', 'ebpf_otel.node');
+
+/** Comma-separated program names the kernel is made to refuse (tests, `doctor` demos). */
+export const BREAK_PROGRAMS_ENV = 'EBPF_CONTAINER_OTEL_BREAK_PROGRAMS';
+
+export const CONTAINERS_FIELD_BYTES = 256;
+export const CONTAINERS_VALUE_BYTES = 4 * CONTAINERS_FIELD_BYTES;
+
+interface NativeMapHandle {
+  readonly maxEntries: number;
+  lookup(mntns: number): Buffer | null;
+  update(mntns: number, value: Buffer): void;
+  delete(mntns: number): boolean;
+  keys(): number[];
+  close(): void;
+}
+
+interface NativeAddon {
+  bootTimeNs(): bigint;
+  openContainersMap(path: string): NativeMapHandle;
+  createContainersMap(path: string, maxEntries: number): NativeMapHandle;
+  openSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession;
+  probePrograms(options: SessionOptions): ProgramStatus[];
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded once; throws an actionable error when it is missing or broken. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  try {
+    addon = require(ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND') {
+      throw new Error(`native addon not built: run npm run build:addon (${ADDON_PATH} is missing)`);
+    }
+    throw new Error(`native addon ${ADDON_PATH} failed to load: ${e.message} (rebuild it: npm run build:addon; it needs libbpf.so.1)`);
+  }
+  return addon;
+}
+
+/** Whether the addon can be loaded; for tests and `doctor`, which report instead of throwing. */
+export function addonError(): string | undefined {
+  try {
+    loadAddon();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** CLOCK_BOOTTIME in ns: the clock of the kernel's record timestamps. */
+export function bootTimeNs(): bigint {
+  return loadAddon().bootTimeNs();
+}
+
+function withBreakPrograms(options: SessionOptions): SessionOptions {
+  const fromEnv = (process.env[BREAK_PROGRAMS_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (fromEnv.length === 0) return options;
+  return { ...options, breakPrograms: [...new Set([...(options.breakPrograms ?? []), ...fromEnv])] };
+}
+
+/**
+ * Which BPF programs load and attach on this kernel, and why others were
+ * skipped. Loads each briefly (tiny ring) and detaches again; needs root.
+ */
+export function probePrograms(options: SessionOptions = {}): ProgramStatus[] {
+  return loadAddon().probePrograms(withBreakPrograms(options));
+}
+
+/** Loads and attaches the BPF programs; `onBatch` gets one Buffer of many records per drain. */
+export function openBpfSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession {
+  return loadAddon().openSession(withBreakPrograms(options), onBatch);
+}
+
+/**
+ * Opens a pinned containers map, refusing one whose layout is not
+ * BPF_MAP_TYPE_HASH / key 8 / value 1024 (the error names the path and what was found).
+ */
+export function openPinnedContainersMap(pinPath: string): PinnedContainersMap {
+  return new NativeContainersMap(pinPath, loadAddon().openContainersMap(pinPath));
+}
+
+/** Reuses the pin at `pinPath` if its layout is right, else creates and pins a new map (mkdir -p). */
+export function createPinnedContainersMap(pinPath: string, maxEntries: number): PinnedContainersMap {
+  mkdirSync(path.dirname(pinPath), { recursive: true });
+  return new NativeContainersMap(pinPath, loadAddon().createContainersMap(pinPath, maxEntries));
+}
+
+/** Removes a pin; the map lives on while some fd or program holds it. Absent is fine. */
+export function unpinPath(pinPath: string): void {
+  try {
+    unlinkSync(pinPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new Error(`cannot unpin ${pinPath}: ${(err as Error).message}`);
+    }
+  }
+}
+
+class NativeContainersMap implements PinnedContainersMap {
+  constructor(
+    readonly path: string,
+    private readonly handle: NativeMapHandle,
+  ) {}
+
+  get maxEntries(): number {
+    return this.handle.maxEntries;
+  }
+
+  entries(): ContainersMapEntry[] {
+    const out: ContainersMapEntry[] = [];
+    for (const mntns of this.handle.keys()) {
+      const entry = this.lookup(mntns);
+      // Deleted between listing and lookup: not an entry any more.
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  lookup(mntns: number): ContainersMapEntry | undefined {
+    const value = this.handle.lookup(mntns);
+    return value ? decodeContainerValue(mntns, value) : undefined;
+  }
+
+  update(entry: ContainersMapEntry): void {
+    this.handle.update(entry.mntns, encodeContainerValue(entry));
+  }
+
+  delete(mntns: number): boolean {
+    return this.handle.delete(mntns);
+  }
+
+  close(): void {
+    this.handle.close();
+  }
+}
+
+const FIELDS = ['containerId', 'namespace', 'pod', 'container'] as const;
+
+/** Four NUL-terminated char[256]; text is cut at 255 bytes on a UTF-8 character boundary. */
+export function encodeContainerValue(entry: ContainersMapEntry): Buffer {
+  const value = Buffer.alloc(CONTAINERS_VALUE_BYTES);
+  FIELDS.forEach((field, i) => {
+    const bytes = Buffer.from(entry[field], 'utf8');
+    let n = Math.min(bytes.length, CONTAINERS_FIELD_BYTES - 1);
+    // Back off continuation bytes (10xxxxxx) so no character is split.
+    while (n < bytes.length && n > 0 && (bytes[n] & 0xc0) === 0x80) n--;
+    bytes.copy(value, i * CONTAINERS_FIELD_BYTES, 0, n);
+  });
+  return value;
+}
+
+export function decodeContainerValue(mntns: number, value: Buffer): ContainersMapEntry {
+  const field = (i: number): string => {
+    const start = i * CONTAINERS_FIELD_BYTES;
+    const nul = value.indexOf(0, start);
+    const end = nul < 0 || nul > start + CONTAINERS_FIELD_BYTES ? start + CONTAINERS_FIELD_BYTES : nul;
+    return value.toString('utf8', start, end);
+  };
+  return { mntns, containerId: field(0), namespace: field(1), pod: field(2), container: field(3) };
+}
