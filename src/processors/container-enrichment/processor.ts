@@ -1,0 +1,432 @@
+import { type ContainerInfo, EventBatch } from '../../events';
+import type { PinnedContainersMap } from '../../native/types';
+import type { ComponentSettings, LogsConsumer, Processor } from '../../pipeline/component';
+import { once } from '../../pipeline/component';
+import { WarnOnce } from '../../pipeline/logger';
+import type { ResolvedConfig } from './config';
+import { ContainerIndex } from './container-index';
+import { EnrichmentCounters, registerEnrichmentMetrics, type UnenrichedReason } from './metrics';
+import { type HeldGroup, PendingBuffer } from './pending';
+import { infoFromEntry, PinnedMapWriter } from './pinned-map';
+import type { ProcFs } from './procfs';
+import { findContainerOfPid, outranks } from './resolver';
+import type { RuntimeClient, RuntimeEvent } from './runtime/types';
+
+/** Everything the processor touches outside itself; tests inject fakes. */
+export interface EnrichmentDeps {
+  runtimeClients(): RuntimeClient[];
+  proc: ProcFs;
+  maps: {
+    open(path: string): PinnedContainersMap;
+    /** Reuses a pinned map of the right layout at `path`, else creates and pins one (mkdir -p). */
+    create(path: string, maxEntries: number): PinnedContainersMap;
+    unpin(path: string): void;
+    exists(path: string): boolean;
+  };
+  now(): number;
+}
+
+/** Sweeps tombstones and follows the source map; also bounds how late a map change is seen. */
+const HOUSEKEEPING_MS = 500;
+/** The initial list of a slow runtime does not hold up the pipeline's start longer than this. */
+const START_LIST_WAIT_MS = 5000;
+/** First retry of an on-demand lookup; doubles while the deadline allows. */
+const RETRY_BASE_MS = 10;
+
+/**
+ * Tags each record with the container its mount namespace belongs to
+ * (DESIGN.md §4). Records of an unknown namespace wait, bounded, while the
+ * container is looked up; they go downstream as their own batch when it is
+ * found or when their deadline passes.
+ */
+export class ContainerEnrichmentProcessor implements Processor {
+  readonly index: ContainerIndex;
+  readonly pending: PendingBuffer;
+  readonly counters = new EnrichmentCounters();
+  private hostMntns = 0;
+  private clients: RuntimeClient[] = [];
+  private writer: PinnedMapWriter | undefined;
+  private source: PinnedContainersMap | undefined;
+  private sourceRefused = false;
+  private sourceEntries = 0;
+  private readonly sourceIds = new Set<string>();
+  private readonly exitSeq = new Map<string, number>();
+  private eventSeq = 0;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineAt = 0;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly warn: WarnOnce;
+  private readonly unregisterMetrics: () => void;
+  private stopped = false;
+  readonly shutdown: () => Promise<void>;
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly settings: ComponentSettings,
+    private readonly next: LogsConsumer,
+    private readonly deps: EnrichmentDeps,
+  ) {
+    this.warn = new WarnOnce(settings.logger);
+    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now, {
+      added: (mntns, info) => this.writer?.added(mntns, info),
+      removed: (mntns, info) => this.writer?.removed(mntns, info),
+    });
+    this.pending = new PendingBuffer(config.pending.maxPerMntns, config.pending.maxTotal, config.pending.deadlineMs, deps.now);
+    this.unregisterMetrics = registerEnrichmentMetrics(settings.metrics, {
+      component: settings.id,
+      counters: this.counters,
+      pending: () => this.pending.size,
+      indexSize: () => this.index.liveSize(),
+      tombstones: () => this.index.tombstoneCount(),
+      indexRefused: () => this.index.refused,
+      pinnedEntries: () => ({ write: this.writer?.size ?? -1, read: this.source ? this.sourceEntries : -1 }),
+      runtimes: () => this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy() })),
+    });
+    this.shutdown = once(() => this.stop());
+  }
+
+  async start(): Promise<void> {
+    this.hostMntns = this.deps.proc.hostMntns();
+    if (this.config.pinnedMap.write) this.writer = this.openWriter();
+    this.followSource();
+    this.clients = this.deps.runtimeClients();
+    for (const client of this.clients) {
+      client.watch(
+        (event) => this.onRuntimeEvent(client, event),
+        () => void this.relist(client),
+      );
+    }
+    const initial = Promise.all(this.clients.map((c) => this.relist(c)));
+    await Promise.race([initial, new Promise<void>((resolve) => this.every(START_LIST_WAIT_MS, resolve, false))]);
+    // Entries kept from an earlier run whose containers are gone must not linger.
+    this.writer?.reconcile(this.index.live());
+    this.every(this.config.resyncIntervalMs, () => {
+      for (const c of this.clients) void this.relist(c);
+    });
+    this.every(HOUSEKEEPING_MS, () => {
+      this.index.sweep();
+      this.followSource();
+    });
+  }
+
+  async consumeLogs(batch: EventBatch): Promise<void> {
+    const n = batch.length;
+    const containers = new Array<ContainerInfo | null>(n);
+    const index = this.index;
+    const host = this.hostMntns;
+    let keep: Uint8Array | undefined;
+    let hits = 0;
+    let hostEvents = 0;
+    let misses = 0;
+    let newGroups: number[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const mntns = batch.mntns(i);
+      const info = index.lookup(mntns);
+      if (info !== undefined) {
+        containers[i] = info;
+        hits++;
+        continue;
+      }
+      containers[i] = null;
+      if (mntns === host) {
+        hostEvents++;
+        if (this.config.dropHostEvents) (keep ??= new Uint8Array(n).fill(1))[i] = 0;
+        continue;
+      }
+      misses++;
+      // 0: the kernel could not read the namespace; nothing to wait for.
+      if (mntns === 0 || this.stopped) {
+        this.counters.releasedUnenriched[mntns === 0 ? 'no_mntns' : 'shutdown']++;
+        continue;
+      }
+      const at = batch.offsets[i];
+      const held = this.pending.hold(mntns, batch.pid(i), batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
+      if (held === 'overflow') {
+        this.counters.releasedUnenriched.overflow++;
+        continue;
+      }
+      (keep ??= new Uint8Array(n).fill(1))[i] = 0;
+      if (held === 'new-group') (newGroups ??= []).push(mntns);
+    }
+    this.counters.hits += hits;
+    this.counters.misses += misses;
+    this.counters.hostEvents += hostEvents;
+    batch.containers = containers;
+    if (this.config.dropHostEvents && hostEvents > 0) this.settings.stage.drop(hostEvents, 'host_event');
+    if (newGroups) {
+      this.armDeadline();
+      for (const mntns of newGroups) void this.lookup(mntns, 0);
+    }
+    const out = keep ? batch.filter((i) => keep[i] === 1) : batch;
+    if (out.length > 0) await this.next.consumeLogs(out);
+  }
+
+  /** Where a container's mount namespace is now known, held records of it are released. */
+  learn(info: ContainerInfo, mntns = info.mntns): void {
+    if (!mntns) return;
+    const current = this.index.lookup(mntns);
+    if (current && current.id === info.id && current.state !== 'stopped' && outranks(current, info)) return;
+    if (this.index.upsert(info, mntns) === 'full') {
+      this.warn.warn(
+        'index-full',
+        `container index full (${this.config.maxContainers} containers incl. tombstones): container ${info.id} not indexed, its events pass unenriched ` +
+          '(raise processors.container_enrichment.max_containers or lower tombstone_ttl; counted in enrichment_index_refused_total)',
+      );
+      return;
+    }
+    const group = this.pending.take(mntns);
+    if (group) this.release([group], info);
+  }
+
+  private async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.deadlineTimer);
+    await Promise.allSettled(this.clients.map((c) => c.close()));
+    const held = this.pending.takeAll();
+    if (held.length) this.release(held, null, 'shutdown');
+    await Promise.allSettled([...this.inFlight]);
+    this.source?.close();
+    this.source = undefined;
+    if (this.writer) {
+      const { map } = this.writer;
+      this.writer = undefined;
+      map.close();
+      if (!this.config.pinnedMap.keepOnShutdown) {
+        try {
+          this.deps.maps.unpin(map.path);
+        } catch (err) {
+          this.settings.logger.warn(`cannot remove pinned map ${map.path}: ${(err as Error).message} (remove it with: rm ${map.path})`);
+        }
+      }
+    }
+    this.unregisterMetrics();
+  }
+
+  private openWriter(): PinnedMapWriter {
+    const { writePath, maxEntries } = this.config.pinnedMap;
+    const { maps } = this.deps;
+    let map: PinnedContainersMap;
+    try {
+      map = maps.create(writePath, maxEntries);
+    } catch (err) {
+      throw new Error(
+        `pinned containers map ${writePath}: ${(err as Error).message} ` +
+          '(mount bpffs at /sys/fs/bpf and run as root; remove a stale map of another layout with `rm`; or set processors.container_enrichment.pinned_map.write: false)',
+      );
+    }
+    return new PinnedMapWriter(map, this.counters, this.warn);
+  }
+
+  /**
+   * Another agent's map (Inspektor Gadget layout) is a source for mount
+   * namespaces no runtime client knows. It may appear or vanish at any time;
+   * one with another layout is refused once, loudly, and never read.
+   */
+  private followSource(): void {
+    const { readPath } = this.config.pinnedMap;
+    if (this.source && !this.deps.maps.exists(readPath)) {
+      // Unpinned by its owner: our fd would keep showing a map nobody updates.
+      this.source.close();
+      this.source = undefined;
+      this.settings.logger.info(`pinned map ${readPath} is gone; its containers become tombstones`);
+    }
+    if (!this.source) {
+      if (this.sourceRefused || !this.deps.maps.exists(readPath)) return this.forgetSourceEntries(new Set());
+      try {
+        this.source = this.deps.maps.open(readPath);
+        this.settings.logger.info(`using containers from pinned map ${readPath}`);
+      } catch (err) {
+        this.sourceRefused = true;
+        this.settings.logger.error(
+          `pinned map ${readPath} refused as a container source: ${(err as Error).message} ` +
+            '(it must be an Inspektor Gadget containers map: BPF_MAP_TYPE_HASH, u64 key, 4×char[256] value; set processors.container_enrichment.pinned_map.read_path to the right map)',
+        );
+        return;
+      }
+    }
+    let entries;
+    try {
+      entries = this.source.entries();
+    } catch (err) {
+      this.counters.mapErrors.read++;
+      this.warn.warn('source-read', `pinned map ${readPath}: cannot read entries, closing it: ${(err as Error).message}`);
+      this.source.close();
+      this.source = undefined;
+      return this.forgetSourceEntries(new Set());
+    }
+    this.sourceEntries = entries.length;
+    const present = new Set<string>();
+    for (const entry of entries) {
+      present.add(entry.containerId);
+      const known = this.index.lookup(entry.mntns);
+      // Runtimes know more; and an entry already taken needs no second look.
+      if (known && known.state !== 'stopped' && (known.runtime !== 'pinned-map' || known.id === entry.containerId)) continue;
+      this.sourceIds.add(entry.containerId);
+      this.learn(infoFromEntry(entry));
+    }
+    this.forgetSourceEntries(present);
+  }
+
+  private forgetSourceEntries(present: Set<string>): void {
+    for (const id of this.sourceIds) {
+      if (present.has(id)) continue;
+      this.sourceIds.delete(id);
+      if (this.index.byId(id)?.runtime === 'pinned-map') this.index.exit(id);
+    }
+  }
+
+  private async relist(client: RuntimeClient): Promise<void> {
+    let list: ContainerInfo[];
+    try {
+      list = await client.list();
+    } catch (err) {
+      this.warn.warn(`list-${client.runtime}`, `${client.runtime} at ${client.endpoint}: cannot list containers: ${(err as Error).message} (retrying every ${this.config.resyncIntervalMs} ms)`);
+      return;
+    }
+    this.warn.reset(`list-${client.runtime}`);
+    if (this.stopped) return;
+    const seen = new Set<string>();
+    for (const info of list) {
+      if (info.sandbox) continue;
+      if (info.state === 'stopped') continue;
+      seen.add(info.id);
+      this.learn(this.withMntns(info));
+    }
+    for (const id of this.index.liveIds(client.runtime)) {
+      if (!seen.has(id)) this.index.exit(id);
+    }
+  }
+
+  private onRuntimeEvent(client: RuntimeClient, event: RuntimeEvent): void {
+    if (this.stopped) return;
+    const seq = ++this.eventSeq;
+    switch (event.kind) {
+      case 'exited':
+      case 'deleted':
+        this.index.exit(event.id);
+        this.noteExit(event.id, seq);
+        return;
+      case 'oom':
+        return;
+      default:
+        if (event.container) return this.learnFromEvent(event.container, event.pid, seq);
+        client.get(event.id).then(
+          (info) => info && this.learnFromEvent(info, event.pid, seq),
+          (err: Error) => this.warn.warn(`get-${client.runtime}`, `${client.runtime}: cannot fetch container ${event.id} after its ${event.kind} event: ${err.message}`),
+        );
+    }
+  }
+
+  private learnFromEvent(info: ContainerInfo, pid: number | undefined, seq: number): void {
+    // An exit seen after this event was issued makes the (slower) answer stale.
+    if (this.stopped || info.sandbox || info.state === 'stopped' || (this.exitSeq.get(info.id) ?? 0) > seq) return;
+    this.learn(this.withMntns(info, pid));
+  }
+
+  /** Bounded like the index: only ids whose answers may still be in flight matter. */
+  private noteExit(id: string, seq: number): void {
+    this.exitSeq.delete(id);
+    this.exitSeq.set(id, seq);
+    if (this.exitSeq.size > this.config.maxContainers) {
+      for (const oldest of this.exitSeq.keys()) {
+        this.exitSeq.delete(oldest);
+        break;
+      }
+    }
+  }
+
+  private withMntns(info: ContainerInfo, pid?: number): ContainerInfo {
+    if (info.mntns) return info;
+    const p = info.pid || pid;
+    const mntns = p ? this.deps.proc.mntns(p) : undefined;
+    return mntns ? { ...info, mntns } : info;
+  }
+
+  /**
+   * pid → cgroup → container id → runtime `get`; then another agent's map.
+   * Retried with backoff until the group is released: a container can be in
+   * its cgroup before its runtime reports it.
+   */
+  private async lookup(mntns: number, attempt: number): Promise<void> {
+    const group = this.pending.peek(mntns);
+    if (!group) return;
+    for (const pid of new Set([group.pid, group.firstPid])) {
+      const found = await findContainerOfPid(pid, this.deps.proc, this.clients).catch(() => undefined);
+      if (this.stopped || !this.pending.has(mntns)) return;
+      if (!found) continue;
+      const info = this.withMntns(found);
+      this.learn(info);
+      // The cgroup speaks for the event's namespace only if the process still
+      // lives there (or is gone): a reused pid in another namespace does not.
+      const now = this.deps.proc.mntns(pid);
+      if (info.mntns !== mntns && (now === undefined || now === mntns)) this.learn(info, mntns);
+      if (!this.pending.has(mntns)) return;
+    }
+    const entry = this.sourceLookup(mntns);
+    if (entry) {
+      this.sourceIds.add(entry.id);
+      this.learn(entry);
+      return;
+    }
+    const delay = RETRY_BASE_MS * 2 ** attempt;
+    if (this.deps.now() + delay < group.deadline) {
+      const t = setTimeout(() => void this.lookup(mntns, attempt + 1), delay);
+      t.unref();
+    }
+  }
+
+  private sourceLookup(mntns: number): ContainerInfo | undefined {
+    if (!this.source) return undefined;
+    try {
+      const entry = this.source.lookup(mntns);
+      return entry ? infoFromEntry(entry) : undefined;
+    } catch {
+      this.counters.mapErrors.read++;
+      return undefined;
+    }
+  }
+
+  private armDeadline(): void {
+    const due = this.pending.nextDeadline();
+    if (due === undefined || (this.deadlineTimer && this.deadlineAt <= due)) return;
+    clearTimeout(this.deadlineTimer);
+    this.deadlineAt = due;
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      const expired = this.pending.takeExpired();
+      if (expired.length) this.release(expired, null, 'deadline');
+      this.armDeadline();
+    }, Math.max(0, due - this.deps.now()));
+    this.deadlineTimer.unref();
+  }
+
+  /** Held records go downstream as one batch of their own. */
+  private release(groups: HeldGroup[], info: ContainerInfo | null, reason?: UnenrichedReason): void {
+    const records = groups.flatMap((g) => g.records);
+    const offsets = new Uint32Array(records.length);
+    let at = 0;
+    records.forEach((r, k) => {
+      offsets[k] = at;
+      at += r.length;
+    });
+    const batch = new EventBatch(Buffer.concat(records, at), offsets, groups[0].clock);
+    batch.containers = new Array<ContainerInfo | null>(records.length).fill(info);
+    if (reason) this.counters.releasedUnenriched[reason] += records.length;
+    else this.counters.releasedEnriched += records.length;
+    const delivery = this.next.consumeLogs(batch).then(
+      () => undefined,
+      (err: Error) => this.warn.warn('release', `held records not delivered downstream: ${err.message}`),
+    );
+    this.inFlight.add(delivery);
+    void delivery.finally(() => this.inFlight.delete(delivery));
+  }
+
+  /** An interval that never keeps the process alive and stops with the processor. */
+  private every(ms: number, fn: () => void, repeat = true): void {
+    const t = repeat ? setInterval(fn, ms) : setTimeout(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+}
