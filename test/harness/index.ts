@@ -1,4 +1,7 @@
 export { TEST_IMAGE, buildTestImage, type TestImage } from './image';
 export { ContainerdHarness, type ContainerdOptions } from './containerd';
 export { CriPods, type PodSpec, type RunningPod } from './cri';
+export { DockerHarness } from './docker';
+export { PodmanHarness } from './podman';
+export { LxcHarness } from './lxc';
 export { makeWorkDir, destroyWorkDir, killProcessesUnder, spawnDaemon, stopDaemon, waitFor, run, hasProgram, type Daemon } from './procs';

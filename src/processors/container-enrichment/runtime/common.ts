@@ -111,7 +111,7 @@ export class LifecycleTracker {
   accept(event: RuntimeEvent): boolean {
     if (event.kind === 'started') {
       const pid = event.pid ?? event.container?.pid ?? 0;
-      if (this.running.get(event.id) === pid && this.running.has(event.id)) return false;
+      if (this.running.has(event.id) && this.running.get(event.id) === pid) return false;
       this.running.set(event.id, pid);
       return true;
     }
@@ -122,22 +122,16 @@ export class LifecycleTracker {
     return true;
   }
 
-  /** Diffs a full listing against what is known: starts for new running containers, exits for vanished ones. */
-  reconcile(runtime: RuntimeName, containers: ContainerInfo[]): RuntimeEvent[] {
+  /** What a full listing says happened since: starts for new running containers, exits for vanished ones (not recorded until accepted). */
+  diff(runtime: RuntimeName, containers: ContainerInfo[]): RuntimeEvent[] {
     const events: RuntimeEvent[] = [];
     const seen = new Set<string>();
     for (const c of containers) {
       if (c.state !== 'running' && c.state !== 'paused') continue;
       seen.add(c.id);
-      const ev: RuntimeEvent = { kind: 'started', runtime, id: c.id, container: c, pid: c.pid };
-      if (this.accept(ev)) events.push(ev);
+      if (this.running.get(c.id) !== c.pid || !this.running.has(c.id)) events.push({ kind: 'started', runtime, id: c.id, container: c, pid: c.pid });
     }
-    for (const id of [...this.running.keys()]) {
-      if (!seen.has(id)) {
-        this.running.delete(id);
-        events.push({ kind: 'exited', runtime, id });
-      }
-    }
+    for (const id of this.running.keys()) if (!seen.has(id)) events.push({ kind: 'exited', runtime, id });
     return events;
   }
 
@@ -241,8 +235,9 @@ export abstract class RuntimeClientBase {
       if (!mustReconcile && !seeded) {
         this.tracker.seed(containers);
       } else {
-        for (const ev of this.tracker.reconcile(this.runtime, containers)) onEvent(ev);
-        onResync?.();
+        for (const ev of this.tracker.diff(this.runtime, containers)) emit(ev);
+        // After the missed events, in order.
+        emit(Promise.resolve(undefined).then(() => (onResync?.(), undefined)));
       }
       seeded = true;
     };
@@ -267,4 +262,18 @@ export abstract class RuntimeClientBase {
   }
 
   protected abstract closeTransport(): Promise<void>;
+}
+
+/** Maps with at most `limit` calls in flight (one inspect per container must not open hundreds of requests). */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

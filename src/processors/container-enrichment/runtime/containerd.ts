@@ -236,8 +236,10 @@ export class ContainerdClient extends RuntimeClientBase {
       return undefined;
     }
     if (kind !== 'started') return { kind, runtime: this.runtime, id, pid } satisfies RuntimeEvent;
-    return this.getIn(env.namespace, id).then((container) =>
-      container === null ? undefined : { kind, runtime: this.runtime, id, pid, ...(container ? { container } : {}) },
+    // A start is reported even when the details cannot be fetched; the caller can get() later.
+    return this.getIn(env.namespace, id).then(
+      (container) => (container === null ? undefined : { kind, runtime: this.runtime, id, pid, ...(container ? { container } : {}) }),
+      () => ({ kind, runtime: this.runtime, id, pid }),
     );
   }
 

@@ -1,0 +1,220 @@
+import * as http from 'node:http';
+import type { ContainerInfo, ContainerState } from '../../../events';
+import { RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import type { RuntimeEventKind } from './types';
+
+const CALL_TIMEOUT_MS = 5_000;
+const INSPECT_CONCURRENCY = 8;
+/** Label cri-dockerd puts on pod sandboxes. */
+const DOCKER_TYPE_LABEL = 'io.kubernetes.docker.type';
+
+export interface DockerOptions {
+  socket: string;
+}
+
+interface Inspect {
+  Id: string;
+  Name: string;
+  Image: string;
+  State: { Status: string; Pid: number; StartedAt?: string };
+  Config: { Image: string; Labels: Record<string, string> | null };
+}
+
+interface DockerEvent {
+  Type?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+  id?: string;
+}
+
+const STATE: Record<string, ContainerState> = {
+  created: 'created',
+  running: 'running',
+  restarting: 'running',
+  paused: 'paused',
+  exited: 'stopped',
+  dead: 'stopped',
+  removing: 'stopped',
+  stopped: 'stopped',
+};
+
+const ACTION_KIND: Record<string, RuntimeEventKind> = {
+  create: 'created',
+  start: 'started',
+  die: 'exited',
+  oom: 'oom',
+  pause: 'paused',
+  unpause: 'resumed',
+  destroy: 'deleted',
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Docker Engine API over its unix socket: `/containers/json`, `/containers/{id}/json` (for the
+ * pid) and the streaming `/events`. Podman's API service speaks the same compatible endpoints,
+ * so the same client serves both (`runtime` says which).
+ */
+export class DockerClient extends RuntimeClientBase {
+  readonly endpoint: string;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: INSPECT_CONCURRENCY + 1 });
+  private eventsRequest: http.ClientRequest | undefined;
+
+  constructor(
+    readonly runtime: 'docker' | 'podman',
+    options: DockerOptions,
+    ctx: ClientContext,
+  ) {
+    super(ctx);
+    this.endpoint = options.socket;
+  }
+
+  private request<T>(path: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ socketPath: this.endpoint, path, agent: this.agent, timeout: CALL_TIMEOUT_MS, headers: { Host: 'localhost' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) {
+            let message = body.trim();
+            try {
+              message = (JSON.parse(body) as { message?: string }).message ?? message;
+            } catch {
+              /* not JSON */
+            }
+            return reject(new HttpError(res.statusCode ?? 0, `GET ${path}: HTTP ${res.statusCode}: ${message}`));
+          }
+          try {
+            resolve(JSON.parse(body) as T);
+          } catch (err) {
+            reject(new Error(`GET ${path}: invalid JSON from ${this.runtime}: ${(err as Error).message}`));
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${CALL_TIMEOUT_MS} ms`)));
+      req.on('error', reject);
+    });
+  }
+
+  async list(): Promise<ContainerInfo[]> {
+    try {
+      const summaries = await this.request<{ Id: string }[]>('/containers/json');
+      const infos = await mapLimit(summaries, INSPECT_CONCURRENCY, (s) => this.inspect(s.Id));
+      this.markHealthy();
+      return infos.filter((c): c is ContainerInfo => c !== undefined && !c.sandbox);
+    } catch (err) {
+      throw this.markUnhealthy(err);
+    }
+  }
+
+  async get(id: string): Promise<ContainerInfo | undefined> {
+    try {
+      const info = await this.inspect(id);
+      this.markHealthy();
+      return info?.sandbox ? undefined : info;
+    } catch (err) {
+      throw this.markUnhealthy(err);
+    }
+  }
+
+  /** undefined when the container is gone (removed between list and inspect). */
+  private async inspect(id: string): Promise<ContainerInfo | undefined> {
+    let c: Inspect;
+    try {
+      c = await this.request<Inspect>(`/containers/${encodeURIComponent(id)}/json`);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 404) return undefined;
+      throw err;
+    }
+    const labels = c.Config.Labels ?? {};
+    const state = STATE[c.State.Status] ?? 'unknown';
+    const k8s = k8sFromLabels(labels);
+    return withPidDetails(this.hostProc, {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ''),
+      runtime: this.runtime,
+      state,
+      pid: state === 'running' || state === 'paused' ? c.State.Pid : 0,
+      mntns: 0,
+      cgroupPath: '',
+      // The engine's image id is the digest of the image config.
+      image: { name: c.Config.Image, digest: c.Image },
+      labels,
+      ...(k8s ? { k8s } : {}),
+      sandbox: labels[DOCKER_TYPE_LABEL] === 'podsandbox',
+      startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : '',
+    });
+  }
+
+  protected streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const filters = encodeURIComponent(JSON.stringify({ type: ['container'] }));
+      // No agent: the stream holds its connection for as long as it lives.
+      const req = http.get({ socketPath: this.endpoint, path: `/events?filters=${filters}`, headers: { Host: 'localhost' } }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          return reject(new Error(`GET /events: HTTP ${res.statusCode}`));
+        }
+        let buffered = '';
+        const ready = established();
+        ready.catch((err: unknown) => req.destroy(err as Error));
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (!line) continue;
+            const ev = this.toEvent(line);
+            // Events wait for the initial list so the tracker is seeded first.
+            if (ev) emit(ready.then(() => ev));
+          }
+          if (buffered.length > MAX_EVENT_BYTES) req.destroy(new Error(`an event line exceeded ${MAX_EVENT_BYTES} bytes`));
+        });
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+      this.eventsRequest = req;
+      req.on('error', (err) => (this.abort.signal.aborted ? resolve() : reject(err)));
+    });
+  }
+
+  private toEvent(line: string): PendingEvent | undefined {
+    let ev: DockerEvent;
+    try {
+      ev = JSON.parse(line) as DockerEvent;
+    } catch {
+      this.logger.debug(`${this.runtime}: ignored a malformed event line`);
+      return undefined;
+    }
+    if (ev.Type !== 'container') return undefined;
+    const kind = ACTION_KIND[ev.Action ?? ''];
+    const id = ev.Actor?.ID ?? ev.id ?? '';
+    if (!kind || !id) return undefined;
+    if (ev.Actor?.Attributes?.[DOCKER_TYPE_LABEL] === 'podsandbox') return undefined;
+    if (kind !== 'started') return { kind, runtime: this.runtime, id };
+    // A start is reported even when the details cannot be fetched; the caller can get() later.
+    return this.inspect(id).then(
+      (container) => (container?.sandbox ? undefined : { kind, runtime: this.runtime, id, pid: container?.pid ?? 0, ...(container ? { container } : {}) }),
+      () => ({ kind, runtime: this.runtime, id, pid: 0 }),
+    );
+  }
+
+  protected async closeTransport(): Promise<void> {
+    this.eventsRequest?.destroy();
+    this.agent.destroy();
+  }
+}
+
+/** A single event is a few hundred bytes; a line this long means the stream is not what we think. */
+const MAX_EVENT_BYTES = 1 << 20;

@@ -1,0 +1,124 @@
+import { writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { ContainerdHarness } from './containerd';
+import { buildTestImage, TEST_IMAGE } from './image';
+import { destroyWorkDir, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+
+/**
+ * A private dockerd (own data-root, exec-root, pidfile and socket; no bridge, no iptables) on
+ * top of a harness containerd: its containers live in that containerd's `moby` namespace.
+ */
+export class DockerHarness {
+  readonly dir: string;
+  readonly socket: string;
+  private daemon: Daemon | undefined;
+
+  private constructor(
+    readonly containerd: ContainerdHarness,
+    private readonly ownsContainerd: boolean,
+  ) {
+    this.dir = makeWorkDir('dockerd');
+    this.socket = path.join(this.dir, 'docker.sock');
+  }
+
+  /** Starts dockerd; on `containerd` when given, else on a containerd of its own. */
+  static async start(options: { containerd?: ContainerdHarness } = {}): Promise<DockerHarness> {
+    const containerd = options.containerd ?? (await ContainerdHarness.start());
+    const h = new DockerHarness(containerd, !options.containerd);
+    try {
+      writeFileSync(path.join(h.dir, 'daemon.json'), '{}\n');
+      await h.startDaemon();
+    } catch (err) {
+      await h.stop();
+      throw err;
+    }
+    return h;
+  }
+
+  get pid(): number {
+    return this.daemon?.pid ?? 0;
+  }
+
+  private async startDaemon(): Promise<void> {
+    const d = this.dir;
+    for (const sub of ['data', 'exec']) mkdirSync(path.join(d, sub), { recursive: true });
+    this.daemon = spawnDaemon(
+      'dockerd',
+      [
+        '--config-file', path.join(d, 'daemon.json'),
+        '--data-root', path.join(d, 'data'),
+        '--exec-root', path.join(d, 'exec'),
+        '--pidfile', path.join(d, 'docker.pid'),
+        '-H', `unix://${this.socket}`,
+        '--containerd', this.containerd.socket,
+        '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip6tables=false',
+        // Lowering our own oom_score_adj needs CAP_SYS_RESOURCE, which this machine lacks.
+        '--oom-score-adjust=0',
+        '--log-level=warn',
+      ],
+      { logFile: path.join(d, 'dockerd.log') },
+    );
+    const daemon = this.daemon;
+    let exited = false;
+    void daemon.exited.then(() => (exited = true));
+    await waitFor(
+      `dockerd on ${this.socket}`,
+      () => {
+        if (exited) throw new Error(`dockerd exited during start-up:\n${logTail(daemon.logFile)}`);
+        if (!existsSync(this.socket)) return false;
+        this.docker(['version', '--format', '{{.Server.Version}}']);
+        return true;
+      },
+      60_000,
+      200,
+    );
+  }
+
+  docker(args: string[]): string {
+    return run('docker', ['-H', `unix://${this.socket}`, ...args]).trim();
+  }
+
+  loadImage(): void {
+    this.docker(['load', '-i', buildTestImage().archive]);
+  }
+
+  /** `docker run -d` of the test image without networking; returns the full id. */
+  runContainer(name: string, command: string[] = ['/bin/sleep', '100000'], labels: Record<string, string> = {}): string {
+    const l = Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+    return this.docker(['run', '-d', '--network', 'none', '--name', name, ...l, TEST_IMAGE, ...command]);
+  }
+
+  pidOf(id: string): number {
+    return Number(this.docker(['inspect', '--format', '{{.State.Pid}}', id]));
+  }
+
+  /** SIGKILLs and removes a container (busybox sleep as pid 1 ignores SIGTERM). */
+  removeContainer(id: string): void {
+    this.docker(['rm', '-f', id]);
+  }
+
+  async kill(): Promise<void> {
+    if (this.daemon) await stopDaemon(this.daemon, 'SIGKILL');
+    this.daemon = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.startDaemon();
+  }
+
+  async stop(): Promise<void> {
+    if (this.daemon) {
+      try {
+        const ids = this.docker(['ps', '-aq']).split('\n').filter(Boolean);
+        if (ids.length) this.docker(['rm', '-f', ...ids]);
+      } catch {
+        /* killed by pid below */
+      }
+      await stopDaemon(this.daemon, 'SIGTERM', 10_000);
+      this.daemon = undefined;
+    }
+    if (this.ownsContainerd) await this.containerd.stop();
+    destroyWorkDir(this.dir);
+  }
+}
