@@ -1,0 +1,302 @@
+import { isUtf8 } from 'node:buffer';
+import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch, type EventTypeName } from '../../events';
+import type { HostInfo } from '../../pipeline/component';
+import {
+  ATTRIBUTE_KEYS,
+  EVENT_NAMES,
+  type LogRecordWriter,
+  type ResourceAttribute,
+  ResourceCache,
+  SCOPE,
+  Severity,
+  type SeverityLevel,
+  writeLogRecord,
+} from '../log-mapping';
+import { ProtoBuffer, WireType, int64Size, lenField, stringField, tag, varintSize } from './proto-buffer';
+
+/*
+ * Field numbers from opentelemetry/proto (collector/logs/v1, logs/v1,
+ * common/v1, resource/v1). The test decodes our bytes with the generated
+ * definitions shipped by @opentelemetry/otlp-transformer.
+ */
+const F = {
+  request: { resourceLogs: 1 },
+  resourceLogs: { resource: 1, scopeLogs: 2 },
+  resource: { attributes: 1 },
+  scopeLogs: { scope: 1, logRecords: 2 },
+  scope: { name: 1, version: 2 },
+  logRecord: { timeUnixNano: 1, severityNumber: 2, severityText: 3, body: 5, attributes: 6, observedTimeUnixNano: 11, eventName: 12 },
+  keyValue: { key: 1, value: 2 },
+  anyValue: { string: 1, bool: 2, int: 3, array: 5 },
+  arrayValue: { values: 1 },
+} as const;
+
+const T_STRING = tag(F.anyValue.string, WireType.len);
+const T_BOOL = tag(F.anyValue.bool, WireType.varint);
+const T_INT = tag(F.anyValue.int, WireType.varint);
+const T_KV_VALUE = tag(F.keyValue.value, WireType.len);
+const T_ATTRIBUTE = tag(F.logRecord.attributes, WireType.len);
+const T_BODY = tag(F.logRecord.body, WireType.len);
+const T_TIME = tag(F.logRecord.timeUnixNano, WireType.fixed64);
+const T_OBSERVED = tag(F.logRecord.observedTimeUnixNano, WireType.fixed64);
+const T_SEVERITY = tag(F.logRecord.severityNumber, WireType.varint);
+const T_LOG_RECORD = tag(F.scopeLogs.logRecords, WireType.len);
+const T_SCOPE_LOGS = tag(F.resourceLogs.scopeLogs, WireType.len);
+const T_RESOURCE_LOGS = tag(F.request.resourceLogs, WireType.len);
+
+/** `KeyValue.key` field (tag, length, bytes) per attribute key index. */
+const KEY_FIELDS = ATTRIBUTE_KEYS.map((k) => stringField(F.keyValue.key, k));
+const SEVERITY_TEXT = new Map<SeverityLevel, Buffer>(Object.values(Severity).map((s) => [s, stringField(F.logRecord.severityText, s.text)]));
+const EVENT_NAME_FIELDS = Object.fromEntries(EVENT_TYPE_NAMES.map((t) => [t, stringField(F.logRecord.eventName, EVENT_NAMES[t])])) as Record<EventTypeName, Buffer>;
+const BODY_PREFIXES = Object.fromEntries(EVENT_TYPE_NAMES.map((t) => [t, Buffer.from(`${t} `)])) as Record<EventTypeName, Buffer>;
+/** `ScopeLogs.scope`, identical in every request. */
+export const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]));
+/** A LogRecord's length prefix is reserved before it is written: records are 128 B – 16 KiB, two bytes. */
+const RECORD_LEN_RESERVE = 2;
+
+/** Kernel strings are usually ASCII; only otherwise ask whether they are valid UTF-8, as protobuf strings must be. */
+function isSafeUtf8(buf: Buffer, start: number, end: number): boolean {
+  for (let p = start; p < end; p++) if (buf[p] >= 0x80) return isUtf8(buf.subarray(start, end));
+  return true;
+}
+
+function anyValueBytes(value: string | string[]): Buffer {
+  if (typeof value === 'string') return stringField(F.anyValue.string, value);
+  const values = Buffer.concat(value.map((v) => lenField(F.arrayValue.values, stringField(F.anyValue.string, v))));
+  return lenField(F.anyValue.array, values);
+}
+
+/** `ResourceLogs.resource` field, encoded once per container. */
+function resourceField(attrs: ResourceAttribute[]): Buffer {
+  const kvs = attrs.map((a) => lenField(F.resource.attributes, Buffer.concat([stringField(F.keyValue.key, a.key), lenField(F.keyValue.value, anyValueBytes(a.value))])));
+  return lenField(F.resourceLogs.resource, Buffer.concat(kvs));
+}
+
+/**
+ * Streams LogRecord messages (each as a `ScopeLogs.log_records` field) into
+ * `out`, straight from the batch: no intermediate objects, kernel strings
+ * copied as bytes.
+ */
+class ProtoRecordWriter implements LogRecordWriter {
+  out!: ProtoBuffer;
+  private observed = Buffer.alloc(9);
+  private mark = 0;
+  private bodyPrefix: Buffer = BODY_PREFIXES.exec;
+
+  constructor() {
+    this.setObserved(BigInt(Date.now()) * 1_000_000n);
+  }
+
+  setObserved(unixNs: bigint): void {
+    this.observed[0] = T_OBSERVED;
+    this.observed.writeBigUInt64LE(unixNs, 1);
+  }
+
+  begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void {
+    const o = this.out;
+    o.ensure(64);
+    o.varint(T_LOG_RECORD);
+    this.mark = o.beginLen(RECORD_LEN_RESERVE);
+    o.buf[o.pos++] = T_TIME;
+    o.fixed64(timeUnixNs);
+    o.buf[o.pos++] = T_SEVERITY;
+    o.varint(severity.number);
+    o.bytes(SEVERITY_TEXT.get(severity)!);
+    o.bytes(this.observed);
+    o.bytes(EVENT_NAME_FIELDS[type]);
+    this.bodyPrefix = BODY_PREFIXES[type];
+  }
+
+  bodyUtf8(buf: Buffer, start: number, end: number): void {
+    if (!isSafeUtf8(buf, start, end)) {
+      this.bodyText(buf.toString('utf8', start, end));
+      return;
+    }
+    this.body(buf, start, end);
+  }
+
+  bodyText(detail: string): void {
+    const bytes = Buffer.from(detail, 'utf8');
+    this.body(bytes, 0, bytes.length);
+  }
+
+  str(key: number, value: string): void {
+    const bytes = Buffer.from(value, 'utf8');
+    this.stringAttr(key, bytes, 0, bytes.length, false);
+  }
+
+  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
+    if (!isSafeUtf8(buf, start, end)) {
+      const text = buf.toString('utf8', start, end);
+      this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
+      return;
+    }
+    this.stringAttr(key, buf, start, end, nulAsSpace);
+  }
+
+  int(key: number, value: number | bigint): void {
+    const anyLen = 1 + int64Size(value);
+    this.attrHead(key, anyLen);
+    const o = this.out;
+    o.buf[o.pos++] = T_INT;
+    o.int64(value);
+  }
+
+  bool(key: number, value: boolean): void {
+    this.attrHead(key, 2);
+    const o = this.out;
+    o.buf[o.pos++] = T_BOOL;
+    o.buf[o.pos++] = value ? 1 : 0;
+  }
+
+  end(): void {
+    this.out.endLen(this.mark, RECORD_LEN_RESERVE);
+  }
+
+  private body(src: Buffer, start: number, end: number): void {
+    const prefix = this.bodyPrefix;
+    const strLen = prefix.length + end - start;
+    const anyLen = 1 + varintSize(strLen) + strLen;
+    const o = this.out;
+    o.ensure(anyLen + 12);
+    o.buf[o.pos++] = T_BODY;
+    o.varint(anyLen);
+    o.buf[o.pos++] = T_STRING;
+    o.varint(strLen);
+    prefix.copy(o.buf, o.pos);
+    o.pos += prefix.length;
+    src.copy(o.buf, o.pos, start, end);
+    o.pos += end - start;
+  }
+
+  /** Writes the attribute's field tag, lengths and key; leaves room for an AnyValue of `anyLen` bytes. */
+  private attrHead(key: number, anyLen: number): void {
+    const keyField = KEY_FIELDS[key];
+    const kvLen = keyField.length + 1 + varintSize(anyLen) + anyLen;
+    const o = this.out;
+    o.ensure(kvLen + 8);
+    o.buf[o.pos++] = T_ATTRIBUTE;
+    o.varint(kvLen);
+    keyField.copy(o.buf, o.pos);
+    o.pos += keyField.length;
+    o.buf[o.pos++] = T_KV_VALUE;
+    o.varint(anyLen);
+  }
+
+  private stringAttr(key: number, src: Buffer, start: number, end: number, nulAsSpace: boolean): void {
+    const len = end - start;
+    this.attrHead(key, 1 + varintSize(len) + len);
+    const o = this.out;
+    o.buf[o.pos++] = T_STRING;
+    o.varint(len);
+    const b = o.buf;
+    if (nulAsSpace) {
+      let p = o.pos;
+      for (let s = start; s < end; s++) {
+        const c = src[s];
+        b[p++] = c === 0 ? 0x20 : c;
+      }
+    } else {
+      src.copy(b, o.pos, start, end);
+    }
+    o.pos += len;
+  }
+}
+
+/** Records of one resource in the open request. */
+interface ResourceGroup {
+  resource: Buffer;
+  records: ProtoBuffer;
+}
+
+export interface EncodedRequest {
+  /** A serialized ExportLogsServiceRequest. */
+  payload: Buffer;
+  records: number;
+}
+
+const MAX_POOLED_BUFFERS = 64;
+const MAX_POOLED_BUFFER_BYTES = 1024 * 1024;
+/** Bytes a group adds around its records: the resource plus ScopeLogs / ResourceLogs framing. */
+const GROUP_FRAMING = SCOPE_FIELD.length + 16;
+
+/**
+ * Builds ExportLogsServiceRequest bytes incrementally: `add` appends
+ * records of a batch under their container's resource; `seal` returns the
+ * request and starts a new one. Holds one open request at a time.
+ */
+export class LogsRequestEncoder {
+  private readonly resources: ResourceCache<Buffer>;
+  private readonly writer = new ProtoRecordWriter();
+  private groups = new Map<Buffer, ResourceGroup>();
+  private readonly pool: ProtoBuffer[] = [];
+  /** Records and (framed) bytes in the open request. */
+  records = 0;
+  bytes = 0;
+
+  constructor(host: HostInfo, resourceOverrides: Readonly<Record<string, string>>) {
+    this.resources = new ResourceCache(host, resourceOverrides, resourceField);
+  }
+
+  setObserved(unixNs: bigint): void {
+    this.writer.setObserved(unixNs);
+  }
+
+  /**
+   * Upper bound of what record `i` adds: body and one attribute may each
+   * carry the record's longest string, plus fixed fields and a new group.
+   */
+  estimate(batch: EventBatch, i: number): number {
+    const info: ContainerInfo | null = batch.containers?.[i] ?? null;
+    const resource = this.resources.get(info);
+    const groupCost = this.groups.has(resource) ? 0 : resource.length + GROUP_FRAMING;
+    return 2 * batch.recordSize(i) + 1024 + groupCost;
+  }
+
+  add(batch: EventBatch, i: number): void {
+    const info: ContainerInfo | null = batch.containers?.[i] ?? null;
+    const resource = this.resources.get(info);
+    let group = this.groups.get(resource);
+    if (!group) {
+      group = { resource, records: this.pool.pop() ?? new ProtoBuffer() };
+      this.groups.set(resource, group);
+      this.bytes += resource.length + GROUP_FRAMING;
+    }
+    const out = group.records;
+    const before = out.pos;
+    this.writer.out = out;
+    writeLogRecord(batch, i, this.writer);
+    this.bytes += out.pos - before;
+    this.records++;
+  }
+
+  seal(): EncodedRequest {
+    const sizes: Array<{ scopeLogs: number; resourceLogs: number }> = [];
+    let total = 0;
+    for (const g of this.groups.values()) {
+      const scopeLogs = SCOPE_FIELD.length + g.records.pos;
+      const resourceLogs = g.resource.length + 1 + varintSize(scopeLogs) + scopeLogs;
+      sizes.push({ scopeLogs, resourceLogs });
+      total += 1 + varintSize(resourceLogs) + resourceLogs;
+    }
+    const out = new ProtoBuffer(total);
+    let k = 0;
+    for (const g of this.groups.values()) {
+      const { scopeLogs, resourceLogs } = sizes[k++];
+      out.varint(T_RESOURCE_LOGS);
+      out.varint(resourceLogs);
+      out.bytes(g.resource);
+      out.varint(T_SCOPE_LOGS);
+      out.varint(scopeLogs);
+      out.bytes(SCOPE_FIELD);
+      out.bytes(g.records.buf.subarray(0, g.records.pos));
+      g.records.pos = 0;
+      if (this.pool.length < MAX_POOLED_BUFFERS && g.records.buf.length <= MAX_POOLED_BUFFER_BYTES) this.pool.push(g.records);
+    }
+    const sealed = { payload: out.buf.subarray(0, out.pos), records: this.records };
+    this.groups = new Map();
+    this.records = 0;
+    this.bytes = 0;
+    return sealed;
+  }
+}
