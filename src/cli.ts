@@ -141,8 +141,8 @@ async function run(configPath: string): Promise<number> {
   logger.info(`ebpf-container-otel ${version()} starting with ${configPath}: ${service.componentIds().join(', ')}`);
   await service.start();
   logger.info('running; Ctrl-C to stop');
+  // Also what keeps the process alive: components unref their own timers.
   const status = setInterval(() => logger.info(`status ${JSON.stringify(service.telemetry.snapshot())}`), STATUS_INTERVAL_MS);
-  status.unref();
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
