@@ -255,6 +255,19 @@ export abstract class RuntimeClientBase {
     await chain;
   }
 
+  /**
+   * A watch "stream" for runtimes without events: re-list every `intervalMs` and report the
+   * difference. A failed listing ends it, so the caller's backoff and resync apply.
+   */
+  protected async pollForChanges(intervalMs: number, emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
+    await established();
+    while (!this.abort.signal.aborted) {
+      await sleep(intervalMs, this.abort.signal);
+      if (this.abort.signal.aborted) return;
+      for (const ev of this.tracker.diff(this.runtime, await this.list())) emit(ev);
+    }
+  }
+
   async close(): Promise<void> {
     this.abort.abort();
     await this.closeTransport();

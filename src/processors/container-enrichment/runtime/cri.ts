@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ContainerInfo, ContainerState, KubernetesInfo } from '../../../events';
-import { RuntimeClientBase, k8sFromLabels, mapLimit, sleep, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { serviceClient, unary } from './proto';
 
 const CALL_TIMEOUT_MS = 5_000;
@@ -155,14 +155,8 @@ export class CriClient extends RuntimeClientBase {
     return details;
   }
 
-  /** Poll-and-diff: each listing is compared with the last one; a failed listing ends the "connection". */
-  protected async streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
-    await established();
-    while (!this.abort.signal.aborted) {
-      await sleep(this.pollMs, this.abort.signal);
-      if (this.abort.signal.aborted) return;
-      for (const ev of this.tracker.diff(this.runtime, await this.list())) emit(ev);
-    }
+  protected streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
+    return this.pollForChanges(this.pollMs, emit, established);
   }
 
   protected async closeTransport(): Promise<void> {

@@ -1,0 +1,60 @@
+import { createDefaultConfig, resolveConfig, type ContainerEnrichmentConfig } from '../processors/container-enrichment/config';
+import { createRuntimeClients, formatContainersTable, listAllContainers } from '../processors/container-enrichment/runtime';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile, mergeDefaults } from '../pipeline/config';
+import { createLogger } from '../pipeline/logger';
+
+const USAGE = 'Usage: ebpf-container-otel containers [--json] [--config FILE]\n';
+const EXIT_OK = 0;
+const EXIT_SOME_UNREACHABLE = 1;
+const EXIT_CONFIG = 2;
+const EXIT_USAGE = 64;
+
+/**
+ * `containers`: every container of every reachable runtime, as a `crictl ps`-style table or
+ * (`--json`) an array of ContainerInfo. Runtimes come from the config's container_enrichment
+ * section (default config when no --config). Exit 1 when a runtime could not be listed.
+ */
+export async function containersCommand(argv: string[]): Promise<number> {
+  let json = false;
+  let configPath = DEFAULT_CONFIG_PATH;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') json = true;
+    else if (a === '--config' && argv[i + 1]) configPath = argv[++i];
+    else if (a.startsWith('--config=') && a.length > 9) configPath = a.slice(9);
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write(USAGE);
+      return EXIT_OK;
+    } else {
+      process.stderr.write(`containers: unexpected argument "${a}"\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+  }
+
+  let section: unknown;
+  try {
+    const processors = loadConfigFile(configPath).processors;
+    const key = Object.keys(processors).find((k) => k === 'container_enrichment' || k.startsWith('container_enrichment/'));
+    section = key ? processors[key] : undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+  const config = resolveConfig(mergeDefaults<ContainerEnrichmentConfig>(createDefaultConfig(), section));
+  // Unreachable runtimes are reported once below, not as retry warnings.
+  const logger = createLogger('error', 'containers');
+  const clients = createRuntimeClients(config.runtimes, { hostRoot: config.hostRoot, hostProc: config.hostProc, logger });
+  try {
+    const { containers, errors } = await listAllContainers(clients);
+    containers.sort((a, b) => a.runtime.localeCompare(b.runtime) || a.name.localeCompare(b.name));
+    process.stdout.write(json ? `${JSON.stringify(containers, null, 2)}\n` : formatContainersTable(containers));
+    for (const e of errors) process.stderr.write(`warning: ${e.message}\n`);
+    if (clients.length === 0) process.stderr.write('no container runtime found (none of the well-known sockets or lxcpaths exist; set processors.container_enrichment.runtimes)\n');
+    return errors.length > 0 ? EXIT_SOME_UNREACHABLE : EXIT_OK;
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
