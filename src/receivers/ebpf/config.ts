@@ -1,0 +1,122 @@
+import type { BpfEventName, SessionOptions } from '../../native';
+import { parseDuration, parseSize } from '../../pipeline/units';
+
+export interface EbpfFiltersConfig {
+  /** Only processes whose mount namespace is in the pinned containers map (kernel-side). */
+  containers_only: boolean;
+  /** Pinned Inspektor-Gadget-layout map shared with the enrichment processor. */
+  containers_map: string;
+  /** Process names (the kernel's 15-byte comm) never traced. */
+  deny_comms: string[];
+  /** Process ids (tgid) never traced. */
+  deny_pids: number[];
+  /** Do not trace the agent itself (its own exports would feed back as events). */
+  exclude_self: boolean;
+  /** Open events only for failed opens (ret < 0). */
+  open_failed_only: boolean;
+}
+
+export interface EbpfBatchConfig {
+  /** Records per batch handed downstream. */
+  max_records: number;
+  /** How often the ring buffer is drained (records are submitted without wake-ups). */
+  drain_interval: string;
+  /** Batches handed downstream and not yet done; more are dropped and counted (queue_full). */
+  max_in_flight: number;
+}
+
+export interface EbpfReceiverConfig {
+  events: BpfEventName[];
+  /** Power of two, e.g. 32MiB. */
+  ring_buffer_size: string | number;
+  /** argv bytes copied per exec (at most 1024). */
+  exec_args_max_bytes: number;
+  filters: EbpfFiltersConfig;
+  batch: EbpfBatchConfig;
+  /** BPF programs not to load, e.g. enter_openat2 (see `doctor`). */
+  disable_programs: string[];
+}
+
+export const DEFAULT_CONTAINERS_MAP = '/sys/fs/bpf/ebpf-container-otel/containers';
+/** Entries of the pinned map when the receiver is the one to create it (enrichment's default too). */
+export const CONTAINERS_MAP_MAX_ENTRIES = 8192;
+
+export const BPF_PROGRAMS = [
+  'handle_exec',
+  'handle_exit',
+  'enter_openat',
+  'exit_openat',
+  'enter_openat2',
+  'exit_openat2',
+  'enter_connect',
+  'exit_connect',
+] as const;
+
+const COMM_MAX_BYTES = 15;
+
+export function createDefaultConfig(): EbpfReceiverConfig {
+  return {
+    events: ['exec', 'exit', 'open', 'connect'],
+    ring_buffer_size: '32MiB',
+    exec_args_max_bytes: 1024,
+    filters: {
+      containers_only: false,
+      containers_map: DEFAULT_CONTAINERS_MAP,
+      deny_comms: [],
+      deny_pids: [],
+      exclude_self: true,
+      open_failed_only: false,
+    },
+    batch: { max_records: 8192, drain_interval: '5ms', max_in_flight: 4 },
+    disable_programs: [],
+  };
+}
+
+/** Cross-field rules the schema cannot express; each message starts with the key. */
+export function validateConfig(config: EbpfReceiverConfig): string[] {
+  const problems: string[] = [];
+  const ring = parseSize(config.ring_buffer_size);
+  if (ring < 4096 || ring > 2 ** 30 || (ring & (ring - 1)) !== 0) {
+    problems.push(
+      `ring_buffer_size: ${JSON.stringify(config.ring_buffer_size)} must be a power of two between 4KiB and 1GiB (e.g. 32MiB)`,
+    );
+  }
+  const drainMs = parseDuration(config.batch.drain_interval);
+  if (drainMs < 1 || drainMs > 1000) {
+    problems.push(`batch.drain_interval: "${config.batch.drain_interval}" must be between 1ms and 1s (e.g. 5ms)`);
+  }
+  if (config.events.length === 0) problems.push('events: must list at least one of exec, exit, open, connect');
+  config.disable_programs.forEach((p, i) => {
+    if (!(BPF_PROGRAMS as readonly string[]).includes(p)) {
+      problems.push(`disable_programs[${i}]: "${p}" is not a BPF program (one of ${BPF_PROGRAMS.join(', ')})`);
+    }
+  });
+  config.filters.deny_comms.forEach((c, i) => {
+    if (c === '' || Buffer.byteLength(c) > COMM_MAX_BYTES) {
+      problems.push(`filters.deny_comms[${i}]: "${c}" must be 1-${COMM_MAX_BYTES} bytes (the kernel keeps only that much of a process name)`);
+    }
+  });
+  if (config.filters.containers_only && !config.filters.containers_map.startsWith('/')) {
+    problems.push(`filters.containers_map: "${config.filters.containers_map}" must be an absolute path on bpffs`);
+  }
+  return problems;
+}
+
+/** The addon's session options for this config; `selfPid` is excluded when exclude_self is on. */
+export function toSessionOptions(config: EbpfReceiverConfig, selfPid: number): SessionOptions {
+  const f = config.filters;
+  return {
+    events: config.events,
+    ringBufferSize: parseSize(config.ring_buffer_size),
+    execArgsMaxBytes: config.exec_args_max_bytes,
+    denyPids: [...new Set([...f.deny_pids, ...(f.exclude_self ? [selfPid] : [])])],
+    denyComms: f.deny_comms,
+    containersOnly: f.containers_only,
+    containersMap: f.containers_map,
+    containersMapMaxEntries: CONTAINERS_MAP_MAX_ENTRIES,
+    openFailedOnly: f.open_failed_only,
+    maxBatchRecords: config.batch.max_records,
+    drainIntervalMs: Math.max(1, Math.round(parseDuration(config.batch.drain_interval))),
+    disablePrograms: config.disable_programs,
+  };
+}

@@ -1,0 +1,102 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { BpfEventName, ProgramStatus, SessionStats } from '../../native';
+import { METRIC_PREFIX } from '../../pipeline/telemetry';
+
+/** What the metrics read from one running receiver at scrape time. */
+export interface BpfMetricsSource {
+  readonly id: string;
+  /** undefined once the session is closed. */
+  stats(): SessionStats | undefined;
+  programs(): ProgramStatus[];
+  inFlight(): number;
+}
+
+const EVENTS: readonly BpfEventName[] = ['exec', 'exit', 'open', 'connect'];
+const BPF = `${METRIC_PREFIX}bpf_`;
+
+/**
+ * The BPF counters, registered once per registry and read from every live
+ * receiver at scrape time (several `ebpf/<name>` receivers share the names).
+ */
+const sourcesByRegistry = new WeakMap<Registry, Set<BpfMetricsSource>>();
+
+export function registerBpfMetrics(registry: Registry, source: BpfMetricsSource): () => void {
+  let sources = sourcesByRegistry.get(registry);
+  if (!sources) {
+    sources = new Set();
+    sourcesByRegistry.set(registry, sources);
+    createCollectors(registry, sources);
+  }
+  sources.add(source);
+  const live = sources;
+  return () => {
+    live.delete(source);
+  };
+}
+
+function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): void {
+  const perEvent = (name: string, help: string, pick: (s: SessionStats, e: BpfEventName) => number) =>
+    new Counter({
+      name: `${BPF}${name}`,
+      help,
+      labelNames: ['receiver', 'event'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const src of sources) {
+          const stats = src.stats();
+          if (!stats) continue;
+          for (const e of EVENTS) this.inc({ receiver: src.id, event: e }, pick(stats, e));
+        }
+      },
+    });
+  perEvent('events_produced_total', 'Records the BPF programs submitted to the ring buffer.', (s, e) => s[e].produced);
+  perEvent(
+    'events_dropped_total',
+    'Records the BPF programs lost because the ring buffer (or the pending-syscall map) was full.',
+    (s, e) => s[e].dropped,
+  );
+  perEvent('events_filtered_total', 'Events rejected in the kernel by the configured filters.', (s, e) => s[e].filtered);
+
+  const perSession = (name: string, help: string, pick: (s: SessionStats) => number) =>
+    new Counter({
+      name: `${BPF}${name}`,
+      help,
+      labelNames: ['receiver'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const src of sources) {
+          const stats = src.stats();
+          if (stats) this.inc({ receiver: src.id }, pick(stats));
+        }
+      },
+    });
+  perSession('ring_batches_total', 'Batches drained from the ring buffer and handed to the receiver.', (s) => s.batches);
+  perSession('ring_records_total', 'Records drained from the ring buffer.', (s) => s.records);
+  perSession('ring_bytes_total', 'Bytes of records drained from the ring buffer.', (s) => s.bytes);
+  perSession('ring_malformed_total', 'Ring buffer samples with an impossible size, skipped.', (s) => s.malformed);
+
+  new Gauge({
+    name: `${BPF}program_loaded`,
+    help: 'Whether a BPF program is loaded and attached (1) or was skipped (0; `doctor` says why).',
+    labelNames: ['receiver', 'program', 'event'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const src of sources) {
+        for (const p of src.programs()) this.set({ receiver: src.id, program: p.program, event: p.event }, p.loaded ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}ebpf_receiver_batches_in_flight`,
+    help: 'Batches the eBPF receiver handed downstream that are not done yet (bounded by batch.max_in_flight).',
+    labelNames: ['receiver'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const src of sources) this.set({ receiver: src.id }, src.inFlight());
+    },
+  });
+}

@@ -1,0 +1,123 @@
+import { EventBatch } from '../../events';
+import { openBpfSession } from '../../native';
+import type { BpfEventName, BpfSession, ProgramStatus, SessionStats } from '../../native';
+import { type ComponentSettings, type LogsConsumer, type Receiver, once } from '../../pipeline/component';
+import { WarnOnce } from '../../pipeline/logger';
+import { type EbpfReceiverConfig, toSessionOptions } from './config';
+import { registerBpfMetrics } from './metrics';
+
+const EVENTS: readonly BpfEventName[] = ['exec', 'exit', 'open', 'connect'];
+/** Kernel counters are polled for ring-buffer drop deltas this often. */
+const STATS_INTERVAL_MS = 1000;
+/** The boot-time → epoch offset follows wall-clock steps (NTP) this often. */
+const CLOCK_REFRESH_MS = 60_000;
+
+/**
+ * Loads the BPF programs through the addon and passes each drained batch
+ * downstream: parse (header offsets only), count, hand off with a bounded
+ * number of batches in flight. No per-event callback, promise or timer.
+ */
+export class EbpfReceiver implements Receiver {
+  private session: BpfSession | undefined;
+  private programStatus: ProgramStatus[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private droppedSeen = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private unregister: (() => void) | undefined;
+  private lastClockRefresh = Date.now();
+  private readonly warnOnce: WarnOnce;
+
+  constructor(
+    private readonly config: EbpfReceiverConfig,
+    private readonly settings: ComponentSettings,
+    private readonly next: LogsConsumer,
+  ) {
+    this.warnOnce = new WarnOnce(settings.logger);
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.settings;
+    try {
+      this.session = openBpfSession(toSessionOptions(this.config, process.pid), (buffer) => this.onBatch(buffer));
+    } catch (err) {
+      const msg = (err as Error).message;
+      const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ' (run as root: BPF needs CAP_BPF and CAP_PERFMON)' : '';
+      throw new Error(`${this.settings.id}: cannot start the eBPF receiver: ${msg}${hint}`);
+    }
+    this.programStatus = this.session.programs();
+    for (const p of this.programStatus) {
+      if (p.loaded) continue;
+      const msg = `BPF program ${p.program} (${p.event} events) not running: ${p.reason}`;
+      if (p.reason.startsWith('disabled by config') || p.reason.startsWith('event type')) logger.debug(msg);
+      else logger.warn(msg);
+    }
+    const running = EVENTS.filter((e) => this.programStatus.some((p) => p.event === e && p.loaded));
+    logger.info(`tracing ${running.join(', ')} events${this.config.filters.containers_only ? ` of containers in ${this.config.filters.containers_map}` : ''}`);
+    this.unregister = registerBpfMetrics(this.settings.metrics, {
+      id: this.settings.id,
+      stats: () => this.stats(),
+      programs: () => this.programStatus,
+      inFlight: () => this.inFlight.size,
+    });
+    this.timer = setInterval(() => this.poll(), STATS_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  readonly shutdown = once(async () => {
+    if (this.timer) clearInterval(this.timer);
+    if (this.session) {
+      this.poll();
+      this.session.close();
+      this.session = undefined;
+    }
+    this.unregister?.();
+    await Promise.allSettled([...this.inFlight]);
+  });
+
+  /** Which programs run and why others do not. */
+  programs(): ProgramStatus[] {
+    return this.programStatus;
+  }
+
+  /** The kernel and drain counters; undefined when not running. */
+  stats(): SessionStats | undefined {
+    return this.session?.stats();
+  }
+
+  private onBatch(buffer: Buffer): void {
+    const { stage } = this.settings;
+    const { batch, malformed } = EventBatch.parse(buffer, this.settings.clock);
+    stage.receive(batch.length + malformed);
+    stage.drop(malformed, 'decode_error');
+    if (batch.length === 0) return;
+    if (this.inFlight.size >= this.config.batch.max_in_flight) {
+      // Downstream is slower than the kernel: shed here, counted, instead of piling up promises.
+      stage.drop(batch.length, 'queue_full');
+      return;
+    }
+    stage.send(batch.length);
+    const done: Promise<void> = this.next
+      .consumeLogs(batch)
+      .catch((err: Error) => this.warnOnce.warn('consume', `${this.settings.id}: downstream rejected a batch: ${err.message}`))
+      .finally(() => this.inFlight.delete(done));
+    this.inFlight.add(done);
+  }
+
+  /** Ring-buffer drops become stage drops; the boot clock's offset is refreshed now and then. */
+  private poll(): void {
+    const stats = this.session?.stats();
+    if (stats) {
+      let dropped = 0;
+      for (const e of EVENTS) dropped += stats[e].dropped;
+      this.settings.stage.drop(dropped - this.droppedSeen, 'ringbuf');
+      if (dropped > this.droppedSeen) {
+        this.warnOnce.warn('ringbuf', `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`);
+      }
+      this.droppedSeen = dropped;
+    }
+    if (Date.now() - this.lastClockRefresh >= CLOCK_REFRESH_MS) {
+      this.settings.clock.refresh();
+      this.lastClockRefresh = Date.now();
+    }
+  }
+}

@@ -1,0 +1,258 @@
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { bootTimeNs, createPinnedContainersMap, openBpfSession, probePrograms, unpinPath, BREAK_PROGRAMS_ENV } from '../../src/native';
+import type { PinnedContainersMap } from '../../src/native';
+import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
+import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
+import { mergeDefaults } from '../../src/pipeline/config';
+import { Collector, testSettings } from './collector';
+import { describeBpf } from './helpers';
+
+function receiverConfig(overrides: Partial<Record<keyof EbpfReceiverConfig, unknown>> = {}): EbpfReceiverConfig {
+  return mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), {
+    ring_buffer_size: '4MiB',
+    ...overrides,
+  });
+}
+
+function mntnsOf(pid: number | 'self'): number {
+  return Number(execFileSync('stat', ['-L', '-c', '%i', `/proc/${pid}/ns/mnt`], { encoding: 'utf8' }).trim());
+}
+
+/** The mount namespace `pid` moves into once unshare(2) has run (it starts in ours). */
+async function newMntnsOf(pid: number): Promise<number> {
+  const host = mntnsOf('self');
+  for (let i = 0; i < 500; i++) {
+    const ns = mntnsOf(pid);
+    if (ns !== host) return ns;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`process ${pid} never left the host mount namespace (is unshare -m allowed here?)`);
+}
+
+const children = new Set<ChildProcess>();
+function start(cmd: string, args: string[], stdin: 'pipe' | 'ignore' = 'ignore'): ChildProcess {
+  const child = spawn(cmd, args, { stdio: [stdin, 'ignore', 'inherit'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+describeBpf('eBPF receiver (real BPF on this kernel)', () => {
+  const collector = new Collector();
+  const settings = testSettings('receivers.ebpf');
+  const receiver = ebpfReceiverFactory.create(receiverConfig(), settings, collector);
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'eco-ebpf-'));
+    await receiver.start();
+  });
+  afterAll(async () => {
+    await receiver.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sees `unshare -m sleep 1` exec in its own mount namespace, with comm, filename, args and pid', async () => {
+    const child = start('unshare', ['-m', 'sleep', '1']);
+    const pid = collector.track(child.pid);
+    const rec = await collector.waitFor('exec of sleep', (r) => r.type === 'exec' && r.tgid === pid && r.comm === 'sleep');
+    const expected = mntnsOf(pid); // still sleeping: the namespace is live
+    expect(rec.mntns).toBe(expected);
+    expect(rec.mntns).not.toBe(mntnsOf('self'));
+    expect(rec.pid).toBe(pid);
+    expect(rec.ppid).toBe(process.pid);
+    expect(path.basename(rec.filename!)).toBe('sleep');
+    expect(rec.args).toEqual(['sleep', '1']);
+    expect(rec.uid).toBe(0);
+    await exited(child);
+  });
+
+  it('sees the open of a temp file with its path and a valid fd', async () => {
+    const file = path.join(dir, 'opened.txt');
+    writeFileSync(file, 'x');
+    const child = start('cat', [file]);
+    const pid = collector.track(child.pid);
+    const rec = await collector.waitFor(`open of ${file}`, (r) => r.type === 'open' && r.tgid === pid && r.path === file);
+    expect(rec.ret).toBeGreaterThanOrEqual(0);
+    expect(rec.comm).toBe('cat');
+    await exited(child);
+  });
+
+  it.each([
+    ['IPv4', '127.0.0.1', 2],
+    ['IPv6', '::1', 10],
+  ])('sees a %s connect to a local listener with address and port', async (_name, host, family) => {
+    const server = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const script = `require('net').connect(${port}, '${host}').on('connect', function () { this.destroy(); }).on('error', () => process.exit(1))`;
+      const child = start(process.execPath, ['-e', script]);
+      const pid = collector.track(child.pid);
+      const rec = await collector.waitFor(`connect to ${host}:${port}`, (r) => r.type === 'connect' && r.tgid === pid && r.port === port);
+      expect(rec.family).toBe(family);
+      expect(rec.address).toBe(host);
+      expect(rec.sockType).toBe(1); // SOCK_STREAM
+      expect([0, -115]).toContain(rec.ret); // connected, or EINPROGRESS (non-blocking socket)
+      await exited(child);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("sees `sh -c 'exit 7'` exit with code 7, stamped with CLOCK_BOOTTIME", async () => {
+    const before = bootTimeNs();
+    const child = start('sh', ['-c', 'exit 7']);
+    const pid = collector.track(child.pid);
+    const rec = await collector.waitFor('exit of sh', (r) => r.type === 'exit' && r.tgid === pid);
+    expect(rec.exitCode).toBe(7);
+    expect(rec.tsBootNs).toBeGreaterThan(before);
+    expect(rec.tsBootNs).toBeLessThan(bootTimeNs());
+    // Boot time → Unix epoch: the same instant as the wall clock, give or take scheduling.
+    const ageMs = Date.now() - Number(rec.timeUnixNs / 1_000_000n);
+    expect(ageMs).toBeGreaterThanOrEqual(-5);
+    expect(ageMs).toBeLessThan(10_000);
+    await exited(child);
+  });
+
+  it('counts what it received and sent, and exposes the BPF counters as Prometheus metrics', async () => {
+    expect(settings.stage.received).toBeGreaterThan(0);
+    expect(settings.stage.sent).toBeGreaterThan(0);
+    const text = await settings.metrics.metrics();
+    expect(text).toMatch(/ebpf_container_otel_bpf_events_produced_total\{receiver="receivers.ebpf",event="exec"\} [1-9]/);
+    expect(text).toMatch(/ebpf_container_otel_bpf_program_loaded\{receiver="receivers.ebpf",program="handle_exec",event="exec"\} 1/);
+    expect(text).toContain('ebpf_container_otel_bpf_events_dropped_total');
+    expect(text).toContain('ebpf_container_otel_bpf_events_filtered_total');
+  });
+
+  it('does not trace its own process (exclude_self)', async () => {
+    const file = path.join(dir, 'self-open.txt');
+    writeFileSync(file, 'x');
+    const marker = start('sh', ['-c', 'exit 0']);
+    const markerPid = collector.track(marker.pid);
+    collector.track(process.pid);
+    await collector.waitFor('exit of the marker', (r) => r.type === 'exit' && r.tgid === markerPid);
+    expect(collector.records.filter((r) => r.tgid === process.pid)).toEqual([]);
+  });
+});
+
+describeBpf('eBPF receiver: containers-only filter on the pinned map', () => {
+  const pin = `/sys/fs/bpf/ebpf-container-otel-test-${process.pid}/containers`;
+  let map: PinnedContainersMap;
+
+  afterAll(() => {
+    map?.close();
+    unpinPath(pin);
+    rmSync(path.dirname(pin), { recursive: true, force: true });
+  });
+
+  it('passes only processes whose mntns is in the map, and counts the rest as filtered', async () => {
+    map = createPinnedContainersMap(pin, 64);
+    const collector = new Collector(true);
+    const settings = testSettings('receivers.ebpf/containers');
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true, containers_map: pin } }),
+      settings,
+      collector,
+    );
+    await receiver.start();
+    try {
+      // The "container": a process in its own mount namespace, waiting for a line on stdin.
+      const inside = start('unshare', ['-m', 'sh', '-c', 'read line; /bin/true; exit 3'], 'pipe');
+      const insidePid = collector.track(inside.pid);
+      const mntns = await newMntnsOf(insidePid);
+      map.update({ mntns, containerId: 'test-container', namespace: '', pod: '', container: 'sh' });
+
+      const outside = start('sh', ['-c', '/bin/true; exit 4']);
+      const outsidePid = collector.track(outside.pid);
+      inside.stdin!.end('go\n');
+      await exited(outside);
+      const exit = await collector.waitFor('exit of the contained sh', (r) => r.type === 'exit' && r.tgid === insidePid);
+      expect(exit.exitCode).toBe(3);
+      await collector.waitFor('exec of /bin/true inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'true');
+
+      expect(collector.records.length).toBeGreaterThan(0);
+      expect(collector.records.filter((r) => r.mntns !== mntns)).toEqual([]);
+      expect(collector.records.filter((r) => r.tgid === outsidePid)).toEqual([]);
+      const stats = (receiver as unknown as { stats(): { exec: { filtered: number }; exit: { filtered: number } } }).stats();
+      expect(stats.exec.filtered + stats.exit.filtered).toBeGreaterThan(0);
+    } finally {
+      await receiver.shutdown();
+    }
+    // The receiver reused our pin and left it in place for the enrichment processor.
+    expect(statSync(pin).isFile()).toBe(true);
+    expect(map.lookup(mntnsOf('self'))).toBeUndefined();
+  });
+});
+
+describeBpf('eBPF receiver: one program that cannot load leaves the others working', () => {
+  it('reports the refused and disabled programs and still delivers the other event types', async () => {
+    const collector = new Collector();
+    const session = openBpfSession(
+      { events: ['exec', 'exit', 'open'], ringBufferSize: 1 << 20, breakPrograms: ['handle_exec'], disablePrograms: ['enter_openat2'] },
+      () => undefined,
+    );
+    const status = session.programs();
+    session.close();
+    expect(status.find((p) => p.program === 'handle_exec')).toMatchObject({ loaded: false, reason: expect.stringMatching(/^load failed/) });
+    expect(status.find((p) => p.program === 'enter_openat2')).toMatchObject({ loaded: false, reason: expect.stringMatching(/disabled by config/) });
+    expect(status.find((p) => p.program === 'exit_openat2')).toMatchObject({ loaded: false, reason: expect.stringMatching(/pair enter_openat2/) });
+    expect(status.find((p) => p.program === 'enter_connect')).toMatchObject({ loaded: false, reason: expect.stringMatching(/event type connect not enabled/) });
+    expect(status.filter((p) => p.loaded).map((p) => p.program).sort()).toEqual(['enter_openat', 'exit_openat', 'handle_exit']);
+
+    // The same fault through the environment, as `doctor` and the CLI would see it.
+    process.env[BREAK_PROGRAMS_ENV] = 'handle_exec';
+    const settings = testSettings('receivers.ebpf/broken');
+    try {
+      const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'] }), settings, collector);
+      await receiver.start();
+      try {
+        const child = start('sh', ['-c', 'exit 5']);
+        const pid = collector.track(child.pid);
+        const rec = await collector.waitFor('exit of sh', (r) => r.type === 'exit' && r.tgid === pid);
+        expect(rec.exitCode).toBe(5);
+        expect(collector.records.filter((r) => r.type === 'exec')).toEqual([]);
+        const text = await settings.metrics.metrics();
+        expect(text).toMatch(/program_loaded\{receiver="receivers.ebpf\/broken",program="handle_exec",event="exec"\} 0/);
+      } finally {
+        await receiver.shutdown();
+      }
+      // What `doctor` shows: the same refusal, with the kernel's reason.
+      const probed = probePrograms({ events: ['exec', 'exit'] });
+      expect(probed.find((p) => p.program === 'handle_exec')).toMatchObject({ loaded: false, reason: expect.stringMatching(/^load failed/) });
+      expect(probed.find((p) => p.program === 'handle_exit')).toMatchObject({ loaded: true, reason: '' });
+    } finally {
+      delete process.env[BREAK_PROGRAMS_ENV];
+    }
+  });
+});
+
+describeBpf('eBPF session lifecycle', () => {
+  it('can be closed from inside its batch callback, and close() is idempotent', async () => {
+    let calls = 0;
+    const session = openBpfSession({ events: ['open'], ringBufferSize: 1 << 20, drainIntervalMs: 1 }, () => {
+      calls++;
+      session.close();
+      session.close();
+    });
+    // Something on this busy host opens files; make sure of it.
+    spawnSync('cat', ['/etc/hostname']);
+    const deadline = Date.now() + 5000;
+    while (calls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(calls).toBe(1);
+    spawnSync('cat', ['/etc/hostname']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(1);
+    expect(() => session.stats()).toThrow(/after close/);
+  });
+});

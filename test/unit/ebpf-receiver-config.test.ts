@@ -1,0 +1,61 @@
+import { ebpfReceiverFactory, toSessionOptions } from '../../src/receivers/ebpf';
+import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
+import { mergeDefaults, parseConfigText } from '../../src/pipeline/config';
+
+function config(user: unknown): EbpfReceiverConfig {
+  return mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), user);
+}
+
+describe('ebpf receiver config', () => {
+  it('has valid defaults: all four event types, a 32 MiB ring, the shared containers map', () => {
+    const c = ebpfReceiverFactory.createDefaultConfig();
+    expect(ebpfReceiverFactory.validate!(c)).toEqual([]);
+    expect(toSessionOptions(c, 4242)).toMatchObject({
+      events: ['exec', 'exit', 'open', 'connect'],
+      ringBufferSize: 32 * 1024 * 1024,
+      denyPids: [4242],
+      containersOnly: false,
+      containersMap: '/sys/fs/bpf/ebpf-container-otel/containers',
+      drainIntervalMs: 5,
+      maxBatchRecords: 8192,
+    });
+  });
+
+  it('accepts every key of its schema definition', () => {
+    const yaml = `
+receivers:
+  ebpf:
+    events: [exec, open]
+    ring_buffer_size: 64MiB
+    exec_args_max_bytes: 256
+    filters: { containers_only: true, containers_map: /sys/fs/bpf/x/containers, deny_comms: [sshd], deny_pids: [1], exclude_self: false, open_failed_only: true }
+    batch: { max_records: 1024, drain_interval: 10ms, max_in_flight: 8 }
+    disable_programs: [enter_openat2]
+exporters: { file: {} }
+service: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }
+`;
+    const parsed = parseConfigText(yaml, 'test.yaml', {});
+    const c = config(parsed.receivers.ebpf);
+    expect(ebpfReceiverFactory.validate!(c)).toEqual([]);
+    expect(toSessionOptions(c, 1)).toMatchObject({ denyPids: [1], denyComms: ['sshd'], openFailedOnly: true, drainIntervalMs: 10 });
+  });
+
+  it('names the key, the bad value and what is allowed', () => {
+    const problems = ebpfReceiverFactory.validate!(
+      config({
+        ring_buffer_size: '3MiB',
+        batch: { drain_interval: '2s' },
+        disable_programs: ['enter_open'],
+        filters: { deny_comms: ['a-very-long-process-name'] },
+        events: [],
+      }),
+    );
+    expect(problems).toEqual([
+      'ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)',
+      'batch.drain_interval: "2s" must be between 1ms and 1s (e.g. 5ms)',
+      'events: must list at least one of exec, exit, open, connect',
+      expect.stringMatching(/^disable_programs\[0\]: "enter_open" is not a BPF program \(one of handle_exec, .*exit_connect\)$/),
+      expect.stringMatching(/^filters\.deny_comms\[0\]: "a-very-long-process-name" must be 1-15 bytes/),
+    ]);
+  });
+});
