@@ -8,6 +8,7 @@ import { BootClock, type ContainerInfo, EventBatch, encodeRecords, type RecordSp
 import type { ComponentSettings, LogsConsumer } from '../../src/pipeline/component';
 import type { Logger } from '../../src/pipeline/logger';
 import { StageCounters } from '../../src/pipeline/telemetry';
+import { decodeContainerValue, encodeContainerValue } from '../../src/native';
 import type { ContainersMapEntry, PinnedContainersMap } from '../../src/native/types';
 import { type RuntimeClient, type RuntimeEvent, RuntimeUnavailableError } from '../../src/processors/container-enrichment/runtime/types';
 import type { EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
@@ -89,10 +90,8 @@ export class FakePinnedMap implements PinnedContainersMap {
   }
   update(entry: ContainersMapEntry): void {
     if (!this.data.has(entry.mntns) && this.data.size >= this.maxEntries) throw new Error('map full (E2BIG)');
-    for (const field of ['containerId', 'namespace', 'pod', 'container'] as const) {
-      if (Buffer.byteLength(entry[field]) > 255) throw new Error(`${field} longer than 255 bytes`);
-    }
-    this.data.set(entry.mntns, { ...entry });
+    // Stored as the kernel map would hold it: four NUL-terminated char[256].
+    this.data.set(entry.mntns, decodeContainerValue(entry.mntns, encodeContainerValue(entry)));
   }
   delete(mntns: number): boolean {
     return this.data.delete(mntns);

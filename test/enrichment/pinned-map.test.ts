@@ -1,5 +1,5 @@
 import { DEFAULT_READ_MAP_PATH, DEFAULT_WRITE_MAP_PATH } from '../../src/processors/container-enrichment/config';
-import { entryOf, truncateField } from '../../src/processors/container-enrichment/pinned-map';
+import { entryOf } from '../../src/processors/container-enrichment/pinned-map';
 import { batchOf, container, execRecord, FakeMaps, FakePinnedMap } from './fakes';
 import { rig, shutdownRigs } from './harness';
 
@@ -13,13 +13,14 @@ describe('pinned map entries', () => {
     expect(entryOf(6, container('c2', 6, { name: 'web' }))).toEqual({ mntns: 6, containerId: 'c2', namespace: '', pod: '', container: 'web' });
   });
 
-  test('fields are cut to 255 bytes, never inside a UTF-8 character', () => {
-    expect(truncateField('x'.repeat(300))).toBe('x'.repeat(255));
-    const euro = '€'.repeat(100); // 3 bytes each: 85 fit (255 bytes)
-    expect(truncateField(euro)).toBe('€'.repeat(85));
-    const shifted = 'a' + '€'.repeat(100); // 1 + 84×3 = 253; the 85th would end at byte 256
-    expect(truncateField(shifted)).toBe('a' + '€'.repeat(84));
-    expect(Buffer.byteLength(truncateField('é'.repeat(200)))).toBe(254);
+  test('overlong names reach the map cut to 255 bytes, never inside a UTF-8 character', async () => {
+    const r = rig();
+    await r.processor.start();
+    r.clients[0].start(container('i'.repeat(300), 41, { name: 'a' + '€'.repeat(100) }));
+    const entry = r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!.lookup(41)!;
+    expect(entry.containerId).toBe('i'.repeat(255));
+    // 1 + 84×3 = 253 bytes; the 85th € would end at byte 256.
+    expect(entry.container).toBe('a' + '€'.repeat(84));
   });
 });
 

@@ -4,28 +4,17 @@ import type { ContainersMapEntry, PinnedContainersMap } from '../../native/types
 import type { IndexListener } from './container-index';
 import type { EnrichmentCounters } from './metrics';
 
-/** char[256] fields hold at most 255 bytes before their NUL. */
-const FIELD_BYTES = 255;
-
-/** Cuts `s` to 255 UTF-8 bytes without splitting a character. */
-export function truncateField(s: string): string {
-  if (s.length <= FIELD_BYTES / 3) return s;
-  const bytes = Buffer.from(s, 'utf8');
-  if (bytes.length <= FIELD_BYTES) return s;
-  let end = FIELD_BYTES;
-  // Back up over continuation bytes (10xxxxxx) to the start of the cut character.
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return bytes.toString('utf8', 0, end);
-}
-
-/** Our entry for a container: k8s names where present, else the container name. */
+/**
+ * Our entry for a container: k8s names where present, else the container
+ * name. The native map cuts each field to 255 bytes on a character boundary.
+ */
 export function entryOf(mntns: number, info: ContainerInfo): ContainersMapEntry {
   return {
     mntns,
-    containerId: truncateField(info.id),
-    namespace: truncateField(info.k8s?.namespace ?? ''),
-    pod: truncateField(info.k8s?.podName ?? ''),
-    container: truncateField(info.k8s?.containerName || info.name),
+    containerId: info.id,
+    namespace: info.k8s?.namespace ?? '',
+    pod: info.k8s?.podName ?? '',
+    container: info.k8s?.containerName || info.name,
   };
 }
 
