@@ -1,0 +1,144 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { prometheusExporterFactory, type PrometheusExporter } from '../../src/exporters/prometheus';
+import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
+import { mergeDefaults } from '../../src/pipeline/config';
+import type { ContainerInfo } from '../../src/events';
+import { OtlpSink } from '../harness/otlp-sink';
+import { DOCKER_CONTAINER, POD_CONTAINER, execBatch, sampleBatch, testSettings } from './fixtures';
+
+const HAVE_PROMETHEUS = existsSync('/usr/bin/prometheus') && existsSync('/usr/bin/promtool');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, limitMs = 30_000): Promise<T> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function startExporter(user: Record<string, unknown>, settings = testSettings('exporters.prometheus')) {
+  const config = mergeDefaults(prometheusExporterFactory.createDefaultConfig(), user);
+  expect(prometheusExporterFactory.validate!(config)).toEqual([]);
+  return { exporter: prometheusExporterFactory.create(config, settings) as PrometheusExporter, settings };
+}
+
+describe('prometheus exporter', () => {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  test('serves /metrics, /healthz, /readyz; per-container counts are capped with an other series', async () => {
+    const { exporter, settings } = startExporter({ endpoint: '127.0.0.1:0', max_container_series: 2 });
+    cleanups.push(() => exporter.shutdown());
+    await exporter.start();
+    const base = `http://127.0.0.1:${exporter.port}`;
+    await exporter.consumeLogs(sampleBatch());
+    const extra: ContainerInfo[] = [1, 2, 3].map((k) => ({ ...DOCKER_CONTAINER, id: `extra${k}`, name: `extra-${k}` }));
+    await exporter.consumeLogs(execBatch(6, extra));
+
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const line = (labels: string) => text.split('\n').find((l) => l.startsWith(`ebpf_container_otel_container_events_total{${labels}}`));
+    expect(line('container="web",k8s_namespace="shop",k8s_pod="web-7d9f",event="exec"')).toMatch(/ 1$/);
+    expect(line('container="web",k8s_namespace="shop",k8s_pod="web-7d9f",event="open"')).toMatch(/ 1$/);
+    expect(line('container="batch-job",k8s_namespace="",k8s_pod="",event="connect"')).toMatch(/ 2$/);
+    expect(line('container="",k8s_namespace="",k8s_pod="",event="exit"')).toMatch(/ 1$/);
+    // Cap 2 reached by web and batch-job: the three extra containers go to "other".
+    expect(line('container="other",k8s_namespace="other",k8s_pod="other",event="exec"')).toMatch(/ 6$/);
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 3$/m);
+    expect(settings.stage.sent).toBe(11);
+
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  test('a taken port fails start() with a clear error', async () => {
+    const first = startExporter({ endpoint: '127.0.0.1:0' });
+    cleanups.push(() => first.exporter.shutdown());
+    await first.exporter.start();
+    const second = startExporter({ endpoint: `127.0.0.1:${first.exporter.port}` });
+    await expect(second.exporter.start()).rejects.toThrow(`cannot listen on 127.0.0.1:${first.exporter.port}: address in use`);
+    await second.exporter.shutdown();
+  });
+
+  test('promtool check metrics is clean and a real prometheus server scrapes non-zero counters', async () => {
+    if (!HAVE_PROMETHEUS) {
+      console.warn('SKIPPED: /usr/bin/prometheus or promtool missing (apt-get install prometheus)');
+      return;
+    }
+    // Everything our exporters register: pipeline stage counters, OTLP exporter metrics, container events.
+    const settings = testSettings('exporters.prometheus');
+    const sink = await new OtlpSink().start();
+    cleanups.push(() => sink.stop());
+    const otlpConfig = mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), { endpoint: `http://${sink.address}` });
+    const otlpStage = settings.telemetry.stage('exporters.otlp');
+    const otlp = otlpLogsExporterFactory.create(otlpConfig, { ...settings, id: 'exporters.otlp', stage: otlpStage });
+    cleanups.push(() => otlp.shutdown());
+    await otlp.start();
+    await otlp.consumeLogs(execBatch(20, [POD_CONTAINER]));
+    const { exporter } = startExporter({ endpoint: '127.0.0.1:0' }, settings);
+    cleanups.push(() => exporter.shutdown());
+    await exporter.start();
+    await exporter.consumeLogs(sampleBatch());
+    settings.telemetry.stage('exporters.otlp').drop(2, 'queue_full');
+    await until(async () => (otlpStage.sent === 20 ? true : undefined), 'OTLP delivery');
+
+    const metricsText = await (await fetch(`http://127.0.0.1:${exporter.port}/metrics`)).text();
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: metricsText, encoding: 'utf8' });
+    expect({ status: check.status, out: check.stdout + check.stderr }).toEqual({ status: 0, out: '' });
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'prometheus-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const promPort = await freePort();
+    writeFileSync(
+      path.join(dir, 'prometheus.yml'),
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agent\n    static_configs:\n      - targets: ['127.0.0.1:${exporter.port}']\n`,
+    );
+    const prom: ChildProcess = spawn(
+      'prometheus',
+      [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+      { stdio: 'ignore' },
+    );
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          if (prom.exitCode !== null || prom.signalCode !== null) return resolve();
+          prom.once('exit', () => resolve());
+          prom.kill('SIGTERM');
+        }),
+    );
+    const query = async (q: string) => {
+      const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
+      const body = (await res.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      return body.data.result.length > 0 ? body.data.result : undefined;
+    };
+    const events = await until(() => query('ebpf_container_otel_container_events_total{k8s_pod="web-7d9f",event="exec"}'), 'prometheus to scrape container events');
+    expect(Number(events[0].value[1])).toBeGreaterThan(0);
+    const sent = await until(() => query('ebpf_container_otel_records_sent_total{component="exporters.otlp"}'), 'prometheus to scrape stage counters');
+    expect(Number(sent[0].value[1])).toBe(20);
+    const dropped = await until(() => query('ebpf_container_otel_records_dropped_total{reason="queue_full"}'), 'dropped counter');
+    expect(Number(dropped[0].value[1])).toBe(2);
+    const latency = await until(() => query('ebpf_container_otel_exporter_send_duration_seconds_count{outcome="success"}'), 'export latency histogram');
+    expect(Number(latency[0].value[1])).toBeGreaterThan(0);
+    const up = await until(() => query('up{job="agent"}'), 'up');
+    expect(up[0].value[1]).toBe('1');
+  }, 60_000);
+});
