@@ -74,6 +74,11 @@ describe('config files (test/testdata)', () => {
     }
   });
 
+  it.each(readdirSync(path.join(__dirname, '..', '..', 'config', 'examples')))('config/examples/%s is valid', (file) => {
+    const text = readFileSync(path.join(__dirname, '..', '..', 'config', 'examples', file), 'utf8');
+    expect(parseConfigText(text, file, {}).service.pipelines.logs.exporters.length).toBeGreaterThan(0);
+  });
+
   it('config/default.yaml is valid', () => {
     const text = readFileSync(path.join(__dirname, '..', '..', 'config', 'default.yaml'), 'utf8');
     const config = parseConfigText(text, 'default.yaml', {});
