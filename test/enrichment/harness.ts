@@ -4,7 +4,8 @@ import {
   createDefaultConfig,
   resolveConfig,
 } from '../../src/processors/container-enrichment/config';
-import { ContainerEnrichmentProcessor } from '../../src/processors/container-enrichment/processor';
+import { ContainerEnrichmentProcessor, type EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
+import type { ProcFs } from '../../src/processors/container-enrichment/procfs';
 import { CollectingConsumer, FakeMaps, FakeProc, FakeRuntimeClient, type LogLine, testSettings } from './fakes';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -24,7 +25,7 @@ const started: ContainerEnrichmentProcessor[] = [];
 /** A processor over fakes; every rig built is shut down by `shutdownRigs()` (call it in afterEach). */
 export function rig(
   config: DeepPartial<ContainerEnrichmentConfig> = {},
-  opts: { clients?: FakeRuntimeClient[]; now?: () => number; maps?: FakeMaps } = {},
+  opts: { clients?: FakeRuntimeClient[]; now?: () => number; maps?: FakeMaps; realMaps?: EnrichmentDeps['maps']; realProc?: ProcFs } = {},
 ): Rig {
   const logs: LogLine[] = [];
   const settings = testSettings(logs);
@@ -35,8 +36,8 @@ export function rig(
   const resolved = resolveConfig(mergeDefaults(createDefaultConfig(), config));
   const processor = new ContainerEnrichmentProcessor(resolved, settings, out, {
     runtimeClients: () => clients,
-    proc,
-    maps: maps.api,
+    proc: opts.realProc ?? proc,
+    maps: opts.realMaps ?? maps.api,
     now: opts.now ?? Date.now,
   });
   started.push(processor);
