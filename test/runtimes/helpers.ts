@@ -1,0 +1,110 @@
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { containersCommand } from '../../src/cli/containers';
+import type { ContainerInfo } from '../../src/events';
+import { createLogger, type Logger } from '../../src/pipeline/logger';
+import type { RuntimeClient, RuntimeEvent } from '../../src/processors/container-enrichment/runtime';
+import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
+import { hasProgram } from '../harness';
+
+/** Root and the daemon's binary are needed; anything else missing is a failure, not a skip. */
+export function daemonMissing(...programs: string[]): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  const missing = programs.filter((p) => !hasProgram(p));
+  return missing.length ? `${missing.join(', ')} not installed (scripts/setup.sh --test installs them)` : undefined;
+}
+
+/** `describe`, or a loudly skipped one when the daemon cannot run here. */
+export function describeWithDaemon(name: string, programs: string[], body: () => void): void {
+  const why = daemonMissing(...programs);
+  if (why) {
+    console.warn(`SKIPPED ${name}: ${why}`);
+    describe.skip(name, body);
+  } else {
+    describe(name, body);
+  }
+}
+
+export interface Recorded extends RuntimeEvent {
+  at: number;
+}
+
+/** Collects a client's watch() events and resyncs, and waits for particular ones. */
+export class EventRecorder {
+  readonly events: Recorded[] = [];
+  resyncs = 0;
+
+  constructor(client: RuntimeClient) {
+    client.watch(
+      (ev) => this.events.push({ ...ev, at: Date.now() }),
+      () => this.resyncs++,
+    );
+  }
+
+  /** Resolves with the first matching event at or after index `from`; rejects after `timeoutMs`. */
+  async next(kind: RuntimeEvent['kind'], id: string, timeoutMs: number, from = 0): Promise<Recorded> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.events.slice(from).find((e) => e.kind === kind && e.id === id);
+      if (hit) return hit;
+      if (Date.now() > deadline) {
+        throw new Error(`no ${kind} event for ${id} within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => [e.kind, e.id.slice(0, 12)]))}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  of(id: string): string[] {
+    return this.events.filter((e) => e.id === id).map((e) => e.kind);
+  }
+}
+
+/** A logger whose lines tests can inspect. */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { logger: createLogger('debug', 'test', (l) => lines.push(l)), lines };
+}
+
+/** Runs `containers --json` with a config that enables exactly the given runtimes. */
+export async function containersJson(dir: string, runtimes: RuntimesConfig): Promise<ContainerInfo[]> {
+  const all: RuntimesConfig = { containerd: { enabled: false }, cri: { enabled: false }, docker: { enabled: false }, podman: { enabled: false }, lxc: { enabled: false } };
+  const file = path.join(dir, 'containers-cli.yaml');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      receivers: { ebpf: {} },
+      processors: { container_enrichment: { runtimes: { ...all, ...runtimes } } },
+      exporters: { file: { path: '-' } },
+      service: { pipelines: { logs: { receivers: ['ebpf'], processors: ['container_enrichment'], exporters: ['file'] } } },
+    }),
+  );
+  const out: string[] = [];
+  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out.push(chunk.toString());
+    return true;
+  });
+  let code: number;
+  try {
+    code = await containersCommand(['--json', '--config', file]);
+  } finally {
+    spy.mockRestore();
+  }
+  expect(code).toBe(0);
+  return JSON.parse(out.join('')) as ContainerInfo[];
+}
+
+/** What every runtime must report for a running container it started. */
+export function expectContainer(c: ContainerInfo | undefined, want: { id: string; name: string; image: string; pid: number; runtime: string }, mntnsOf: (pid: number) => number): void {
+  expect(c).toBeDefined();
+  expect(c!.id).toBe(want.id);
+  expect(c!.name).toBe(want.name);
+  expect(c!.runtime).toBe(want.runtime);
+  expect(c!.image.name).toBe(want.image);
+  expect(c!.state).toBe('running');
+  expect(c!.pid).toBe(want.pid);
+  expect(c!.pid).toBeGreaterThan(0);
+  expect(c!.mntns).toBe(mntnsOf(want.pid));
+  // A container has its own mount namespace, never the host's.
+  expect(c!.mntns).not.toBe(mntnsOf(1));
+  expect(c!.sandbox).toBe(false);
+}
