@@ -241,7 +241,7 @@ export class ContainerEnrichmentProcessor implements Processor {
         this.sourceRefused = true;
         this.settings.logger.error(
           `pinned map ${readPath} refused as a container source: ${(err as Error).message} ` +
-            '(it must be an Inspektor Gadget containers map: BPF_MAP_TYPE_HASH, u64 key, 4×char[256] value; set processors.container_enrichment.pinned_map.read_path to the right map)',
+            '(containers are not read from it; point processors.container_enrichment.pinned_map.read_path at an Inspektor Gadget containers map)',
         );
         return;
       }
