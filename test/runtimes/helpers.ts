@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { containersCommand } from '../../src/cli/containers';
 import type { ContainerInfo } from '../../src/events';
@@ -93,8 +93,23 @@ export async function containersJson(dir: string, runtimes: RuntimesConfig): Pro
   return JSON.parse(out.join('')) as ContainerInfo[];
 }
 
+/** Mount namespace inode of a pid, read independently of the code under test. */
+export const mntns = (pid: number) => Number(statSync(`/proc/${pid}/ns/mnt`, { bigint: true }).ino);
+export const uniq = (prefix: string) => `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+export async function waitUntil(cond: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** watch() is connected (and has taken its baseline listing). */
+export const waitHealthy = (client: { healthy(): boolean }) => waitUntil(() => client.healthy(), 10_000, 'client healthy');
+
 /** What every runtime must report for a running container it started. */
-export function expectContainer(c: ContainerInfo | undefined, want: { id: string; name: string; image: string; pid: number; runtime: string }, mntnsOf: (pid: number) => number): void {
+export function expectContainer(c: ContainerInfo | undefined, want: { id: string; name: string; image: string; pid: number; runtime: string }): void {
   expect(c).toBeDefined();
   expect(c!.id).toBe(want.id);
   expect(c!.name).toBe(want.name);
@@ -103,8 +118,8 @@ export function expectContainer(c: ContainerInfo | undefined, want: { id: string
   expect(c!.state).toBe('running');
   expect(c!.pid).toBe(want.pid);
   expect(c!.pid).toBeGreaterThan(0);
-  expect(c!.mntns).toBe(mntnsOf(want.pid));
-  // A container has its own mount namespace, never the host's.
-  expect(c!.mntns).not.toBe(mntnsOf(1));
+  expect(c!.mntns).toBe(mntns(want.pid));
+  // A container has its own mount namespace, never the host's (ours).
+  expect(c!.mntns).not.toBe(mntns(process.pid));
   expect(c!.sandbox).toBe(false);
 }

@@ -1,0 +1,142 @@
+import * as path from 'node:path';
+import { ContainerdClient, CriClient } from '../../src/processors/container-enrichment/runtime';
+import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
+import { capturingLogger, containersJson, describeWithDaemon, EventRecorder, expectContainer, mntns, uniq, waitHealthy, waitUntil } from './helpers';
+
+/** containerd's native API and its CRI plugin, against one private containerd shared by the file. */
+
+const CRI_POLL_MS = 250;
+
+describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['containerd', 'ctr', 'runc'], () => {
+  let h: ContainerdHarness;
+  let pods: CriPods;
+  const clients: { close(): Promise<void> }[] = [];
+  const track = <T extends { close(): Promise<void> }>(c: T): T => (clients.push(c), c);
+
+  beforeAll(async () => {
+    buildTestImage();
+    h = await ContainerdHarness.start({ cri: true });
+    h.importImage('default');
+    h.importImage('k8s.io');
+    pods = new CriPods(h.socket, path.join(h.dir, 'pods'));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await pods?.close();
+    await h?.stop();
+  }, 60_000);
+
+  test('a ctr container is listed with id, name, image (+digest), pid, mntns and labels; `containers --json` agrees', async () => {
+    const id = uniq('ctr');
+    const pid = h.runContainer(id, { labels: { team: 'obs' } });
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const want = { id, name: id, image: TEST_IMAGE, pid, runtime: 'containerd' };
+
+    const listed = (await client.list()).find((c) => c.id === id);
+    expectContainer(listed, want);
+    expect(listed!.image.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(listed!.labels.team).toBe('obs');
+    expect(listed!.k8s).toBeUndefined();
+    expectContainer(await client.get(id), want);
+    expect(await client.get('no-such-container')).toBeUndefined();
+    expect(client.healthy()).toBe(true);
+
+    const cli = await containersJson(h.dir, { containerd: { socket: h.socket, namespaces: ['default'] } });
+    expectContainer(cli.find((c) => c.id === id), want);
+    h.removeContainer(id);
+  });
+
+  test('CRI pod containers: containerd skips the sandbox; CRI reports pid, mntns and k8s namespace/pod/uid/container', async () => {
+    const pod = await pods.runPod({ name: uniq('web'), namespace: 'shop', containerName: 'app' });
+    const pid = h.taskPid(pod.containerId, 'k8s.io');
+    const k8s = { namespace: 'shop', podName: pod.name, podUid: pod.uid, containerName: 'app' };
+
+    const native = track(new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const nativeList = await native.list();
+    expect(nativeList.map((c) => c.id)).not.toContain(pod.podId);
+    const viaNative = nativeList.find((c) => c.id === pod.containerId);
+    expectContainer(viaNative, { id: pod.containerId, name: 'app', image: TEST_IMAGE, pid, runtime: 'containerd' });
+    expect(viaNative!.k8s).toEqual(k8s);
+
+    const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const want = { id: pod.containerId, name: 'app', image: TEST_IMAGE, pid, runtime: 'cri' };
+    const viaCri = (await cri.list()).find((c) => c.id === pod.containerId);
+    expectContainer(viaCri, want);
+    expect(viaCri!.k8s).toEqual(k8s);
+    expect(viaCri!.image.digest).toBe(buildTestImage().configDigest);
+    expect((await cri.list()).map((c) => c.id)).not.toContain(pod.podId);
+    expect((await cri.get(pod.containerId))?.k8s).toEqual(k8s);
+
+    const cli = await containersJson(h.dir, { cri: { enabled: true, socket: h.socket } });
+    const viaCli = cli.find((c) => c.id === pod.containerId);
+    expectContainer(viaCli, want);
+    expect(viaCli!.k8s).toEqual(k8s);
+    await pods.removePod(pod.podId);
+  });
+
+  test('containerd watch() reports start and exit within 1 s', async () => {
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const rec = new EventRecorder(client);
+    await waitHealthy(client);
+    const id = uniq('watch');
+    const pid = h.runContainer(id);
+    const started = await rec.next('started', id, 1_000);
+    expect(started.pid).toBe(pid);
+    expect(started.container?.mntns).toBe(mntns(pid));
+    h.removeContainer(id);
+    await rec.next('exited', id, 1_000);
+    expect(rec.of(id).filter((k) => k === 'started')).toHaveLength(1);
+  });
+
+  test('CRI watch() reports a pod container start and exit within its poll interval', async () => {
+    const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const rec = new EventRecorder(cri);
+    await waitHealthy(cri);
+    const pod = await pods.runPod({ name: uniq('job'), namespace: 'batch' });
+    // One poll interval plus the listing itself.
+    const started = await rec.next('started', pod.containerId, CRI_POLL_MS + 1_000);
+    expect(started.container?.k8s?.podName).toBe(pod.name);
+    expect(started.container?.mntns).toBeGreaterThan(0);
+    await pods.stopContainer(pod.containerId);
+    await rec.next('exited', pod.containerId, CRI_POLL_MS + 1_000);
+    await pods.removePod(pod.podId);
+  });
+
+  test('killing and restarting containerd while watching: reconnect, resync, no crash, no duplicates', async () => {
+    const { logger, lines } = capturingLogger();
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger }));
+    const stays = uniq('stays');
+    const goes = uniq('goes');
+    h.runContainer(stays);
+    h.runContainer(goes);
+    const rec = new EventRecorder(client);
+    await waitHealthy(client);
+
+    await h.kill();
+    // While containerd is down nothing can be asked; the shims keep the containers running.
+    await waitUntil(() => !client.healthy(), 5_000);
+    await h.restart();
+    h.removeContainer(goes);
+    const fresh = uniq('fresh');
+    h.runContainer(fresh);
+
+    await rec.next('exited', goes, 10_000);
+    await rec.next('started', fresh, 10_000);
+    await waitUntil(() => rec.resyncs > 0 && client.healthy(), 10_000);
+    // The container that ran throughout produced no event at all; none was reported twice.
+    expect(rec.of(stays)).toEqual([]);
+    expect(rec.of(goes).filter((k) => k === 'exited')).toHaveLength(1);
+    expect(rec.of(fresh).filter((k) => k === 'started')).toHaveLength(1);
+    const ids = (await client.list()).map((c) => c.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining([stays, fresh]));
+    expect(ids).not.toContain(goes);
+    // One warning for the outage, one note when it was over.
+    expect(lines.filter((l) => l.includes(' warn '))).toHaveLength(1);
+    expect(lines.some((l) => l.includes('reachable again'))).toBe(true);
+    h.removeContainer(stays);
+    h.removeContainer(fresh);
+  }, 60_000);
+});
+
