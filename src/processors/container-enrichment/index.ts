@@ -1,0 +1,29 @@
+import { existsSync } from 'node:fs';
+import { createPinnedContainersMap, openPinnedContainersMap, unpinPath } from '../../native';
+import type { ProcessorFactory } from '../../pipeline/component';
+import { type ContainerEnrichmentConfig, createDefaultConfig, resolveConfig, validateConfig } from './config';
+import { ContainerEnrichmentProcessor } from './processor';
+import { createProcFs } from './procfs';
+import { createRuntimeClients } from './runtime';
+
+export type { ContainerEnrichmentConfig, PendingConfig, PinnedMapConfig } from './config';
+export { DEFAULT_READ_MAP_PATH, DEFAULT_WRITE_MAP_PATH } from './config';
+export { ContainerEnrichmentProcessor } from './processor';
+export type { EnrichmentDeps } from './processor';
+
+export const containerEnrichmentProcessorFactory: ProcessorFactory<ContainerEnrichmentConfig> = {
+  kind: 'processor',
+  type: 'container_enrichment',
+  createDefaultConfig,
+  validate: validateConfig,
+  create(config, settings, next) {
+    const resolved = resolveConfig(config);
+    const { logger } = settings;
+    return new ContainerEnrichmentProcessor(resolved, settings, next, {
+      runtimeClients: () => createRuntimeClients(resolved.runtimes, { hostRoot: resolved.hostRoot, hostProc: resolved.hostProc, logger: logger.child('runtime') }),
+      proc: createProcFs(resolved.hostProc, logger),
+      maps: { open: openPinnedContainersMap, create: createPinnedContainersMap, unpin: unpinPath, exists: existsSync },
+      now: Date.now,
+    });
+  },
+};
