@@ -52,6 +52,8 @@ export class DockerHarness {
         '-H', `unix://${this.socket}`,
         '--containerd', this.containerd.socket,
         '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip6tables=false',
+        // Containers outlive a dockerd restart, as on production hosts.
+        '--live-restore',
         // Lowering our own oom_score_adj needs CAP_SYS_RESOURCE, which this machine lacks.
         '--oom-score-adjust=0',
         '--log-level=warn',
