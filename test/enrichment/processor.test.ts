@@ -127,6 +127,29 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     expect(r.processor.index.lookup(5002)?.id).toBe(ID_A);
   });
 
+  test('ids read from the cgroup while the process lived still resolve once the runtime knows them', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    r.proc.dockerProcess(95, ID_B, 5100);
+    await r.processor.consumeLogs(batchOf([execRecord(95, 5100, 'short')]));
+    // The process is gone before its runtime reports the container (and without a namespace: all exited).
+    r.proc.mntnsOf.delete(95);
+    r.proc.cgroupOf.delete(95);
+    r.clients[0].start(container(ID_B, 0, { pid: 0 }), true);
+    await r.out.waitFor(() => r.out.count() === 1, 'retried lookup');
+    expect(r.out.records()[0]).toMatchObject({ pid: 95, id: ID_B });
+  });
+
+  test('a description without a namespace updates a container known by id', async () => {
+    const containerd = new FakeRuntimeClient('containerd');
+    const r = rig({}, { clients: [containerd, new FakeRuntimeClient('docker')] });
+    await r.processor.start();
+    containerd.start(container(ID_A, 5200, { runtime: 'containerd', name: ID_A, image: { name: '', digest: '' } }));
+    r.clients[1].start(container(ID_A, 0, { pid: 0, name: 'web', runtime: 'docker' }));
+    expect(r.processor.index.lookup(5200)).toMatchObject({ runtime: 'docker', name: 'web', image: { name: `busybox:${ID_A}` } });
+    expect(r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!.lookup(5200)?.container).toBe('web');
+  });
+
   test('a pid now living in another namespace does not speak for the event\'s', async () => {
     const r = rig({ pending: { deadline: '60ms' } });
     r.clients[0].start(container(ID_A, 5001), true);

@@ -76,6 +76,9 @@ export class ContainerIndex {
    * reused, and the runtime's latest word wins.
    */
   upsert(info: ContainerInfo, mntns = info.mntns): UpsertResult {
+    // A description without a namespace (its processes already gone) still
+    // updates a container known by id, e.g. Docker's names over containerd's view.
+    if (!mntns) mntns = this.mntnsById.get(info.id)?.[0] ?? 0;
     if (!mntns) return 'no-mntns';
     const current = this.byMntns.get(mntns);
     let wasLive = false;

@@ -6,6 +6,8 @@ export interface HeldGroup {
   /** Pids of the first and the latest held record: where the on-demand lookup looks. */
   firstPid: number;
   pid: number;
+  /** Container ids read from held processes' cgroups, kept for retries after they exit. */
+  candidates: Array<{ id: string; pid: number }>;
   /** Copies of the records: the receiver may reuse its batch buffers. */
   records: Buffer[];
   clock: BootClock;
@@ -54,7 +56,7 @@ export class PendingBuffer {
     if (group === undefined) {
       if (this.maxPerMntns === 0) return 'overflow';
       const now = this.now();
-      group = { mntns, firstPid: pid, pid, records: [], clock, heldAt: now, deadline: now + this.deadlineMs };
+      group = { mntns, firstPid: pid, pid, candidates: [], records: [], clock, heldAt: now, deadline: now + this.deadlineMs };
       this.groups.set(mntns, group);
     } else if (group.records.length >= this.maxPerMntns) {
       return 'overflow';

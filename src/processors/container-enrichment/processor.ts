@@ -9,7 +9,7 @@ import { EnrichmentCounters, registerEnrichmentMetrics, type UnenrichedReason } 
 import { type HeldGroup, PendingBuffer } from './pending';
 import { infoFromEntry, PinnedMapWriter } from './pinned-map';
 import type { ProcFs } from './procfs';
-import { findContainerOfPid, outranks } from './resolver';
+import { candidateIds, getFromRuntimes, outranks } from './resolver';
 import type { RuntimeClient, RuntimeEvent } from './runtime/types';
 
 /** Everything the processor touches outside itself; tests inject fakes. */
@@ -32,6 +32,8 @@ const HOUSEKEEPING_MS = 500;
 const START_LIST_WAIT_MS = 5000;
 /** First retry of an on-demand lookup; doubles while the deadline allows. */
 const RETRY_BASE_MS = 10;
+/** Container ids remembered per held namespace (a process's cgroup names one or two). */
+const MAX_CANDIDATES = 8;
 
 /**
  * Tags each record with the container its mount namespace belongs to
@@ -164,10 +166,10 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   /** Where a container's mount namespace is now known, held records of it are released. */
   learn(info: ContainerInfo, mntns = info.mntns): void {
-    if (!mntns) return;
-    const current = this.index.lookup(mntns);
+    const current = mntns ? this.index.lookup(mntns) : this.index.byId(info.id);
     if (current && current.id === info.id && current.state !== 'stopped' && outranks(current, info)) return;
-    if (this.index.upsert(info, mntns) === 'full') {
+    const result = this.index.upsert(info, mntns);
+    if (result === 'full') {
       this.warn.warn(
         'index-full',
         `container index full (${this.config.maxContainers} containers incl. tombstones): container ${info.id} not indexed, its events pass unenriched ` +
@@ -175,7 +177,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       );
       return;
     }
-    const group = this.pending.take(mntns);
+    const group = mntns ? this.pending.take(mntns) : undefined;
     if (group) this.release([group], info);
   }
 
@@ -347,22 +349,34 @@ export class ContainerEnrichmentProcessor implements Processor {
   /**
    * pid → cgroup → container id → runtime `get`; then another agent's map.
    * Retried with backoff until the group is released: a container can be in
-   * its cgroup before its runtime reports it.
+   * its cgroup before its runtime reports it. The first cgroup read happens
+   * synchronously within consumeLogs, while short-lived processes still exist,
+   * and the ids found are kept for the retries.
    */
   private async lookup(mntns: number, attempt: number): Promise<void> {
     const group = this.pending.peek(mntns);
     if (!group) return;
     for (const pid of new Set([group.pid, group.firstPid])) {
-      const found = await findContainerOfPid(pid, this.deps.proc, this.clients).catch(() => undefined);
+      for (const id of candidateIds(pid, this.deps.proc)) {
+        if (group.candidates.length < MAX_CANDIDATES && !group.candidates.some((c) => c.id === id)) group.candidates.push({ id, pid });
+      }
+    }
+    if (group.candidates.length > 0) {
+      const found = await getFromRuntimes(
+        group.candidates.map((c) => c.id),
+        this.clients,
+      ).catch(() => undefined);
       if (this.stopped || !this.pending.has(mntns)) return;
-      if (!found) continue;
-      const info = this.withMntns(found);
-      this.learn(info);
-      // The cgroup speaks for the event's namespace only if the process still
-      // lives there (or is gone): a reused pid in another namespace does not.
-      const now = this.deps.proc.mntns(pid);
-      if (info.mntns !== mntns && (now === undefined || now === mntns)) this.learn(info, mntns);
-      if (!this.pending.has(mntns)) return;
+      if (found) {
+        const info = this.withMntns(found);
+        this.learn(info);
+        // The cgroup speaks for the event's namespace only if its process still
+        // lives there (or is gone): a reused pid in another namespace does not.
+        const from = group.candidates.find((c) => c.id === found.id)?.pid ?? group.pid;
+        const now = this.deps.proc.mntns(from);
+        if (info.mntns !== mntns && (now === undefined || now === mntns)) this.learn(info, mntns);
+        if (!this.pending.has(mntns)) return;
+      }
     }
     const entry = this.sourceLookup(mntns);
     if (entry) {

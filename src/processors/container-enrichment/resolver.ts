@@ -23,15 +23,18 @@ export function best(candidates: Array<ContainerInfo | undefined>): ContainerInf
   return top;
 }
 
-/**
- * The on-demand lookup for a process of an unknown mount namespace: its
- * cgroup names the container, every runtime is asked for that id at once.
- * Undefined when the process is gone or no runtime knows the container (yet).
- */
-export async function findContainerOfPid(pid: number, proc: ProcFs, clients: readonly RuntimeClient[]): Promise<ContainerInfo | undefined> {
+/** Container ids the cgroup of `pid` names; [] when the process is gone or in no container cgroup. */
+export function candidateIds(pid: number, proc: ProcFs): string[] {
   const cgroup = proc.cgroup(pid);
-  if (cgroup === undefined || clients.length === 0) return undefined;
-  for (const id of containerIdsFromCgroup(cgroup)) {
+  return cgroup === undefined ? [] : containerIdsFromCgroup(cgroup);
+}
+
+/**
+ * Asks every runtime for each id at once, most specific id first; the richest
+ * answer for the first id anyone knows. Undefined when none knows any (yet).
+ */
+export async function getFromRuntimes(ids: readonly string[], clients: readonly RuntimeClient[]): Promise<ContainerInfo | undefined> {
+  for (const id of ids) {
     const answers = await Promise.all(clients.map((c) => c.get(id).catch(() => undefined)));
     const found = best(answers);
     if (found) return found;
