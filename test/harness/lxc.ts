@@ -5,7 +5,7 @@ import { destroyWorkDir, makeWorkDir, run, waitFor } from './procs';
 /** LXC system containers from the busybox template, in a private lxcpath, without networking. */
 export class LxcHarness {
   readonly lxcpath: string;
-  private readonly dir: string;
+  readonly dir: string;
   private readonly names = new Set<string>();
 
   constructor() {
@@ -29,6 +29,10 @@ export class LxcHarness {
 
   pidOf(name: string): number {
     return Number(this.lxc('lxc-info', name, ['-p', '-H']).trim()) || 0;
+  }
+
+  freeze(name: string, frozen: boolean): void {
+    this.lxc(frozen ? 'lxc-freeze' : 'lxc-unfreeze', name);
   }
 
   stopContainer(name: string): void {

@@ -29,7 +29,8 @@ const STATE: Record<string, ContainerState> = {
 /**
  * LXC (and lxcri) system containers: a container is a directory with a `config` under an
  * lxcpath. State and init pid come from `lxc-info`; where that cannot reach the container's
- * monitor (agent in a container, lxc tools absent) from its `lxc.payload.<name>` cgroup.
+ * monitor (agent in a container, lxcpath seen under another path, lxc tools absent) from its
+ * `lxc.payload.<name>` cgroup.
  * LXC has no event API, so changes are found by polling.
  */
 export class LxcClient extends RuntimeClientBase {
@@ -88,7 +89,10 @@ export class LxcClient extends RuntimeClientBase {
 
   private async describe1(lxcpath: string, name: string): Promise<ContainerInfo> {
     const config = await readFile(`${lxcpath}/${name}/config`, 'utf8').catch(() => '');
-    const { state, pid } = (await this.lxcInfo(lxcpath, name)) ?? (await this.fromCgroup(name));
+    // lxc-info reaches the container's monitor only under the lxcpath it was started with:
+    // seen through a host-root prefix it says STOPPED, so a stopped answer is checked against the cgroup.
+    const info = await this.lxcInfo(lxcpath, name);
+    const { state, pid } = info && info.state !== 'stopped' ? info : await this.fromCgroup(name);
     // lxc-create records its template in a comment; it is the closest thing LXC has to an image.
     const template = /^# Template used to create this container: (.*)$/m.exec(config)?.[1]?.trim() ?? '';
     return withPidDetails(this.hostProc, {
@@ -106,14 +110,14 @@ export class LxcClient extends RuntimeClientBase {
     });
   }
 
-  /** `lxc-info -s -p -H`; undefined when lxc-info cannot answer for this container. */
+  /** `lxc-info -s -p`; undefined when lxc-info cannot answer for this container. */
   private lxcInfo(lxcpath: string, name: string): Promise<{ state: ContainerState; pid: number } | undefined> {
     return new Promise((resolve) => {
-      execFile('lxc-info', ['-P', lxcpath, '-n', name, '-s', '-p', '-H'], { timeout: LXC_INFO_TIMEOUT_MS }, (err, stdout) => {
+      execFile('lxc-info', ['-P', lxcpath, '-n', name, '-s', '-p'], { timeout: LXC_INFO_TIMEOUT_MS }, (err, stdout) => {
         if (err) return resolve(undefined);
-        const [stateLine, pidLine] = stdout.trim().split('\n');
-        const state = STATE[stateLine?.trim() ?? ''];
-        resolve(state ? { state, pid: Number(pidLine ?? 0) || 0 } : undefined);
+        // `State: RUNNING` / `PID: 1234` (the labels stay even with -H).
+        const state = STATE[/^State:\s*(\S+)/m.exec(stdout)?.[1] ?? ''];
+        resolve(state ? { state, pid: Number(/^PID:\s*(\d+)/m.exec(stdout)?.[1] ?? 0) } : undefined);
       });
     });
   }
