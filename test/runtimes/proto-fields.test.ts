@@ -104,12 +104,11 @@ describe('CRI v1 subset', () => {
   const upstreamFile = CRI_UPSTREAM_CANDIDATES.find((p) => existsSync(p));
   const mine = shapes(readFileSync(path.join(PROTO_DIR, CRI_PROTOS[0]), 'utf8'));
 
-  test('matches upstream api.proto when one is installed', () => {
-    if (!upstreamFile) {
-      console.warn('CRI api.proto not installed (Debian has no package for k8s.io/cri-api): checked against recorded upstream numbers instead (next test); set CRI_API_PROTO=/path/to/api.proto to check the file itself');
-      return;
-    }
-    expect(expectSubset(mine, shapes(readFileSync(upstreamFile, 'utf8')), upstreamFile)).toBeGreaterThan(0);
+  if (!upstreamFile) {
+    console.warn('SKIPPED CRI api.proto file check: no Debian package ships k8s.io/cri-api; the recorded upstream numbers are checked instead (set CRI_API_PROTO=/path/to/api.proto to check a file)');
+  }
+  (upstreamFile ? test : test.skip)('matches an installed upstream api.proto', () => {
+    expect(expectSubset(mine, shapes(readFileSync(upstreamFile!, 'utf8')), upstreamFile!)).toBeGreaterThan(0);
   });
 
   test('matches the field numbers recorded from k8s.io/cri-api', () => {

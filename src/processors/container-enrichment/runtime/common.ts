@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import type { ContainerInfo, KubernetesInfo, RuntimeName } from '../../../events';
 import { WarnOnce, type Logger } from '../../../pipeline/logger';
 import { RuntimeUnavailableError, type RuntimeEvent } from './types';
@@ -154,6 +155,7 @@ export abstract class RuntimeClientBase {
   protected readonly logger: Logger;
   protected readonly hostProc: string;
   protected readonly abort = new AbortController();
+  private readonly aborted = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   protected readonly tracker = new LifecycleTracker();
   private readonly warnOnce: WarnOnce;
   private isHealthy = false;
@@ -182,22 +184,33 @@ export abstract class RuntimeClientBase {
   }
 
   /** Records a failure and turns it into the error callers see; warns once per outage. */
-  protected markUnhealthy(err: unknown): RuntimeUnavailableError {
+  protected async markUnhealthy(err: unknown): Promise<RuntimeUnavailableError> {
     this.isHealthy = false;
-    const error = err instanceof RuntimeUnavailableError ? err : new RuntimeUnavailableError(this.runtime, this.endpoint, this.describe(err));
+    const error = err instanceof RuntimeUnavailableError ? err : new RuntimeUnavailableError(this.runtime, this.endpoint, await this.describe(err));
     this.wasWarned = true;
     this.warnOnce.warn('unreachable', `${error.message}; retrying with backoff (set processors.container_enrichment.runtimes.${this.runtime}.enabled: false to stop using it)`);
     return error;
   }
 
-  /** Human wording of a transport error, with what to do about it. */
-  protected describe(err: unknown): string {
+  /**
+   * Human wording of a failure, with what to do about it. Transport errors are vague (gRPC says
+   * "No connection established"), so the socket is probed once to name the real cause.
+   */
+  protected async describe(err: unknown): Promise<string> {
     const e = err as { code?: string | number; message?: string; details?: string };
-    const code = typeof e?.code === 'string' ? e.code : '';
     const text = e?.details || e?.message || String(err);
-    if (code === 'EACCES' || /EACCES|permission denied/i.test(text)) return 'permission denied (run as root or mount the socket read-write)';
-    if (code === 'ECONNREFUSED' || /ECONNREFUSED|connection refused/i.test(text)) return 'connection refused (the daemon is not running or not listening on this socket)';
-    if (code === 'ENOENT' || /ENOENT|No such file/i.test(text)) return 'socket not found (is the daemon running? check the socket path)';
+    const transport = typeof e?.code === 'string' || e?.code === 14 /* gRPC UNAVAILABLE */ || /ECONN|EACCES|ENOENT|EPIPE|socket hang up|Connection dropped/.test(text);
+    const cause = transport && !this.endpoint.includes(':') ? await probeSocket(this.endpoint) : typeof e?.code === 'string' ? e.code : '';
+    switch (cause) {
+      case 'EACCES':
+        return 'permission denied (run as root or mount the socket read-write)';
+      case 'ECONNREFUSED':
+        return 'connection refused (the daemon is not running or not listening on this socket)';
+      case 'ENOENT':
+        return 'socket not found (is the daemon running? check the socket path)';
+      case 'ENOTSOCK':
+        return 'not a unix socket (check the socket path)';
+    }
     if (/Connection dropped|socket hang up|ECONNRESET|EPIPE/i.test(text)) return 'connection lost (the daemon stopped or restarted)';
     return text;
   }
@@ -225,13 +238,13 @@ export abstract class RuntimeClientBase {
       if (ev && !this.abort.signal.aborted && this.tracker.accept(ev)) onEvent(ev);
     };
     const emit = (pending: PendingEvent) => {
-      chain = chain.then(() => pending).then(deliver, (err) => this.logger.debug(`${this.runtime}: dropped an event: ${this.describe(err)}`));
+      chain = chain.then(() => pending).then(deliver, (err: unknown) => this.logger.debug(`${this.runtime}: dropped an event: ${String(err)}`));
     };
     const established = async () => {
-      this.markHealthy();
-      backoff.reset();
       // Listing after the stream is up means nothing falls between the list and the stream.
+      // list() marks the client healthy (or throws, ending this attempt).
       const containers = await this.list();
+      backoff.reset();
       if (!mustReconcile && !seeded) {
         this.tracker.seed(containers);
       } else {
@@ -243,10 +256,11 @@ export abstract class RuntimeClientBase {
     };
     while (!this.abort.signal.aborted) {
       try {
-        await this.streamOnce(emit, established);
+        // close() must not wait for a connection attempt's own timeout.
+        await Promise.race([this.streamOnce(emit, established), this.aborted]);
       } catch (err) {
         if (this.abort.signal.aborted) break;
-        this.markUnhealthy(err);
+        await this.markUnhealthy(err);
       }
       mustReconcile = true;
       if (this.abort.signal.aborted) break;
@@ -289,4 +303,18 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** Connects to a unix socket once: '' when it accepts, else the errno code (ECONNREFUSED, ENOENT, …). */
+export function probeSocket(socketPath: string, timeoutMs = 1_000): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ path: socketPath });
+    const done = (code: string) => {
+      sock.destroy();
+      resolve(code);
+    };
+    sock.setTimeout(timeoutMs, () => done('ETIMEDOUT'));
+    sock.once('connect', () => done(''));
+    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'EIO'));
+  });
 }

@@ -52,6 +52,7 @@ export class ContainerdClient extends RuntimeClientBase {
     tasks: grpc.Client;
     images: grpc.Client;
     events: grpc.Client;
+    version: grpc.Client;
   };
   private readonly imageDigests = new Map<string, string>();
   private readonly sandboxes = new Set<string>();
@@ -72,6 +73,7 @@ export class ContainerdClient extends RuntimeClientBase {
       tasks: make('containerd.services.tasks.v1.Tasks'),
       images: make('containerd.services.images.v1.Images'),
       events: make('containerd.services.events.v1.Events'),
+      version: make('containerd.services.version.v1.Version'),
     };
   }
 
@@ -105,7 +107,7 @@ export class ContainerdClient extends RuntimeClientBase {
       this.markHealthy();
       return out;
     } catch (err) {
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 
@@ -121,7 +123,7 @@ export class ContainerdClient extends RuntimeClientBase {
       this.markHealthy();
       return undefined;
     } catch (err) {
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 
@@ -201,12 +203,14 @@ export class ContainerdClient extends RuntimeClientBase {
         stream.cancel();
         reject(err);
       };
-      // A subscription says nothing until its first event: wait for the connection instead.
-      this.clients.events.waitForReady(Date.now() + CALL_TIMEOUT_MS, (err) => {
-        if (err) return fail(err);
-        up = true;
-        established().catch(fail);
-      });
+      // A subscription says nothing until its first event: a unary call on the same connection
+      // tells when the daemon is there (and fails fast when it is not).
+      this.call(this.clients.version, 'Version', {})
+        .then(() => {
+          up = true;
+          return established();
+        })
+        .catch(fail);
       stream.on('data', (env: PbEnvelope) => {
         if (!up) return;
         const ev = this.toEvent(env);

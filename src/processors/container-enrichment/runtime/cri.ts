@@ -92,7 +92,7 @@ export class CriClient extends RuntimeClientBase {
       return out;
     } catch (err) {
       this.validated = false;
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 
@@ -110,7 +110,7 @@ export class CriClient extends RuntimeClientBase {
       return info;
     } catch (err) {
       this.validated = false;
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 

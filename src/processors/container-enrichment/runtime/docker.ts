@@ -112,7 +112,7 @@ export class DockerClient extends RuntimeClientBase {
       this.markHealthy();
       return infos.filter((c): c is ContainerInfo => c !== undefined && !c.sandbox);
     } catch (err) {
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 
@@ -122,7 +122,7 @@ export class DockerClient extends RuntimeClientBase {
       this.markHealthy();
       return info?.sandbox ? undefined : info;
     } catch (err) {
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 

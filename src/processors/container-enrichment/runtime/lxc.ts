@@ -68,7 +68,7 @@ export class LxcClient extends RuntimeClientBase {
       this.markHealthy();
       return out;
     } catch (err) {
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 
@@ -83,7 +83,7 @@ export class LxcClient extends RuntimeClientBase {
       }
       return undefined;
     } catch (err) {
-      throw this.markUnhealthy(err);
+      throw await this.markUnhealthy(err);
     }
   }
 
