@@ -1,0 +1,171 @@
+/**
+ * Acceptance on real BPF and a real containerd (with its CRI plugin): events
+ * of processes in containers carry their container; the first exec of fresh
+ * containers is enriched; our pinned map follows containers as bpftool sees
+ * it; 100 real containers leave index, tombstones and map at their base size.
+ */
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
+import { uniq } from '../runtimes/helpers';
+import { dumpPinned, removePins } from './bpftool';
+import { describeReal, mntnsOfPid, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
+
+const execFileAsync = promisify(execFile);
+const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-ctrd-${process.pid}`;
+const MAP = `${DIR}/containers`;
+const COMMAND = 'cat /etc/hostname; touch /tmp/x';
+
+describeReal('enrichment on real BPF with a real containerd and CRI', ['containerd', 'ctr', 'runc'], () => {
+  let h: ContainerdHarness;
+  let pods: CriPods;
+  let p: RealPipeline;
+
+  /** ctr without blocking the event loop: the receiver and the processor keep running meanwhile. */
+  const ctr = async (args: string[], namespace = 'default'): Promise<string> =>
+    (await execFileAsync('ctr', ['--address', h.socket, '--namespace', namespace, ...args])).stdout;
+  const runSleeper = (id: string, arg: string) => ctr(['run', '-d', '--null-io', '--net-host', TEST_IMAGE, id, '/bin/sleep', arg]);
+  const remove = async (id: string) => {
+    await ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]).catch(() => undefined);
+    await ctr(['tasks', 'delete', '--force', id]).catch(() => undefined);
+    await ctr(['containers', 'delete', id]);
+  };
+
+  beforeAll(async () => {
+    buildTestImage();
+    h = await ContainerdHarness.start({ cri: true });
+    h.importImage('default');
+    h.importImage('k8s.io');
+    pods = new CriPods(h.socket, path.join(h.dir, 'pods'));
+    p = await startRealPipeline(
+      { containerd: { socket: h.socket, namespaces: ['default'] }, cri: { enabled: true, socket: h.socket, poll_interval: '250ms' } },
+      { tombstone_ttl: '1s', pinned_map: { write_path: MAP, read_path: `${DIR}/no-source` } },
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await p?.stop();
+    await pods?.close();
+    await h?.stop();
+    removePins(DIR);
+  }, 120_000);
+
+  /** The exec of the `sh -c` and the opens of /etc/hostname and /tmp/x, from namespace `ns`. */
+  async function commandEvents(ns: number): Promise<SeenRecord[]> {
+    const of = (pred: (r: SeenRecord) => boolean) => () => p.records.find((r) => r.mntns === ns && pred(r));
+    try {
+      return await Promise.all([
+        p.waitFor('exec of sh -c', of((r) => r.type === 'exec' && r.filename.endsWith('sh') && r.args.includes(COMMAND))),
+        p.waitFor('open of /etc/hostname', of((r) => r.type === 'open' && r.path === '/etc/hostname')),
+        p.waitFor('open of /tmp/x', of((r) => r.type === 'open' && r.path === '/tmp/x')),
+      ]);
+    } catch (err) {
+      const seen = p.records.filter((r) => r.mntns === ns).map((r) => `${r.type} ${r.comm} ${r.filename}${r.path} ${r.args.join(' ')}`);
+      throw new Error(`${(err as Error).message}; records of mntns ${ns}:\n${seen.join('\n')}`);
+    }
+  }
+
+  test(`containerd: \`sh -c '${COMMAND}'\` in a container yields exec and open events carrying id, name and image`, async () => {
+    const id = uniq('acc');
+    await runSleeper(id, '100000');
+    try {
+      const ns = mntnsOfPid(h.taskPid(id));
+      await ctr(['tasks', 'exec', '--exec-id', 'acc', id, 'sh', '-c', COMMAND]);
+      for (const r of await commandEvents(ns)) {
+        expect(r.container).toMatchObject({ id, name: id, runtime: 'containerd', image: { name: TEST_IMAGE } });
+      }
+    } finally {
+      await remove(id);
+    }
+  });
+
+  test(`CRI pod: \`sh -c '${COMMAND}'\` yields events carrying id, name, image and k8s namespace/pod/uid/container`, async () => {
+    const pod = await pods.runPod({ name: uniq('web'), namespace: 'shop', containerName: 'app' });
+    try {
+      const ns = mntnsOfPid(h.taskPid(pod.containerId, 'k8s.io'));
+      await ctr(['tasks', 'exec', '--exec-id', 'acc', pod.containerId, 'sh', '-c', COMMAND], 'k8s.io');
+      for (const r of await commandEvents(ns)) {
+        expect(r.container).toMatchObject({
+          id: pod.containerId,
+          name: 'app',
+          runtime: 'cri',
+          image: { name: TEST_IMAGE },
+          k8s: { namespace: 'shop', podName: pod.name, podUid: pod.uid, containerName: 'app' },
+        });
+      }
+    } finally {
+      await pods.removePod(pod.podId);
+    }
+  });
+
+  test('race: the first exec of 30 containers started back-to-back is enriched', async () => {
+    const base = 700_000 + Math.floor(Math.random() * 100_000);
+    const ids = Array.from({ length: 30 }, (_, k) => `race-${process.pid}-${k}`);
+    try {
+      // Back-to-back: each `ctr run` returns once its task started, then the next one goes.
+      for (const [k, id] of ids.entries()) await runSleeper(id, String(base + k));
+      const firsts = await p.waitFor('the first exec of all 30 containers', () => {
+        const found = ids.map((_, k) => p.records.find((r) => r.type === 'exec' && r.filename === '/bin/sleep' && r.args[1] === String(base + k)));
+        return found.every(Boolean) ? (found as SeenRecord[]) : undefined;
+      });
+      const enriched = firsts.filter((r, k) => r.container?.id === ids[k] && r.container.image.name === TEST_IMAGE).length;
+      const held = p.processor.counters.releasedEnriched;
+      console.log(`race: ${enriched}/30 first exec events enriched (records held until their container was known, over the whole run: ${held})`);
+      expect(enriched).toBe(30);
+    } finally {
+      for (const id of ids) await remove(id).catch(() => undefined);
+    }
+  });
+
+  test('our pinned map, as bpftool sees it, follows a container in and out', async () => {
+    const id = uniq('pin');
+    const started = Date.now();
+    await runSleeper(id, '100000');
+    const ran = Date.now();
+    const ns = mntnsOfPid(h.taskPid(id));
+    const entry = await p.waitFor('entry in the pinned map', () => dumpPinned(MAP).get(ns));
+    const appeared = Date.now();
+    expect(entry).toEqual({ mntns: ns, containerId: id, namespace: '', pod: '', container: id });
+    const killed = Date.now();
+    await ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]);
+    await p.waitFor('entry gone from the pinned map', () => !dumpPinned(MAP).has(ns));
+    const gone = Date.now();
+    console.log(
+      `pinned map: entry seen by bpftool ${appeared - started} ms after \`ctr run\` began (${appeared - ran} ms after it returned); ` +
+        `gone ${gone - killed} ms after SIGKILL was sent`,
+    );
+    await remove(id);
+  });
+
+  test('100 real containers started and stopped: index, tombstones and pinned map back to their base size', async () => {
+    const sizes = () => ({ live: p.processor.index.liveSize(), tombstones: p.processor.index.tombstoneCount(), pinned: dumpPinned(MAP).size });
+    await p.waitFor('no tombstones left from earlier tests', () => p.processor.index.tombstoneCount() === 0);
+    const before = sizes();
+    const ids = Array.from({ length: 100 }, (_, k) => `many-${process.pid}-${k}`);
+    const inParallel = async (fn: (id: string) => Promise<unknown>) => {
+      const queue = [...ids];
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        for (let id = queue.shift(); id; id = queue.shift()) await fn(id);
+      }));
+    };
+    try {
+      await inParallel((id) => runSleeper(id, '100000'));
+      const peak = await p.waitFor('all 100 indexed and pinned', () => {
+        const s = sizes();
+        return s.live === before.live + 100 && s.pinned === before.pinned + 100 ? s : undefined;
+      }, 60_000);
+      await inParallel(remove);
+      const after = await p.waitFor('back to base', () => {
+        const s = sizes();
+        return s.live === before.live && s.pinned === before.pinned && s.tombstones === before.tombstones ? s : undefined;
+      }, 60_000);
+      console.log(`100 containers: base ${JSON.stringify(before)}, peak ${JSON.stringify(peak)}, after ${JSON.stringify(after)}`);
+      const metrics = await p.registry.metrics();
+      expect(metrics).toContain(`ebpf_container_otel_enrichment_index_containers{component="processors.container_enrichment"} ${before.live}`);
+      expect(metrics).toContain(`ebpf_container_otel_enrichment_tombstones{component="processors.container_enrichment"} ${before.tombstones}`);
+    } finally {
+      await inParallel((id) => remove(id).catch(() => undefined));
+    }
+  }, 180_000);
+});

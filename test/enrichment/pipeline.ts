@@ -1,0 +1,156 @@
+/**
+ * The real thing, composed directly: eBPF receiver (real BPF programs) →
+ * container-enrichment processor (real runtime clients on the harness daemons,
+ * real pinned map) → a collector keeping the records of non-host processes.
+ */
+import { statSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { BootClock, type ContainerInfo, type EventBatch, type EventTypeName } from '../../src/events';
+import { addonError } from '../../src/native';
+import type { ComponentSettings, LogsConsumer } from '../../src/pipeline/component';
+import { mergeDefaults } from '../../src/pipeline/config';
+import { createLogger } from '../../src/pipeline/logger';
+import { StageCounters } from '../../src/pipeline/telemetry';
+import { type ContainerEnrichmentConfig, containerEnrichmentProcessorFactory } from '../../src/processors/container-enrichment';
+import type { ContainerEnrichmentProcessor } from '../../src/processors/container-enrichment/processor';
+import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
+import { ebpfReceiverFactory, type EbpfReceiverConfig } from '../../src/receivers/ebpf';
+import { daemonMissing } from '../runtimes/helpers';
+
+/** Why the real pipeline cannot run here (root, BPF, the daemons' binaries), or undefined. */
+export function realPipelineUnavailable(...programs: string[]): string | undefined {
+  return daemonMissing('bpftool', ...programs) ?? addonError();
+}
+
+/** `describe`, or a loudly skipped one when the pipeline or a daemon cannot run here. */
+export function describeReal(name: string, programs: string[], body: () => void): void {
+  const why = realPipelineUnavailable(...programs);
+  if (why) {
+    console.warn(`SKIPPED ${name}: ${why}`);
+    describe.skip(name, body);
+  } else {
+    describe(name, body);
+  }
+}
+
+export interface SeenRecord {
+  type: EventTypeName;
+  pid: number;
+  comm: string;
+  mntns: number;
+  filename: string;
+  args: string[];
+  path: string;
+  container: ContainerInfo | null;
+  /** When the processor passed it on (ms, Date.now()). */
+  at: number;
+}
+
+const NO_RUNTIMES: RuntimesConfig = {
+  containerd: { enabled: false },
+  cri: { enabled: false },
+  docker: { enabled: false },
+  podman: { enabled: false },
+  lxc: { enabled: false },
+};
+
+/** Keeps decoded records of every process outside this host's mount namespace. */
+class ContainerRecords implements LogsConsumer {
+  readonly records: SeenRecord[] = [];
+  private readonly host = statSync('/proc/self/ns/mnt').ino;
+
+  async consumeLogs(batch: EventBatch): Promise<void> {
+    const at = Date.now();
+    for (let i = 0; i < batch.length; i++) {
+      const mntns = batch.mntns(i);
+      if (mntns === this.host) continue;
+      const type = batch.type(i);
+      this.records.push({
+        type,
+        pid: batch.pid(i),
+        comm: batch.comm(i),
+        mntns,
+        filename: type === 'exec' ? batch.execFilename(i) : '',
+        args: type === 'exec' ? batch.execArgs(i) : [],
+        path: type === 'open' ? batch.openPath(i) : '',
+        container: batch.containers?.[i] ?? null,
+        at,
+      });
+    }
+  }
+}
+
+function settings(id: string, registry: Registry, clock: BootClock): ComponentSettings {
+  return {
+    id,
+    logger: createLogger('warn', id),
+    metrics: registry,
+    stage: new StageCounters(id),
+    host: { hostname: 'test', nodeName: '' },
+    clock,
+  };
+}
+
+export interface RealPipeline {
+  processor: ContainerEnrichmentProcessor;
+  records: SeenRecord[];
+  registry: Registry;
+  /** Resolves once `find` returns something; fails the test (not hangs) after `limitMs`. */
+  waitFor<T>(what: string, find: () => T | undefined | false, limitMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts processor then receiver (the processor creates the pinned map the
+ * receiver may filter on). Only the runtimes given are enabled: the machine's
+ * own sockets and other tests' daemons stay out of it.
+ */
+export async function startRealPipeline(
+  runtimes: RuntimesConfig,
+  processorConfig: Partial<Omit<ContainerEnrichmentConfig, 'pinned_map'>> & { pinned_map: Partial<ContainerEnrichmentConfig['pinned_map']> },
+  events: EbpfReceiverConfig['events'] = ['exec', 'open', 'exit'],
+): Promise<RealPipeline> {
+  const registry = new Registry();
+  const clock = new BootClock();
+  const collector = new ContainerRecords();
+  const config = mergeDefaults(containerEnrichmentProcessorFactory.createDefaultConfig(), {
+    // Other tests' containers on this machine are unknown to us and wait too: room for them.
+    pending: { max_total: 65_536 },
+    ...processorConfig,
+    runtimes: { ...NO_RUNTIMES, ...runtimes },
+  });
+  const problems = containerEnrichmentProcessorFactory.validate!(config);
+  if (problems.length) throw new Error(problems.join('; '));
+  const processor = containerEnrichmentProcessorFactory.create(config, settings('processors.container_enrichment', registry, clock), collector) as ContainerEnrichmentProcessor;
+  const receiverConfig = mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), { events });
+  const receiver = ebpfReceiverFactory.create(receiverConfig, settings('receivers.ebpf', registry, clock), processor);
+  await processor.start();
+  try {
+    await receiver.start();
+  } catch (err) {
+    await processor.shutdown();
+    throw err;
+  }
+  return {
+    processor,
+    records: collector.records,
+    registry,
+    async waitFor<T>(what: string, find: () => T | undefined | false, limitMs = 20_000): Promise<T> {
+      const start = Date.now();
+      for (;;) {
+        const found = find();
+        if (found !== undefined && found !== false) return found;
+        if (Date.now() - start > limitMs) throw new Error(`gave up waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async stop() {
+      await receiver.shutdown();
+      await processor.shutdown();
+    },
+  };
+}
+
+export function mntnsOfPid(pid: number): number {
+  return statSync(`/proc/${pid}/ns/mnt`).ino;
+}
