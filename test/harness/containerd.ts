@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { destroyWorkDir, logTail, makeWorkDir, run, runAsync, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
 export interface ContainerdOptions {
   /** Enable the CRI plugin (sandbox image = the test image, no CNI: use host-network pods). */
@@ -124,6 +124,22 @@ ${cri}`,
     const labels = Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
     this.ctr(['run', '-d', '--null-io', '--net-host', ...labels, TEST_IMAGE, id, ...(opts.command ?? ['/bin/sleep', '100000'])], ns);
     return this.taskPid(id, ns);
+  }
+
+  /**
+   * Starts many containers back to back (as a burst of `ctr run -d`, `parallel` at a time), e.g.
+   * for enrichment race tests; resolves with each id's host pid.
+   */
+  async runContainers(ids: string[], opts: { namespace?: string; command?: string[]; parallel?: number } = {}): Promise<Map<string, number>> {
+    const ns = opts.namespace ?? 'default';
+    const queue = [...ids];
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        await runAsync('ctr', ['--address', this.socket, '--namespace', ns, 'run', '-d', '--null-io', '--net-host', TEST_IMAGE, id, ...(opts.command ?? ['/bin/sleep', '100000'])]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, opts.parallel ?? 4) }, worker));
+    return new Map(ids.map((id) => [id, this.taskPid(id, ns)]));
   }
 
   taskPid(id: string, namespace = 'default'): number {

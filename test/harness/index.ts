@@ -4,4 +4,4 @@ export { CriPods, type PodSpec, type RunningPod } from './cri';
 export { DockerHarness } from './docker';
 export { PodmanHarness } from './podman';
 export { LxcHarness } from './lxc';
-export { makeWorkDir, destroyWorkDir, killProcessesUnder, spawnDaemon, stopDaemon, waitFor, run, hasProgram, type Daemon } from './procs';
+export { makeWorkDir, destroyWorkDir, killProcessesUnder, spawnDaemon, stopDaemon, waitFor, run, runAsync, hasProgram, type Daemon } from './procs';

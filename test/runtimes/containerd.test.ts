@@ -103,6 +103,16 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     await pods.removePod(pod.podId);
   });
 
+  test('a burst of containers started back to back is listed completely, each with its own mount namespace', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => uniq(`burst${i}`));
+    const pids = await h.runContainers(ids);
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const listed = new Map((await client.list()).map((c) => [c.id, c]));
+    for (const id of ids) expectContainer(listed.get(id), { id, name: id, image: TEST_IMAGE, pid: pids.get(id)!, runtime: 'containerd' });
+    expect(new Set(ids.map((id) => listed.get(id)!.mntns)).size).toBe(ids.length);
+    for (const id of ids) h.removeContainer(id);
+  });
+
   test('killing and restarting containerd while watching: reconnect, resync, no crash, no duplicates', async () => {
     const { logger, lines } = capturingLogger();
     const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger }));
