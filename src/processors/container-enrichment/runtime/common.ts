@@ -232,27 +232,24 @@ export abstract class RuntimeClientBase {
     const backoff = new Backoff();
     // The caller listed before watching; only a later (re)connection can have missed events.
     let mustReconcile = false;
-    let seeded = false;
-    let chain = Promise.resolve();
-    const deliver = (ev: RuntimeEvent | undefined) => {
-      if (ev && !this.abort.signal.aborted && this.tracker.accept(ev)) onEvent(ev);
+    // Events are delivered strictly in arrival order, even those still fetching details.
+    let queue = Promise.resolve();
+    const enqueue = (step: () => unknown) => {
+      queue = queue.then(step).then(undefined, (err: unknown) => this.logger.debug(`${this.runtime}: dropped an event: ${String(err)}`));
     };
-    const emit = (pending: PendingEvent) => {
-      chain = chain.then(() => pending).then(deliver, (err: unknown) => this.logger.debug(`${this.runtime}: dropped an event: ${String(err)}`));
-    };
+    const emit = (pending: PendingEvent) =>
+      enqueue(async () => {
+        const ev = await pending;
+        if (ev && !this.abort.signal.aborted && this.tracker.accept(ev)) onEvent(ev);
+      });
     const established = async () => {
       // Listing after the stream is up means nothing falls between the list and the stream.
       // list() marks the client healthy (or throws, ending this attempt).
       const containers = await this.list();
       backoff.reset();
-      if (!mustReconcile && !seeded) {
-        this.tracker.seed(containers);
-      } else {
-        for (const ev of this.tracker.diff(this.runtime, containers)) emit(ev);
-        // After the missed events, in order.
-        emit(Promise.resolve(undefined).then(() => (onResync?.(), undefined)));
-      }
-      seeded = true;
+      if (!mustReconcile) return this.tracker.seed(containers);
+      for (const ev of this.tracker.diff(this.runtime, containers)) emit(ev);
+      enqueue(() => onResync?.());
     };
     while (!this.abort.signal.aborted) {
       try {
@@ -266,7 +263,7 @@ export abstract class RuntimeClientBase {
       if (this.abort.signal.aborted) break;
       await sleep(backoff.next(), this.abort.signal);
     }
-    await chain;
+    await queue;
   }
 
   /**

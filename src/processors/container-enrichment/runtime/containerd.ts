@@ -55,7 +55,8 @@ export class ContainerdClient extends RuntimeClientBase {
     version: grpc.Client;
   };
   private readonly imageDigests = new Map<string, string>();
-  private readonly sandboxes = new Set<string>();
+  /** Sandbox ids seen, so their task events are ignored; bounded by the sandboxes on the host. */
+  private sandboxes = new Set<string>();
   private stream: grpc.ClientReadableStream<PbEnvelope> | undefined;
 
   constructor(options: ContainerdOptions, ctx: ClientContext) {
@@ -92,6 +93,8 @@ export class ContainerdClient extends RuntimeClientBase {
   async list(): Promise<ContainerInfo[]> {
     try {
       const out: ContainerInfo[] = [];
+      // Rebuilt per listing so sandboxes removed while we were not watching are forgotten.
+      const sandboxes = new Set<string>();
       for (const ns of await this.listNamespaces()) {
         const [cs, ts] = await Promise.all([
           this.call<{ containers: PbContainer[] }>(this.clients.containers, 'List', {}, ns),
@@ -100,10 +103,11 @@ export class ContainerdClient extends RuntimeClientBase {
         // Tasks.List reports the init process with `id` = container id and no container_id.
         const tasks = new Map(ts.tasks.map((t) => [t.container_id || t.id, t]));
         for (const c of cs.containers) {
-          if (this.isSandbox(c)) continue;
-          out.push(await this.describe1(ns, c, tasks.get(c.id)));
+          if (isSandbox(c)) sandboxes.add(c.id);
+          else out.push(await this.describe1(ns, c, tasks.get(c.id)));
         }
       }
+      this.sandboxes = sandboxes;
       this.markHealthy();
       return out;
     } catch (err) {
@@ -136,7 +140,10 @@ export class ContainerdClient extends RuntimeClientBase {
       if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return undefined;
       throw err;
     }
-    if (this.isSandbox(c)) return null;
+    if (isSandbox(c)) {
+      this.sandboxes.add(c.id);
+      return null;
+    }
     let task: PbProcess | undefined;
     try {
       task = (await this.call<{ process: PbProcess }>(this.clients.tasks, 'Get', { container_id: id }, ns)).process;
@@ -144,12 +151,6 @@ export class ContainerdClient extends RuntimeClientBase {
       if ((err as grpc.ServiceError).code !== grpc.status.NOT_FOUND) throw err;
     }
     return this.describe1(ns, c, task);
-  }
-
-  private isSandbox(c: PbContainer): boolean {
-    if (c.labels[CRI_KIND_LABEL] !== 'sandbox') return false;
-    this.sandboxes.add(c.id);
-    return true;
   }
 
   private async describe1(ns: string, c: PbContainer, task: PbProcess | undefined): Promise<ContainerInfo> {
@@ -192,7 +193,7 @@ export class ContainerdClient extends RuntimeClientBase {
   protected streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
     return new Promise((resolve, reject) => {
       const stream = (this.clients.events as unknown as { Subscribe(req: object): grpc.ClientReadableStream<PbEnvelope> }).Subscribe({
-        filters: ['topic~="^/tasks/"'],
+        filters: this.eventFilters(),
       });
       this.stream = stream;
       let up = false;
@@ -226,6 +227,13 @@ export class ContainerdClient extends RuntimeClientBase {
     });
   }
 
+  /** containerd filter syntax: a comma joins conditions (and), separate filters are alternatives (or). */
+  private eventFilters(): string[] {
+    const tasks = 'topic~="^/tasks/"';
+    if (this.namespaces.length > 0) return this.namespaces.map((ns) => `${tasks},namespace==${JSON.stringify(ns)}`);
+    return [[tasks, ...[...this.skip].map((ns) => `namespace!=${JSON.stringify(ns)}`)].join(',')];
+  }
+
   private toEvent(env: PbEnvelope): PendingEvent | undefined {
     const kind = TOPIC_KIND[env.topic];
     if (!kind || !env.event) return undefined;
@@ -254,6 +262,10 @@ export class ContainerdClient extends RuntimeClientBase {
 }
 
 const MAX_IMAGE_CACHE = 1024;
+
+function isSandbox(c: PbContainer): boolean {
+  return c.labels[CRI_KIND_LABEL] === 'sandbox';
+}
 
 /** `linux.cgroupsPath` of the OCI spec containerd stores as JSON in the container's spec Any. */
 function cgroupsPathFromSpec(value: Buffer | undefined): string {
