@@ -1,15 +1,16 @@
 import * as os from 'node:os';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BootClock } from './events';
-import { builtinFactories } from './components';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from './pipeline/config';
-import { createLogger } from './pipeline/logger';
-import { PACKAGE_ROOT } from './pipeline/paths';
-import { Service } from './pipeline/service';
-import { parseDuration } from './pipeline/units';
-import { formatChecks, runChecks } from './doctor/checks';
-import { nativeFeatures } from './native-features';
+import { BootClock } from '../events';
+import { builtinFactories } from '../components';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from '../pipeline/config';
+import { createLogger } from '../pipeline/logger';
+import { PACKAGE_ROOT } from '../pipeline/paths';
+import { Service } from '../pipeline/service';
+import { parseDuration } from '../pipeline/units';
+import { formatChecks, runChecks } from '../doctor/checks';
+import { nativeFeatures } from '../native-features';
+import { containersCommand } from './containers';
 
 const USAGE = `Usage: ebpf-container-otel <command> [options]
 
@@ -59,6 +60,7 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'containers') return containersCommand(argv.slice(1));
   let parsed: Parsed;
   try {
     parsed = parseArgs(argv);
