@@ -1,6 +1,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { containersCommand } from '../../src/cli/containers';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ContainerInfo } from '../../src/events';
 import { createLogger, type Logger } from '../../src/pipeline/logger';
 import type { RuntimeClient, RuntimeEvent } from '../../src/processors/container-enrichment/runtime';
@@ -65,6 +66,9 @@ export function capturingLogger(): { logger: Logger; lines: string[] } {
   return { logger: createLogger('debug', 'test', (l) => lines.push(l)), lines };
 }
 
+const execFileAsync = promisify(execFile);
+const ROOT = path.join(__dirname, '..', '..');
+
 /** Runs `containers --json` with a config that enables exactly the given runtimes. */
 export async function containersJson(dir: string, runtimes: RuntimesConfig): Promise<ContainerInfo[]> {
   const all: RuntimesConfig = { containerd: { enabled: false }, cri: { enabled: false }, docker: { enabled: false }, podman: { enabled: false }, lxc: { enabled: false } };
@@ -78,19 +82,11 @@ export async function containersJson(dir: string, runtimes: RuntimesConfig): Pro
       service: { pipelines: { logs: { receivers: ['ebpf'], processors: ['container_enrichment'], exporters: ['file'] } } },
     }),
   );
-  const out: string[] = [];
-  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(chunk.toString());
-    return true;
+  // The real binary (dist/ is built by `npm test`'s set-up), as a user runs it.
+  const { stdout } = await execFileAsync(path.join(ROOT, 'node_modules/.bin/node'), [path.join(ROOT, 'bin/ebpf-container-otel.js'), 'containers', '--json', '--config', file], {
+    encoding: 'utf8',
   });
-  let code: number;
-  try {
-    code = await containersCommand(['--json', '--config', file]);
-  } finally {
-    spy.mockRestore();
-  }
-  expect(code).toBe(0);
-  return JSON.parse(out.join('')) as ContainerInfo[];
+  return JSON.parse(stdout) as ContainerInfo[];
 }
 
 /** Mount namespace inode of a pid, read independently of the code under test. */
