@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     sink,
     {
       runtimeClients: () => [],
-      proc: { mntns: () => undefined, cgroup: () => undefined, hostMntns: () => HOST_MNTNS },
+      proc: { mntns: () => undefined, cgroup: () => undefined, hostMntns: () => HOST_MNTNS, startBootMs: () => undefined },
       maps: { open: () => { throw new Error('unused'); }, create: () => { throw new Error('unused'); }, unpin: () => undefined, exists: () => false },
       now: Date.now,
     },

@@ -10,12 +10,11 @@ import { promisify } from 'node:util';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
 import { uniq } from '../runtimes/helpers';
 import { dumpPinned, removePins } from './bpftool';
-import { describeReal, mntnsOfPid, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
+import { COMMAND, commandEvents, describeReal, indexed, mntnsOfPid, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
 
 const execFileAsync = promisify(execFile);
 const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-ctrd-${process.pid}`;
 const MAP = `${DIR}/containers`;
-const COMMAND = 'cat /etc/hostname; touch /tmp/x';
 
 describeReal('enrichment on real BPF with a real containerd and CRI', ['containerd', 'ctr', 'runc'], () => {
   let h: ContainerdHarness;
@@ -51,28 +50,14 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
     removePins(DIR);
   }, 120_000);
 
-  /** The exec of the `sh -c` and the opens of /etc/hostname and /tmp/x, from namespace `ns`. */
-  async function commandEvents(ns: number): Promise<SeenRecord[]> {
-    const of = (pred: (r: SeenRecord) => boolean) => () => p.records.find((r) => r.mntns === ns && pred(r));
-    try {
-      return await Promise.all([
-        p.waitFor('exec of sh -c', of((r) => r.type === 'exec' && r.filename.endsWith('sh') && r.args.includes(COMMAND))),
-        p.waitFor('open of /etc/hostname', of((r) => r.type === 'open' && r.path === '/etc/hostname')),
-        p.waitFor('open of /tmp/x', of((r) => r.type === 'open' && r.path === '/tmp/x')),
-      ]);
-    } catch (err) {
-      const seen = p.records.filter((r) => r.mntns === ns).map((r) => `${r.type} ${r.comm} ${r.filename}${r.path} ${r.args.join(' ')}`);
-      throw new Error(`${(err as Error).message}; records of mntns ${ns}:\n${seen.join('\n')}`);
-    }
-  }
-
   test(`containerd: \`sh -c '${COMMAND}'\` in a container yields exec and open events carrying id, name and image`, async () => {
     const id = uniq('acc');
     await runSleeper(id, '100000');
     try {
       const ns = mntnsOfPid(h.taskPid(id));
+      await indexed(p, ns);
       await ctr(['tasks', 'exec', '--exec-id', 'acc', id, 'sh', '-c', COMMAND]);
-      for (const r of await commandEvents(ns)) {
+      for (const r of await commandEvents(p, ns)) {
         expect(r.container).toMatchObject({ id, name: id, runtime: 'containerd', image: { name: TEST_IMAGE } });
       }
     } finally {
@@ -84,8 +69,9 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
     const pod = await pods.runPod({ name: uniq('web'), namespace: 'shop', containerName: 'app' });
     try {
       const ns = mntnsOfPid(h.taskPid(pod.containerId, 'k8s.io'));
+      await indexed(p, ns);
       await ctr(['tasks', 'exec', '--exec-id', 'acc', pod.containerId, 'sh', '-c', COMMAND], 'k8s.io');
-      for (const r of await commandEvents(ns)) {
+      for (const r of await commandEvents(p, ns)) {
         expect(r.container).toMatchObject({
           id: pod.containerId,
           name: 'app',
@@ -112,6 +98,8 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
       const enriched = firsts.filter((r, k) => r.container?.id === ids[k] && r.container.image.name === TEST_IMAGE).length;
       const held = p.processor.counters.releasedEnriched;
       console.log(`race: ${enriched}/30 first exec events enriched (records held until their container was known, over the whole run: ${held})`);
+      const missed = firsts.filter((r, k) => r.container?.id !== ids[k]);
+      if (missed.length) console.log(`race: not enriched: ${JSON.stringify(missed)}; counters ${JSON.stringify(p.processor.counters)}`);
       expect(enriched).toBe(30);
     } finally {
       for (const id of ids) await remove(id).catch(() => undefined);

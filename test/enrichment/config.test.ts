@@ -54,11 +54,11 @@ describe('container_enrichment config', () => {
 
   test('cross-field rules name the key and say what to do', () => {
     const c = createDefaultConfig();
-    c.pending.max_per_mntns = 10_000;
+    c.pending.max_per_mntns = 20_000;
     c.pinned_map.read_path = c.pinned_map.write_path;
     c.resync_interval = '0s';
     expect(validateConfig(c)).toEqual([
-      expect.stringMatching(/^pending.max_per_mntns: 10000 is larger than pending.max_total \(8192\)/),
+      expect.stringMatching(/^pending.max_per_mntns: 20000 is larger than pending.max_total \(16384\)/),
       expect.stringMatching(/^resync_interval: "0s" must be longer than 0/),
       expect.stringMatching(/^pinned_map.write_path: .* is also pinned_map.read_path/),
     ]);

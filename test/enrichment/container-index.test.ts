@@ -125,23 +125,24 @@ describe('PendingBuffer', () => {
 
   test('bounded per mount namespace and in total', () => {
     const p = new PendingBuffer(2, 3, 1000, () => 0);
-    expect(p.hold(10, 1, rec(1), clock)).toBe('new-group');
-    expect(p.hold(10, 2, rec(2), clock)).toBe('held');
-    expect(p.hold(10, 3, rec(3), clock)).toBe('overflow');
-    expect(p.hold(11, 4, rec(4), clock)).toBe('new-group');
-    expect(p.hold(12, 5, rec(5), clock)).toBe('overflow');
+    expect(p.hold(10, 1, 1, rec(1), clock)).toBe('new-group');
+    expect(p.hold(10, 2, 1, rec(2), clock)).toBe('held');
+    expect(p.hold(10, 3, 1, rec(3), clock)).toBe('overflow');
+    expect(p.hold(11, 4, 1, rec(4), clock)).toBe('new-group');
+    expect(p.hold(12, 5, 1, rec(5), clock)).toBe('overflow');
     expect(p.size).toBe(3);
     const g = p.take(10)!;
     expect(g.records.map((r) => r[0])).toEqual([1, 2]);
-    expect(g.pid).toBe(2);
+    // pid 3's record overflowed, but pid 3 is still worth asking about.
+    expect(g.pids).toEqual([1, 2, 3]);
     expect(p.size).toBe(1);
-    expect(p.hold(12, 5, rec(5), clock)).toBe('new-group');
+    expect(p.hold(12, 5, 1, rec(5), clock)).toBe('new-group');
   });
 
   test('records are copied: the receiver may reuse its buffer', () => {
     const p = new PendingBuffer(2, 3, 1000, () => 0);
     const buf = Buffer.from([7]);
-    p.hold(10, 1, buf, clock);
+    p.hold(10, 1, 1, buf, clock);
     buf[0] = 9;
     expect(p.take(10)!.records[0][0]).toBe(7);
   });
@@ -149,9 +150,9 @@ describe('PendingBuffer', () => {
   test('groups expire in creation order at their deadline', () => {
     let now = 0;
     const p = new PendingBuffer(10, 100, 2000, () => now);
-    p.hold(10, 1, rec(1), clock);
+    p.hold(10, 1, 1, rec(1), clock);
     now = 500;
-    p.hold(11, 2, rec(2), clock);
+    p.hold(11, 2, 1, rec(2), clock);
     expect(p.nextDeadline()).toBe(2000);
     now = 1999;
     expect(p.takeExpired()).toEqual([]);
@@ -162,8 +163,18 @@ describe('PendingBuffer', () => {
     expect([p.size, p.groupCount, p.nextDeadline()]).toEqual([0, 0, undefined]);
   });
 
+  test('the pids to ask about: the first, then the latest distinct pids and parents, bounded', () => {
+    const p = new PendingBuffer(4, 100, 1000, () => 0);
+    for (let pid = 100; pid < 120; pid++) p.hold(10, pid, 7, rec(pid), clock);
+    const g = p.take(10)!;
+    expect(g.pids[0]).toBe(100);
+    expect(g.pids).toContain(7);
+    expect(g.pids).toContain(119);
+    expect(g.pids).toHaveLength(8);
+  });
+
   test('max_per_mntns 0 holds nothing', () => {
     const p = new PendingBuffer(0, 100, 2000, () => 0);
-    expect(p.hold(10, 1, rec(1), clock)).toBe('overflow');
+    expect(p.hold(10, 1, 1, rec(1), clock)).toBe('overflow');
   });
 });

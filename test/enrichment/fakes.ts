@@ -130,6 +130,7 @@ export class FakeMaps {
 export class FakeProc implements ProcFs {
   readonly mntnsOf = new Map<number, number>();
   readonly cgroupOf = new Map<number, string>();
+  readonly startOf = new Map<number, number>();
   constructor(readonly host = 4026531840) {}
   mntns(pid: number): number | undefined {
     return this.mntnsOf.get(pid);
@@ -139,6 +140,9 @@ export class FakeProc implements ProcFs {
   }
   hostMntns(): number {
     return this.host;
+  }
+  startBootMs(pid: number): number | undefined {
+    return this.startOf.get(pid);
   }
   /** A process `pid` in the docker container `id` whose namespace is `mntns`. */
   dockerProcess(pid: number, id: string, mntns: number): void {
@@ -194,8 +198,15 @@ export class CollectingConsumer implements LogsConsumer {
   }
 }
 
+/** Boot-clock now, so records carry a real time like the kernel's. */
+const bootNowNs = () => process.hrtime.bigint();
+
 export function execRecord(pid: number, mntns: number, comm = 'sh'): RecordSpec {
-  return { type: 'exec', tsBootNs: BigInt(pid), pid, mntns, comm, filename: `/bin/${comm}`, args: [comm] };
+  return { type: 'exec', tsBootNs: bootNowNs(), pid, mntns, comm, filename: `/bin/${comm}`, args: [comm] };
+}
+
+export function exitRecord(pid: number, mntns: number, comm = 'sh'): RecordSpec {
+  return { type: 'exit', tsBootNs: bootNowNs(), pid, mntns, comm, exitCode: 0 };
 }
 
 export function batchOf(specs: RecordSpec[], clock = new BootClock()): EventBatch {

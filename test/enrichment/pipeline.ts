@@ -154,3 +154,29 @@ export async function startRealPipeline(
 export function mntnsOfPid(pid: number): number {
   return statSync(`/proc/${pid}/ns/mnt`).ino;
 }
+
+/** What the acceptance tests run inside a container of each runtime. */
+export const COMMAND = 'cat /etc/hostname; touch /tmp/x';
+
+/**
+ * A running container is indexed once its runtime client reports it; the
+ * race of a container's very first events is the containerd race test's.
+ */
+export async function indexed(p: RealPipeline, ns: number): Promise<void> {
+  await p.waitFor(`mntns ${ns} in the index`, () => p.processor.index.lookup(ns));
+}
+
+/** Waits for the exec of the `sh -c` and the opens of /etc/hostname and /tmp/x in namespace `ns`. */
+export async function commandEvents(p: RealPipeline, ns: number): Promise<SeenRecord[]> {
+  const of = (pred: (r: SeenRecord) => boolean) => () => p.records.find((r) => r.mntns === ns && pred(r));
+  try {
+    return await Promise.all([
+      p.waitFor('exec of sh -c', of((r) => r.type === 'exec' && r.filename.endsWith('sh') && r.args.includes(COMMAND))),
+      p.waitFor('open of /etc/hostname', of((r) => r.type === 'open' && r.path === '/etc/hostname')),
+      p.waitFor('open of /tmp/x', of((r) => r.type === 'open' && r.path === '/tmp/x')),
+    ]);
+  } catch (err) {
+    const seen = p.records.filter((r) => r.mntns === ns).map((r) => `${r.type} ${r.comm} ${r.filename}${r.path} ${r.args.join(' ')}`);
+    throw new Error(`${(err as Error).message}; records of mntns ${ns}:\n${seen.join('\n')}`);
+  }
+}

@@ -1,5 +1,5 @@
 import { DEFAULT_WRITE_MAP_PATH } from '../../src/processors/container-enrichment/config';
-import { batchOf, container, execRecord, FakeRuntimeClient } from './fakes';
+import { batchOf, container, execRecord, exitRecord, FakeRuntimeClient } from './fakes';
 import { rig, shutdownRigs } from './harness';
 
 const HOST = 4026531840;
@@ -169,7 +169,7 @@ describe('container enrichment: runtimes', () => {
     await r.processor.start();
     r.clients[0].start(container(ID_A, 5001));
     r.clients[0].stop(ID_A);
-    await r.processor.consumeLogs(batchOf([execRecord(1, 5001)]));
+    await r.processor.consumeLogs(batchOf([exitRecord(1, 5001)]));
     expect(r.out.records()[0].id).toBe(ID_A);
     expect(r.out.batches[0].containers?.[0]?.state).toBe('stopped');
     now = 30_000;
@@ -177,6 +177,23 @@ describe('container enrichment: runtimes', () => {
     await r.processor.consumeLogs(batchOf([execRecord(2, 5001)]));
     expect(r.out.count()).toBe(1);
     expect(r.processor.pending.size).toBe(1);
+  });
+
+  test("a tombstone's reused inode: an exec after the death, or a process started after it, is a new container's", async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    r.clients[0].start(container('old', 5300));
+    r.clients[0].stop('old');
+    // A late exit of the old container's last process still enriches.
+    await r.processor.consumeLogs(batchOf([exitRecord(10, 5300)]));
+    expect(r.out.records()[0].id).toBe('old');
+    // runc's init of a new container opens files before its first exec: it started after the death.
+    r.proc.startOf.set(11, Number(process.hrtime.bigint() / 1_000_000n) + 60_000);
+    await r.processor.consumeLogs(batchOf([{ ...exitRecord(11, 5300), type: 'open', path: '/etc/passwd', ret: 3 }, execRecord(11, 5300, 'first')]));
+    expect(r.out.count()).toBe(1);
+    expect(r.processor.index.lookup(5300)).toBeUndefined();
+    r.clients[0].start(container('new', 5300));
+    expect(r.out.records().slice(1).map((x) => [x.pid, x.id])).toEqual([[11, 'new'], [11, 'new']]);
   });
 
   test('a resync tombstones containers the runtime no longer lists, and adds missed ones', async () => {

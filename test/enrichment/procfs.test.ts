@@ -30,11 +30,14 @@ describe('procfs (real /proc)', () => {
     expect(ns).toBe(statSync(`/proc/${child.pid}/ns/mnt`).ino);
     expect(ns).not.toBe(own);
     expect(proc.cgroup(child.pid!)).toMatch(/^\d+:[^:]*:\//m);
+    // Started after this test process, by the same boot clock.
+    expect(proc.startBootMs(child.pid!)).toBeGreaterThanOrEqual(proc.startBootMs(process.pid)!);
     process.kill(child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('exit', r));
     await new Promise((r) => setTimeout(r, 20));
     expect(proc.mntns(child.pid!)).toBeUndefined();
     expect(proc.cgroup(child.pid!)).toBeUndefined();
+    expect(proc.startBootMs(child.pid!)).toBeUndefined();
   });
 
   test("the host's namespace: PID 1's, or this agent's own with a warning when PID 1 cannot be read", () => {

@@ -48,7 +48,8 @@ export function createDefaultConfig(): ContainerEnrichmentConfig {
     host_proc: '',
     runtimes: {},
     resync_interval: '30s',
-    pending: { max_per_mntns: 256, max_total: 8192, deadline: '2s' },
+    // A container's boot is a burst (an LXC system container opens thousands of files).
+    pending: { max_per_mntns: 2048, max_total: 16384, deadline: '2s' },
     tombstone_ttl: '30s',
     max_containers: 8192,
     host_events: 'keep',

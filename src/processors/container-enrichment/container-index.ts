@@ -11,6 +11,8 @@ export type UpsertResult = 'added' | 'updated' | 'full' | 'no-mntns';
 interface Tombstone {
   mntns: number;
   info: ContainerInfo;
+  /** When its container was seen exiting (the clock of `now`). */
+  diedAt: number;
   expiresAt: number;
 }
 
@@ -111,19 +113,30 @@ export class ContainerIndex {
     const list = this.mntnsById.get(id);
     if (!list) return false;
     this.mntnsById.delete(id);
-    const expiresAt = this.now() + this.tombstoneTtlMs;
+    const diedAt = this.now();
+    const expiresAt = diedAt + this.tombstoneTtlMs;
     for (const mntns of list) {
       const info = this.byMntns.get(mntns)!;
       const stopped: ContainerInfo = { ...info, state: 'stopped' };
       this.listener?.removed(mntns, info);
       if (this.tombstoneTtlMs > 0) {
         this.byMntns.set(mntns, stopped);
-        this.tombstones.set(mntns, { mntns, info: stopped, expiresAt });
+        this.tombstones.set(mntns, { mntns, info: stopped, diedAt, expiresAt });
       } else {
         this.byMntns.delete(mntns);
       }
     }
     return true;
+  }
+
+  /** When the container whose tombstone `mntns` is exited; undefined when no tombstone. */
+  diedAt(mntns: number): number | undefined {
+    return this.tombstones.get(mntns)?.diedAt;
+  }
+
+  /** The namespace inode was reused by a new container: the tombstone no longer speaks for it. */
+  forgetTombstone(mntns: number): void {
+    if (this.tombstones.delete(mntns)) this.byMntns.delete(mntns);
   }
 
   /** Drops tombstones whose grace period is over; returns how many. */

@@ -3,9 +3,12 @@ import type { BootClock } from '../../events';
 /** Records of one unknown mount namespace, waiting for its container to be known. */
 export interface HeldGroup {
   mntns: number;
-  /** Pids of the first and the latest held record: where the on-demand lookup looks. */
-  firstPid: number;
-  pid: number;
+  /**
+   * Where the on-demand lookup looks: the first record's pid (in runc, the
+   * container's init to be) and the latest distinct pids and parent pids (a
+   * booting system container's init is the parent of its short-lived scripts).
+   */
+  pids: number[];
   /** Container ids read from held processes' cgroups, kept for retries after they exit. */
   candidates: Array<{ id: string; pid: number }>;
   /** Copies of the records: the receiver may reuse its batch buffers. */
@@ -16,6 +19,18 @@ export interface HeldGroup {
 }
 
 export type HoldResult = 'new-group' | 'held' | 'overflow';
+
+const MAX_PIDS = 8;
+
+/** Least recently seen goes first; the first pid always stays. */
+function notePid(group: HeldGroup, pid: number): void {
+  const pids = group.pids;
+  if (pid <= 0 || pids[0] === pid || pids[pids.length - 1] === pid) return;
+  const at = pids.indexOf(pid);
+  if (at > 0) pids.splice(at, 1);
+  else if (pids.length >= MAX_PIDS) pids.splice(1, 1);
+  pids.push(pid);
+}
 
 /**
  * Bounded per mount namespace and in total (records). Groups are kept in
@@ -49,20 +64,21 @@ export class PendingBuffer {
   }
 
   /** Holds a copy of `record`; 'overflow' when a bound is hit (the caller passes it on). */
-  hold(mntns: number, pid: number, record: Buffer, clock: BootClock): HoldResult {
+  hold(mntns: number, pid: number, ppid: number, record: Buffer, clock: BootClock): HoldResult {
     if (this.total >= this.maxTotal) return 'overflow';
     let group = this.groups.get(mntns);
     const created = group === undefined;
     if (group === undefined) {
       if (this.maxPerMntns === 0) return 'overflow';
       const now = this.now();
-      group = { mntns, firstPid: pid, pid, candidates: [], records: [], clock, heldAt: now, deadline: now + this.deadlineMs };
+      group = { mntns, pids: [pid], candidates: [], records: [], clock, heldAt: now, deadline: now + this.deadlineMs };
+      notePid(group, ppid);
       this.groups.set(mntns, group);
-    } else if (group.records.length >= this.maxPerMntns) {
-      return 'overflow';
     } else {
-      // Short-lived processes come and go; one of the two is likely still there.
-      group.pid = pid;
+      // Even records passed on unenriched point at processes worth asking about.
+      notePid(group, ppid);
+      notePid(group, pid);
+      if (group.records.length >= this.maxPerMntns) return 'overflow';
     }
     group.records.push(Buffer.from(record));
     this.total++;

@@ -1,4 +1,4 @@
-import { type ContainerInfo, EventBatch } from '../../events';
+import { type ContainerInfo, EventBatch, EventType } from '../../events';
 import type { PinnedContainersMap } from '../../native/types';
 import type { ComponentSettings, LogsConsumer, Processor } from '../../pipeline/component';
 import { once } from '../../pipeline/component';
@@ -30,10 +30,12 @@ export interface EnrichmentDeps {
 const HOUSEKEEPING_MS = 500;
 /** The initial list of a slow runtime does not hold up the pipeline's start longer than this. */
 const START_LIST_WAIT_MS = 5000;
-/** First retry of an on-demand lookup; doubles while the deadline allows. */
+/** First retry of an on-demand lookup; doubles up to RETRY_MAX_MS while the deadline allows. */
 const RETRY_BASE_MS = 10;
+/** A container's runtime usually knows it within a few ms; records should not wait long after. */
+const RETRY_MAX_MS = 100;
 /** Container ids remembered per held namespace (a process's cgroup names one or two). */
-const MAX_CANDIDATES = 8;
+const MAX_CANDIDATES = 16;
 
 /**
  * Tags each record with the container its mount namespace belongs to
@@ -125,7 +127,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     for (let i = 0; i < n; i++) {
       const mntns = batch.mntns(i);
       const info = index.lookup(mntns);
-      if (info !== undefined) {
+      if (info !== undefined && (info.state !== 'stopped' || this.tombstoneHolds(batch, i, mntns))) {
         containers[i] = info;
         hits++;
         continue;
@@ -143,7 +145,7 @@ export class ContainerEnrichmentProcessor implements Processor {
         continue;
       }
       const at = batch.offsets[i];
-      const held = this.pending.hold(mntns, batch.pid(i), batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
+      const held = this.pending.hold(mntns, batch.pid(i), batch.ppid(i), batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
       if (held === 'overflow') {
         this.counters.releasedUnenriched.overflow++;
         continue;
@@ -162,6 +164,24 @@ export class ContainerEnrichmentProcessor implements Processor {
     }
     const out = keep ? batch.filter((i) => keep[i] === 1) : batch;
     if (out.length > 0) await this.next.consumeLogs(out);
+  }
+
+  /**
+   * A tombstone's namespace inode may already belong to a new container: the
+   * kernel reuses freed inodes at once. Its dead processes can no longer exec,
+   * and none of them started after it died; a record saying otherwise is the
+   * new container's (then the tombstone goes and the record waits as unknown).
+   */
+  private tombstoneHolds(batch: EventBatch, i: number, mntns: number): boolean {
+    const diedAt = this.index.diedAt(mntns)!;
+    const eventMs = Number(batch.timeUnixNs(i) / 1_000_000n);
+    let reused = batch.typeCode(i) === EventType.exec && eventMs > diedAt;
+    if (!reused) {
+      const startBootMs = this.deps.proc.startBootMs(batch.pid(i));
+      reused = startBootMs !== undefined && Number(batch.clock.toEpochNs(BigInt(Math.round(startBootMs)) * 1_000_000n) / 1_000_000n) > diedAt;
+    }
+    if (reused) this.index.forgetTombstone(mntns);
+    return !reused;
   }
 
   /** Where a container's mount namespace is now known, held records of it are released. */
@@ -356,7 +376,9 @@ export class ContainerEnrichmentProcessor implements Processor {
   private async lookup(mntns: number, attempt: number): Promise<void> {
     const group = this.pending.peek(mntns);
     if (!group) return;
-    for (const pid of new Set([group.pid, group.firstPid])) {
+    for (const pid of group.pids) {
+      // Only a process (still) in the event's namespace speaks for it.
+      if (this.deps.proc.mntns(pid) !== mntns) continue;
       for (const id of candidateIds(pid, this.deps.proc)) {
         if (group.candidates.length < MAX_CANDIDATES && !group.candidates.some((c) => c.id === id)) group.candidates.push({ id, pid });
       }
@@ -370,11 +392,11 @@ export class ContainerEnrichmentProcessor implements Processor {
       if (found) {
         const info = this.withMntns(found);
         this.learn(info);
-        // The cgroup speaks for the event's namespace only if its process still
-        // lives there (or is gone): a reused pid in another namespace does not.
-        const from = group.candidates.find((c) => c.id === found.id)?.pid ?? group.pid;
-        const now = this.deps.proc.mntns(from);
-        if (info.mntns !== mntns && (now === undefined || now === mntns)) this.learn(info, mntns);
+        // The cgroup was read from a process in the event's namespace; it may
+        // have exited since, but a reused pid in another namespace must not count.
+        const from = group.candidates.find((c) => c.id === found.id)?.pid;
+        const now = from === undefined ? undefined : this.deps.proc.mntns(from);
+        if (info.mntns !== mntns && from !== undefined && (now === undefined || now === mntns)) this.learn(info, mntns);
         if (!this.pending.has(mntns)) return;
       }
     }
@@ -384,7 +406,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       this.learn(entry);
       return;
     }
-    const delay = RETRY_BASE_MS * 2 ** attempt;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
     if (this.deps.now() + delay < group.deadline) {
       const t = setTimeout(() => void this.lookup(mntns, attempt + 1), delay);
       t.unref();

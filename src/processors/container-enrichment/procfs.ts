@@ -10,7 +10,12 @@ export interface ProcFs {
   cgroup(pid: number): string | undefined;
   /** The host's own mount namespace: events from it are host events. */
   hostMntns(): number;
+  /** When `pid` started, in ms of CLOCK_BOOTTIME (10 ms steps); undefined when gone. */
+  startBootMs(pid: number): number | undefined;
 }
+
+/** USER_HZ: /proc reports process start times in these ticks (100 on every Linux ABI in use). */
+const CLOCK_TICKS_PER_SEC = 100;
 
 /**
  * procfs reads are served from kernel memory and never block on a disk, so the
@@ -32,6 +37,18 @@ export function createProcFs(hostProc: string, logger: Logger): ProcFs {
       } catch {
         return undefined;
       }
+    },
+    startBootMs(pid) {
+      let stat: string;
+      try {
+        stat = readFileSync(path.join(hostProc, String(pid), 'stat'), 'utf8');
+      } catch {
+        return undefined;
+      }
+      // Fields after the parenthesised comm (which may hold spaces); starttime is field 22.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[22 - 3]);
+      return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SEC : undefined;
     },
     hostMntns() {
       try {
