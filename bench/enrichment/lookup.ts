@@ -3,7 +3,7 @@
  * known: `consumeLogs` over real kernel-layout batches, and the bare index
  * lookup it is built on. Target: >= 10 M lookups/s.
  *
- *   npm run bench:enrichment   (or: node_modules/.bin/node dist/bench/enrichment/lookup.js after npm run build)
+ *   node_modules/.bin/tsc -p tsconfig.json && node_modules/.bin/node dist/bench/enrichment/lookup.js
  */
 import { Registry } from 'prom-client';
 import { BootClock, type ContainerInfo, EventBatch, encodeRecords, type RecordSpec } from '../../src/events';

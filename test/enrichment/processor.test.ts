@@ -94,6 +94,27 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     expect(r.processor.pending.size).toBe(0);
   });
 
+  test('a namespace that missed its deadline is not held again until a resync could know it', async () => {
+    const r = rig({ pending: { deadline: '20ms' }, resync_interval: '1h' });
+    await r.processor.start();
+    await r.processor.consumeLogs(batchOf([execRecord(70, 8101)]));
+    await r.out.waitFor(() => r.out.count() === 1, 'deadline release');
+    // A service with a private /tmp: its processes are in no container cgroup.
+    r.proc.mntnsOf.set(71, 8101);
+    r.proc.cgroupOf.set(71, '0::/system.slice/foo.service\n');
+    await r.processor.consumeLogs(batchOf([execRecord(71, 8101), exitRecord(71, 8101)]));
+    expect(r.out.count()).toBe(3);
+    expect(r.processor.pending.size).toBe(0);
+    expect(r.processor.counters.releasedUnenriched).toMatchObject({ deadline: 1, unidentified: 2 });
+    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_unidentified_namespaces\{component="processors.container_enrichment"\} 1/);
+    // Its inode reused by a container: an exec from a container cgroup is held and looked up again.
+    r.clients[0].start(container(ID_A, 0, { pid: 0 }), true);
+    r.proc.dockerProcess(72, ID_A, 8101);
+    await r.processor.consumeLogs(batchOf([execRecord(72, 8101)]));
+    await r.out.waitFor(() => r.out.count() === 4, 'lookup');
+    expect(r.out.records()[3].id).toBe(ID_A);
+  });
+
   test('beyond max_per_mntns and max_total records pass unenriched at once, counted', async () => {
     const r = rig({ pending: { max_per_mntns: 2, max_total: 3, deadline: '10s' } });
     await r.processor.start();

@@ -3,7 +3,7 @@ import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
 const PREFIX = `${METRIC_PREFIX}enrichment_`;
 
-export type UnenrichedReason = 'deadline' | 'overflow' | 'shutdown' | 'no_mntns';
+export type UnenrichedReason = 'deadline' | 'overflow' | 'shutdown' | 'no_mntns' | 'unidentified';
 export type MapOp = 'update' | 'delete' | 'read';
 
 /**
@@ -15,7 +15,8 @@ export class EnrichmentCounters {
   misses = 0;
   hostEvents = 0;
   releasedEnriched = 0;
-  readonly releasedUnenriched: Record<UnenrichedReason, number> = { deadline: 0, overflow: 0, shutdown: 0, no_mntns: 0 };
+  unidentifiedEvicted = 0;
+  readonly releasedUnenriched: Record<UnenrichedReason, number> = { deadline: 0, overflow: 0, shutdown: 0, no_mntns: 0, unidentified: 0 };
   readonly mapErrors: Record<MapOp, number> = { update: 0, delete: 0, read: 0 };
 }
 
@@ -27,6 +28,8 @@ export interface EnrichmentSource {
   indexSize(): number;
   tombstones(): number;
   indexRefused(): number;
+  /** Namespaces recently found to be no known container. */
+  unidentified(): number;
   /** Entries in our own pinned map (-1 when not writing) and in the source map (-1 when not open). */
   pinnedEntries(): { write: number; read: number };
   runtimes(): Array<{ runtime: string; endpoint: string; up: boolean }>;
@@ -80,7 +83,7 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
   counter('released_enriched_total', 'Held records released with their container once it became known.', (s) => s.counters.releasedEnriched);
   new Counter({
     name: `${PREFIX}released_unenriched_total`,
-    help: 'Records of an unknown mount namespace passed on without a container, by reason (deadline, overflow of the pending bounds, shutdown, no_mntns: the kernel could not read the namespace).',
+    help: 'Records of an unknown mount namespace passed on without a container, by reason (deadline; overflow of the pending bounds; shutdown; no_mntns: the kernel could not read the namespace; unidentified: the namespace missed its deadline recently and is not held again until the next resync).',
     labelNames: ['component', 'reason'],
     registers: [registry],
     collect() {
@@ -90,6 +93,8 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       }
     },
   });
+  gauge('unidentified_namespaces', 'Namespaces that missed their deadline recently; their records pass on without waiting until the next resync.', (s) => s.unidentified());
+  counter('unidentified_evicted_total', 'Unidentified namespaces forgotten early because max_containers of them were remembered.', (s) => s.counters.unidentifiedEvicted);
   gauge('pending_records', 'Records held while their container is looked up.', (s) => s.pending());
   gauge('index_containers', 'Live mount namespaces in the container index.', (s) => s.indexSize());
   gauge('tombstones', 'Exited containers kept resolvable for late events.', (s) => s.tombstones());

@@ -55,6 +55,8 @@ export class ContainerEnrichmentProcessor implements Processor {
   private sourceEntries = 0;
   private readonly sourceIds = new Set<string>();
   private readonly exitSeq = new Map<string, number>();
+  /** mntns → until when its records pass without waiting; bounded by max_containers. */
+  private readonly unidentified = new Map<number, number>();
   private eventSeq = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private deadlineAt = 0;
@@ -84,6 +86,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       indexSize: () => this.index.liveSize(),
       tombstones: () => this.index.tombstoneCount(),
       indexRefused: () => this.index.refused,
+      unidentified: () => this.unidentified.size,
       pinnedEntries: () => ({ write: this.writer?.size ?? -1, read: this.source ? this.sourceEntries : -1 }),
       runtimes: () => this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy() })),
     });
@@ -144,6 +147,10 @@ export class ContainerEnrichmentProcessor implements Processor {
         this.counters.releasedUnenriched[mntns === 0 ? 'no_mntns' : 'shutdown']++;
         continue;
       }
+      if (this.unidentified.size > 0 && this.stillUnidentified(batch, i, mntns)) {
+        this.counters.releasedUnenriched.unidentified++;
+        continue;
+      }
       const at = batch.offsets[i];
       const held = this.pending.hold(mntns, batch.pid(i), batch.ppid(i), batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
       if (held === 'overflow') {
@@ -184,6 +191,34 @@ export class ContainerEnrichmentProcessor implements Processor {
     return !reused;
   }
 
+  /**
+   * A namespace no lookup could tie to a container within the deadline (a
+   * service with a private /tmp, an unconfigured runtime) is not held again
+   * until the next resync could have found it: its records would only wait in
+   * vain. An exec whose cgroup names a container ends that early (the inode
+   * may have been reused by a new container).
+   */
+  private stillUnidentified(batch: EventBatch, i: number, mntns: number): boolean {
+    const until = this.unidentified.get(mntns);
+    if (until === undefined) return false;
+    if (until > this.deps.now() && !(batch.typeCode(i) === EventType.exec && candidateIds(batch.pid(i), this.deps.proc).length > 0)) return true;
+    this.unidentified.delete(mntns);
+    return false;
+  }
+
+  private rememberUnidentified(mntns: number): void {
+    if (this.index.lookup(mntns)) return;
+    this.unidentified.delete(mntns);
+    this.unidentified.set(mntns, this.deps.now() + this.config.resyncIntervalMs);
+    if (this.unidentified.size > this.config.maxContainers) {
+      for (const oldest of this.unidentified.keys()) {
+        this.unidentified.delete(oldest);
+        this.counters.unidentifiedEvicted++;
+        break;
+      }
+    }
+  }
+
   /** Where a container's mount namespace is now known, held records of it are released. */
   learn(info: ContainerInfo, mntns = info.mntns): void {
     const current = mntns ? this.index.lookup(mntns) : this.index.byId(info.id);
@@ -197,7 +232,9 @@ export class ContainerEnrichmentProcessor implements Processor {
       );
       return;
     }
-    const group = mntns ? this.pending.take(mntns) : undefined;
+    if (!mntns) return;
+    this.unidentified.delete(mntns);
+    const group = this.pending.take(mntns);
     if (group) this.release([group], info);
   }
 
@@ -432,7 +469,10 @@ export class ContainerEnrichmentProcessor implements Processor {
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
       const expired = this.pending.takeExpired();
-      if (expired.length) this.release(expired, null, 'deadline');
+      if (expired.length) {
+        for (const g of expired) this.rememberUnidentified(g.mntns);
+        this.release(expired, null, 'deadline');
+      }
       this.armDeadline();
     }, Math.max(0, due - this.deps.now()));
     this.deadlineTimer.unref();
