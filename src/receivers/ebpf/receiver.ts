@@ -95,7 +95,7 @@ export class EbpfReceiver implements Receiver {
       stage.drop(batch.length, 'queue_full');
       return;
     }
-    stage.send(batch.length);
+    // `sent` is counted by the service's wrapper around `next`.
     const done: Promise<void> = this.next
       .consumeLogs(batch)
       .catch((err: Error) => this.warnOnce.warn('consume', `${this.settings.id}: downstream rejected a batch: ${err.message}`))
