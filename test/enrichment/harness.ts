@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import { mergeDefaults } from '../../src/pipeline/config';
 import {
   type ContainerEnrichmentConfig,
@@ -25,10 +26,10 @@ const started: ContainerEnrichmentProcessor[] = [];
 /** A processor over fakes; every rig built is shut down by `shutdownRigs()` (call it in afterEach). */
 export function rig(
   config: DeepPartial<ContainerEnrichmentConfig> = {},
-  opts: { clients?: FakeRuntimeClient[]; now?: () => number; maps?: FakeMaps; realMaps?: EnrichmentDeps['maps']; realProc?: ProcFs } = {},
+  opts: { clients?: FakeRuntimeClient[]; now?: () => number; maps?: FakeMaps; realMaps?: EnrichmentDeps['maps']; realProc?: ProcFs; id?: string; registry?: Registry } = {},
 ): Rig {
   const logs: LogLine[] = [];
-  const settings = testSettings(logs);
+  const settings = { ...testSettings(logs), ...(opts.id ? { id: opts.id } : {}), ...(opts.registry ? { metrics: opts.registry } : {}) };
   const proc = new FakeProc();
   const maps = opts.maps ?? new FakeMaps();
   const clients = opts.clients ?? [new FakeRuntimeClient()];
