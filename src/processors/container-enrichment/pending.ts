@@ -14,7 +14,6 @@ export interface HeldGroup {
   /** Copies of the records: the receiver may reuse its batch buffers. */
   records: Buffer[];
   clock: BootClock;
-  heldAt: number;
   deadline: number;
 }
 
@@ -71,7 +70,7 @@ export class PendingBuffer {
     if (group === undefined) {
       if (this.maxPerMntns === 0) return 'overflow';
       const now = this.now();
-      group = { mntns, pids: [pid], candidates: [], records: [], clock, heldAt: now, deadline: now + this.deadlineMs };
+      group = { mntns, pids: [pid], candidates: [], records: [], clock, deadline: now + this.deadlineMs };
       notePid(group, ppid);
       this.groups.set(mntns, group);
     } else {

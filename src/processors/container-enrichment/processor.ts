@@ -437,10 +437,10 @@ export class ContainerEnrichmentProcessor implements Processor {
         if (!this.pending.has(mntns)) return;
       }
     }
-    const entry = this.sourceLookup(mntns);
-    if (entry) {
-      this.sourceIds.add(entry.id);
-      this.learn(entry);
+    const fromMap = this.sourceLookup(mntns);
+    if (fromMap) {
+      this.sourceIds.add(fromMap.id);
+      this.learn(fromMap);
       return;
     }
     const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
