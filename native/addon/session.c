@@ -4,10 +4,12 @@
  * accepts, attaches each program on its own, and drains the ring buffer on a
  * uv timer into one Buffer per batch handed to a JS callback.
  *
- * Lifecycle: open → load → attach → ring_buffer__new → timer. close() only
- * marks and stops; everything is freed in the timer's uv_close callback, so
- * close() is safe anywhere, including inside the batch callback (which runs
- * inside ring-buffer iteration state we must not free under it).
+ * Lifecycle: open → load → attach → ring_buffer__new → timer. close()
+ * detaches, hands over what is left in the ring (unless called from inside
+ * the batch callback) and stops the timer; everything else is freed in the
+ * timer's uv_close callback, so close() is safe anywhere, including inside
+ * the batch callback (which runs inside ring-buffer iteration state we must
+ * not free under it).
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -471,13 +473,13 @@ static void deliver(struct session *s)
 	napi_close_handle_scope(env, scope);
 }
 
-static void on_tick(uv_timer_t *timer)
+/* Consumes up to max_batches batches; true when more is waiting. */
+static bool drain(struct session *s, int max_batches)
 {
-	struct session *s = timer->data;
-	int rc = 0, i;
+	int rc = 0;
 
 	s->in_drain = true;
-	for (i = 0; i < BATCHES_PER_TICK && !s->closing; i++) {
+	for (int i = 0; i < max_batches && !s->closing; i++) {
 		s->used = 0;
 		s->count = 0;
 		rc = ring_buffer__consume(s->rb);
@@ -487,8 +489,15 @@ static void on_tick(uv_timer_t *timer)
 			break;
 	}
 	s->in_drain = false;
+	return rc == BATCH_FULL;
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+	struct session *s = timer->data;
+
 	/* More is waiting: come back right after pending I/O instead of a full interval. */
-	if (!s->closing && rc == BATCH_FULL)
+	if (drain(s, BATCHES_PER_TICK) && !s->closing)
 		uv_timer_start(&s->timer, on_tick, 0, s->interval_ms);
 }
 
@@ -518,16 +527,27 @@ static void on_timer_closed(uv_handle_t *handle)
 		free_session(s);
 }
 
-static void session_close(struct session *s)
+/*
+ * Detaches at once so nothing new is produced; with deliver_rest (a JS
+ * close() outside the batch callback) hands over what is still in the ring
+ * first. The ring and maps are freed in on_timer_closed.
+ */
+static void session_close(struct session *s, bool deliver_rest)
 {
 	if (s->closing)
 		return;
-	s->closing = true;
-	/* Detach now so nothing new is produced; the ring and maps go in on_timer_closed. */
 	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
 		bpf_link__destroy(s->bpf.links[i]);
 		s->bpf.links[i] = NULL;
 	}
+	/* Detached: the ring only shrinks, so this ends. */
+	if (deliver_rest && !s->in_drain)
+		while (drain(s, BATCHES_PER_TICK))
+			;
+	/* The callback may have called close() during that drain. */
+	if (s->closing)
+		return;
+	s->closing = true;
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
@@ -537,7 +557,7 @@ static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg)
 	struct session *s = arg;
 
 	(void)handle;
-	session_close(s);
+	session_close(s, false);
 }
 
 static void session_finalize(napi_env env, void *data, void *hint)
@@ -550,7 +570,7 @@ static void session_finalize(napi_env env, void *data, void *hint)
 	if (s->closed)
 		free_session(s);
 	else
-		session_close(s);
+		session_close(s, false);
 }
 
 static struct session *this_session(napi_env env, napi_callback_info info)
@@ -571,7 +591,7 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 	struct session *s = this_session(env, info);
 
 	if (s)
-		session_close(s);
+		session_close(s, true);
 	return NULL;
 }
 
@@ -706,7 +726,7 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		free(o);
 		rethrow_status(env, "creating the session object");
 		s->finalized = true;
-		session_close(s);
+		session_close(s, false);
 		return NULL;
 	}
 	uv_timer_start(&s->timer, on_tick, s->interval_ms, s->interval_ms);

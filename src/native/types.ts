@@ -76,6 +76,10 @@ export interface SessionStats extends Record<BpfEventName, EventTypeCounters> {
 export interface BpfSession {
   programs(): ProgramStatus[];
   stats(): SessionStats;
-  /** Detaches at once; frees the ring and maps on the next loop turn. Safe anywhere, idempotent. */
+  /**
+   * Detaches at once, hands what is still in the ring to the callback
+   * (synchronously; not when called from inside the callback), and frees the
+   * ring and maps on the next loop turn. Safe anywhere, idempotent.
+   */
   close(): void;
 }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the C side of the receiver benchmark into build/bench/receiver/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=build/bench/receiver
+mkdir -p "$out"
+cc -O2 -Wall -Wextra -pthread -o "$out/producer" bench/receiver/producer.c
+cc -O2 -Wall -Wextra -Inative/bpf $(pkg-config --cflags libbpf) -o "$out/c_consumer" bench/receiver/c_consumer.c $(pkg-config --libs libbpf)
