@@ -40,6 +40,12 @@ describe('procfs (real /proc)', () => {
     expect(proc.startBootMs(child.pid!)).toBeUndefined();
   });
 
+  test('a wrong host_proc fails with what to set', () => {
+    const proc = createProcFs('/nonexistent/proc', capturingLogger());
+    expect(() => proc.hostMntns()).toThrow(/host_proc \/nonexistent\/proc: cannot read mount namespaces .*set processors.container_enrichment.host_proc/);
+    expect(proc.mntns(1)).toBeUndefined();
+  });
+
   test("the host's namespace: PID 1's, or this agent's own with a warning when PID 1 cannot be read", () => {
     const logs: LogLine[] = [];
     const proc = createProcFs('/proc', capturingLogger(logs));

@@ -62,6 +62,7 @@ export class ContainerEnrichmentProcessor implements Processor {
   private deadlineAt = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly listing = new Set<RuntimeClient>();
   private readonly warn: WarnOnce;
   private readonly unregisterMetrics: () => void;
   private stopped = false;
@@ -337,12 +338,17 @@ export class ContainerEnrichmentProcessor implements Processor {
   }
 
   private async relist(client: RuntimeClient): Promise<void> {
+    // A slow runtime's lists must not pile up: one at a time per client.
+    if (this.listing.has(client)) return;
+    this.listing.add(client);
     let list: ContainerInfo[];
     try {
       list = await client.list();
     } catch (err) {
       this.warn.warn(`list-${client.runtime}`, `${client.runtime} at ${client.endpoint}: cannot list containers: ${(err as Error).message} (retrying every ${this.config.resyncIntervalMs} ms)`);
       return;
+    } finally {
+      this.listing.delete(client);
     }
     this.warn.reset(`list-${client.runtime}`);
     if (this.stopped) return;

@@ -56,7 +56,15 @@ export function createProcFs(hostProc: string, logger: Logger): ProcFs {
       } catch (err) {
         // PID 1 may belong to another user namespace (EACCES even for root); the
         // agent itself then is the best witness of the host's mount namespace.
-        const own = nsInode('self');
+        let own: number;
+        try {
+          own = nsInode('self');
+        } catch (selfErr) {
+          throw new Error(
+            `host_proc ${hostProc}: cannot read mount namespaces (${(selfErr as Error).message}); ` +
+              "set processors.container_enrichment.host_proc to the host's procfs (e.g. /host/proc, mounted from the host's /proc)",
+          );
+        }
         logger.warn(
           `cannot stat ${path.join(hostProc, '1/ns/mnt')} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ` +
             `taking this agent's mount namespace ${own} as the host's (run the agent in the host mount namespace, or set host_proc to the host's procfs)`,
