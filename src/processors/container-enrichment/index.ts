@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { createPinnedContainersMap, openPinnedContainersMap, unpinPath } from '../../native';
 import type { ProcessorFactory } from '../../pipeline/component';
 import { type ContainerEnrichmentConfig, createDefaultConfig, resolveConfig, validateConfig } from './config';
@@ -22,8 +23,18 @@ export const containerEnrichmentProcessorFactory: ProcessorFactory<ContainerEnri
     return new ContainerEnrichmentProcessor(resolved, settings, next, {
       runtimeClients: () => createRuntimeClients(resolved.runtimes, { hostRoot: resolved.hostRoot, hostProc: resolved.hostProc, logger: logger.child('runtime') }),
       proc: createProcFs(resolved.hostProc, logger),
-      maps: { open: openPinnedContainersMap, create: createPinnedContainersMap, unpin: unpinPath, exists: existsSync },
+      maps: { open: openPinnedContainersMap, create: createPinnedContainersMap, unpin: unpinAndTidy, exists: existsSync },
       now: Date.now,
     });
   },
 };
+
+/** Removes our pin, and its directory when nothing else is pinned there. */
+function unpinAndTidy(pinPath: string): void {
+  unpinPath(pinPath);
+  try {
+    rmdirSync(path.dirname(pinPath));
+  } catch {
+    // Not empty (another map is pinned beside ours) or already gone: leave it.
+  }
+}
