@@ -292,6 +292,16 @@ describe('container enrichment: runtimes', () => {
     expect(metrics).toMatch(/enrichment_pinned_map_entries\{component="processors.container_enrichment",map="write"\} 1\n/);
   });
 
+  test("a container in the host's mount namespace is never indexed: host events stay host events", async () => {
+    const r = rig();
+    await r.processor.start();
+    r.clients[0].start(container('hostns', HOST));
+    await r.processor.consumeLogs(batchOf([execRecord(1, HOST)]));
+    expect(r.out.records()[0].id).toBeNull();
+    expect(r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!.data.size).toBe(0);
+    expect(r.logs.some((l) => l.msg.includes("shares the host's mount namespace"))).toBe(true);
+  });
+
   test('max_containers is enforced, warned about once and counted', async () => {
     const r = rig({ max_containers: 2 });
     await r.processor.start();

@@ -222,6 +222,11 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   /** Where a container's mount namespace is now known, held records of it are released. */
   learn(info: ContainerInfo, mntns = info.mntns): void {
+    if (mntns !== 0 && mntns === this.hostMntns) {
+      // A container sharing the host's mount namespace cannot be told apart from the host.
+      this.warn.warn('host-mntns', `container ${info.id} (${info.runtime}) shares the host's mount namespace ${mntns}; its events stay host events (warned once)`);
+      return;
+    }
     const current = mntns ? this.index.lookup(mntns) : this.index.byId(info.id);
     if (current && current.id === info.id && current.state !== 'stopped' && outranks(current, info)) return;
     const result = this.index.upsert(info, mntns);
