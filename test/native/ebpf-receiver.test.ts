@@ -135,6 +135,13 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
     expect(text).toMatch(/ebpf_container_otel_bpf_program_loaded\{receiver="receivers.ebpf",program="handle_exec",event="exec"\} 1/);
     expect(text).toContain('ebpf_container_otel_bpf_events_dropped_total');
     expect(text).toContain('ebpf_container_otel_bpf_events_filtered_total');
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (promtool.error) {
+      console.warn(`SKIPPED promtool check: ${promtool.error.message} (install prometheus: scripts/setup.sh --test)`);
+    } else {
+      expect(promtool.stdout + promtool.stderr).toBe('');
+      expect(promtool.status).toBe(0);
+    }
   });
 
   it('does not trace its own process (exclude_self)', async () => {
