@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
 import { formatChecks, runChecks } from '../doctor/checks';
-import { nativeFeatures } from '../native-features';
+import { addonError, bootTimeNs, probePrograms } from '../native';
 import { containersCommand } from './containers';
 
 const USAGE = `Usage: ebpf-container-otel <command> [options]
@@ -106,12 +106,12 @@ export async function main(argv: string[]): Promise<number> {
 function buildService(configPath: string, logLevel?: 'debug' | 'info' | 'warn' | 'error'): Service {
   const config = loadConfigFile(configPath);
   const logger = createLogger(logLevel ?? config.service.log_level ?? 'info');
-  const native = nativeFeatures();
   return new Service(config, {
     factories: builtinFactories,
     logger,
     host: { hostname: os.hostname(), nodeName: config.service.node_name ?? process.env.NODE_NAME ?? '' },
-    clock: new BootClock(native.bootTimeNs),
+    // Without the addon (validate on a build machine) the monotonic clock is close enough.
+    clock: new BootClock(addonError() === undefined ? bootTimeNs : undefined),
   });
 }
 
@@ -176,8 +176,8 @@ async function run(configPath: string): Promise<number> {
 }
 
 async function doctor(json: boolean): Promise<number> {
-  const native = nativeFeatures();
-  const results = await runChecks({ probePrograms: native.probePrograms, addonError: native.error });
+  const error = addonError();
+  const results = await runChecks({ probePrograms: error === undefined ? () => probePrograms() : undefined, addonError: error });
   process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : `${formatChecks(results)}\n`);
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 }

@@ -1,7 +1,8 @@
-import { accessSync, constants, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { WELL_KNOWN, listUserPodmanSockets } from '../processors/container-enrichment/runtime/discovery';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -16,15 +17,17 @@ export interface CheckResult {
 /** Capability bit numbers (linux/capability.h). */
 const CAPS = { CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
 
-/** Sockets DESIGN.md §4 discovers, relative to the host root. */
-export const KNOWN_RUNTIME_SOCKETS: ReadonlyArray<{ runtime: string; path: string }> = [
-  { runtime: 'containerd', path: '/run/containerd/containerd.sock' },
-  { runtime: 'containerd (k3s)', path: '/run/k3s/containerd/containerd.sock' },
-  { runtime: 'cri-o', path: '/run/crio/crio.sock' },
-  { runtime: 'docker', path: '/var/run/docker.sock' },
-  { runtime: 'podman', path: '/run/podman/podman.sock' },
-  { runtime: 'cri-dockerd', path: '/var/run/cri-dockerd.sock' },
-];
+/** Sockets DESIGN.md §4 discovers (the runtime clients' own list), relative to the host root. */
+function knownRuntimeSockets(hostRoot: string): Array<{ runtime: string; path: string }> {
+  const named = (runtime: string, paths: readonly string[]) => paths.map((p) => ({ runtime, path: p }));
+  return [
+    ...named('containerd', WELL_KNOWN.containerd),
+    ...named('cri', WELL_KNOWN.cri),
+    ...named('docker', WELL_KNOWN.docker),
+    ...named('podman', WELL_KNOWN.podman),
+    ...listUserPodmanSockets(path.join(hostRoot, WELL_KNOWN.podmanUserDir)).map((p) => ({ runtime: 'podman (rootless)', path: p.slice(hostRoot.length) })),
+  ];
+}
 
 export interface DoctorOptions {
   hostRoot?: string;
@@ -155,20 +158,8 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
     checkTracepoints(mounts),
     ...checkPrograms(options),
   ];
-  const sockets = [...KNOWN_RUNTIME_SOCKETS, ...userPodmanSockets(hostRoot)];
-  results.push(...(await Promise.all(sockets.map((s) => checkSocket(s.runtime, path.join(hostRoot, s.path))))));
+  results.push(...(await Promise.all(knownRuntimeSockets(hostRoot).map((s) => checkSocket(s.runtime, path.join(hostRoot, s.path))))));
   return results;
-}
-
-function userPodmanSockets(hostRoot: string): Array<{ runtime: string; path: string }> {
-  try {
-    return readdirSync(path.join(hostRoot, '/run/user'))
-      .filter((uid) => /^\d+$/.test(uid))
-      .map((uid) => ({ runtime: `podman (uid ${uid})`, path: `/run/user/${uid}/podman/podman.sock` }))
-      .filter((s) => existsSync(path.join(hostRoot, s.path)));
-  } catch {
-    return [];
-  }
 }
 
 export function formatChecks(results: CheckResult[]): string {

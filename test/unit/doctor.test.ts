@@ -30,7 +30,7 @@ describe('doctor checks', () => {
   it('runs every check on this machine', async () => {
     const results = await runChecks();
     const names = results.map((r) => r.check);
-    for (const expected of ['root', 'capability CAP_BPF', 'capability CAP_PERFMON', 'capability CAP_SYS_ADMIN', 'kernel version', 'kernel BTF', 'bpf mounted', 'tracefs mounted', 'tracepoints', 'runtime socket containerd', 'runtime socket docker']) {
+    for (const expected of ['root', 'capability CAP_BPF', 'capability CAP_PERFMON', 'capability CAP_SYS_ADMIN', 'kernel version', 'kernel BTF', 'bpf mounted', 'tracefs mounted', 'tracepoints', 'runtime socket containerd', 'runtime socket docker', 'runtime socket podman', 'runtime socket cri']) {
       expect(names).toContain(expected);
     }
     for (const r of results) {

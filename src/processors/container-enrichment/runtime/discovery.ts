@@ -88,7 +88,8 @@ export function createRuntimeClients(runtimes: RuntimesConfig | Record<string, u
   return clients;
 }
 
-function listUserPodmanSockets(runUser: string): string[] {
+/** Sockets of rootless podman services under `runUser` (`/run/user`) that exist. */
+export function listUserPodmanSockets(runUser: string): string[] {
   let uids: string[];
   try {
     uids = readdirSync(runUser).filter((n) => /^\d+$/.test(n));
