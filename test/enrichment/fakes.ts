@@ -47,8 +47,12 @@ export class FakeRuntimeClient implements RuntimeClient {
     if (this.unreachable) throw new RuntimeUnavailableError(this.runtime, this.endpoint, 'connection refused');
     return [...this.containers.values()];
   }
+  /** While set, get() answers only once it resolves (a slow daemon). */
+  getGate: Promise<void> | undefined;
+
   async get(id: string): Promise<ContainerInfo | undefined> {
     this.getCalls++;
+    await this.getGate;
     return this.containers.get(id);
   }
   watch(onEvent: (e: RuntimeEvent) => void): void {

@@ -64,6 +64,24 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     expect(r.processor.pending.size).toBe(0);
   });
 
+  test('held records go with the first runtime to answer; a slower, richer one improves the index later', async () => {
+    const containerd = new FakeRuntimeClient('containerd');
+    const docker = new FakeRuntimeClient('docker');
+    let answer: () => void = () => undefined;
+    docker.getGate = new Promise((resolve) => (answer = resolve));
+    const r = rig({ pending: { deadline: '10s' } }, { clients: [docker, containerd] });
+    await r.processor.start();
+    containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A }), true);
+    docker.start(container(ID_A, 0, { runtime: 'docker', name: 'web' }), true);
+    r.proc.dockerProcess(80, ID_A, 6100);
+    await r.processor.consumeLogs(batchOf([execRecord(80, 6100)]));
+    await r.out.waitFor(() => r.out.count() === 1, 'release on the first answer');
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ runtime: 'containerd', name: ID_A });
+    answer();
+    await r.out.waitFor(() => r.processor.index.lookup(6100)?.runtime === 'docker', 'the richer answer');
+    expect(r.processor.index.lookup(6100)?.name).toBe('web');
+  });
+
   test('a runtime event arriving first releases the held records', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();

@@ -435,7 +435,10 @@ export class ContainerEnrichmentProcessor implements Processor {
       const found = await getFromRuntimes(
         group.candidates.map((c) => c.id),
         this.clients,
-      ).catch(() => undefined);
+        (richer) => {
+          if (!this.stopped) this.learn(this.withMntns(richer));
+        },
+      );
       if (this.stopped || !this.pending.has(mntns)) return;
       if (found) {
         const info = this.withMntns(found);

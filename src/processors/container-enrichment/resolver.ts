@@ -14,15 +14,6 @@ export function outranks(a: ContainerInfo, b: ContainerInfo): boolean {
   return RANK[a.runtime] > RANK[b.runtime];
 }
 
-/** The best of several answers for one id; undefined when none. */
-export function best(candidates: Array<ContainerInfo | undefined>): ContainerInfo | undefined {
-  let top: ContainerInfo | undefined;
-  for (const c of candidates) {
-    if (c && !c.sandbox && (!top || outranks(c, top))) top = c;
-  }
-  return top;
-}
-
 /** Container ids the cgroup of `pid` names; [] when the process is gone or in no container cgroup. */
 export function candidateIds(pid: number, proc: ProcFs): string[] {
   const cgroup = proc.cgroup(pid);
@@ -30,14 +21,44 @@ export function candidateIds(pid: number, proc: ProcFs): string[] {
 }
 
 /**
- * Asks every runtime for each id at once, most specific id first; the richest
- * answer for the first id anyone knows. Undefined when none knows any (yet).
+ * Asks every runtime for each id at once, most specific id first, and settles
+ * on the first answer: held records should not wait for the slowest runtime.
+ * Answers that come later go to `later` (a richer runtime may still improve
+ * the description). Undefined when no runtime knows any of the ids (yet).
  */
-export async function getFromRuntimes(ids: readonly string[], clients: readonly RuntimeClient[]): Promise<ContainerInfo | undefined> {
+export async function getFromRuntimes(
+  ids: readonly string[],
+  clients: readonly RuntimeClient[],
+  later: (info: ContainerInfo) => void,
+): Promise<ContainerInfo | undefined> {
   for (const id of ids) {
-    const answers = await Promise.all(clients.map((c) => c.get(id).catch(() => undefined)));
-    const found = best(answers);
+    const found = await firstAnswer(id, clients, later);
     if (found) return found;
   }
   return undefined;
+}
+
+function firstAnswer(id: string, clients: readonly RuntimeClient[], later: (info: ContainerInfo) => void): Promise<ContainerInfo | undefined> {
+  return new Promise((resolve) => {
+    let waiting = clients.length;
+    let settled = false;
+    if (waiting === 0) resolve(undefined);
+    for (const client of clients) {
+      void client
+        .get(id)
+        .catch(() => undefined)
+        .then((info) => {
+          waiting--;
+          if (info && !info.sandbox) {
+            if (settled) later(info);
+            else {
+              settled = true;
+              resolve(info);
+            }
+          } else if (waiting === 0 && !settled) {
+            resolve(undefined);
+          }
+        });
+    }
+  });
 }
