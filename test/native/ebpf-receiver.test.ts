@@ -265,3 +265,63 @@ describeBpf('eBPF session lifecycle', () => {
     expect(() => session.stats()).toThrow(/after close/);
   });
 });
+
+describeBpf('eBPF receiver: bounded memory, counted losses', () => {
+  /** A child that opens a missing path `n` times in a tight loop: a burst of open events. */
+  function openBurst(n: number): number {
+    const r = spawnSync(process.execPath, ['-e', `const fs=require('fs');for(let i=0;i<${n};i++){try{fs.openSync('/nonexistent/eco-burst')}catch{}}`]);
+    if (r.status !== 0) throw new Error(`burst child failed: ${r.stderr}`);
+    return r.pid!;
+  }
+
+  it('counts ring-buffer overflow as ringbuf drops (kernel counters → stage and metrics)', async () => {
+    const settings = testSettings('receivers.ebpf/tiny-ring');
+    // One page of ring drained once a second: a burst of opens cannot fit.
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['open'], ring_buffer_size: 4096, batch: { drain_interval: '1s' } }),
+      settings,
+      new Collector(),
+    );
+    await receiver.start();
+    try {
+      openBurst(2000);
+      const text = await settings.metrics.metrics();
+      const m = /ebpf_container_otel_bpf_events_dropped_total\{receiver="receivers.ebpf\/tiny-ring",event="open"\} (\d+)/.exec(text);
+      expect(Number(m?.[1])).toBeGreaterThan(0);
+    } finally {
+      await receiver.shutdown();
+    }
+    expect(settings.stage.dropped.get('ringbuf')).toBeGreaterThan(0);
+  });
+
+  it('keeps at most batch.max_in_flight batches downstream and counts the rest as queue_full', async () => {
+    const settings = testSettings('receivers.ebpf/slow');
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const slow = {
+      async consumeLogs(): Promise<void> {
+        calls++;
+        await gate;
+      },
+    };
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['open'], batch: { max_records: 16, max_in_flight: 2, drain_interval: '1ms' } }),
+      settings,
+      slow,
+    );
+    await receiver.start();
+    try {
+      openBurst(500);
+      const deadline = Date.now() + 5000;
+      while (!settings.stage.dropped.get('queue_full') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      expect(calls).toBe(2);
+      expect(settings.stage.dropped.get('queue_full')).toBeGreaterThan(0);
+      const text = await settings.metrics.metrics();
+      expect(text).toContain('ebpf_container_otel_ebpf_receiver_batches_in_flight{receiver="receivers.ebpf/slow"} 2');
+    } finally {
+      release();
+      await receiver.shutdown();
+    }
+  });
+});
