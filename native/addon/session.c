@@ -15,6 +15,8 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,14 +32,18 @@ struct program_spec {
 	const char *name;
 	int event;
 	/* The other half of an enter/exit pair: one without the other is useless. */
-	int partner;
+	const char *partner;
 };
 
 static const struct program_spec PROGRAMS[] = {
-	{ "handle_exec", EVENT_EXEC, -1 },     { "handle_exit", EVENT_EXIT, -1 },
-	{ "enter_openat", EVENT_OPEN, 3 },     { "exit_openat", EVENT_OPEN, 2 },
-	{ "enter_openat2", EVENT_OPEN, 5 },    { "exit_openat2", EVENT_OPEN, 4 },
-	{ "enter_connect", EVENT_CONNECT, 7 }, { "exit_connect", EVENT_CONNECT, 6 },
+	{ "handle_exec", EVENT_EXEC, NULL },
+	{ "handle_exit", EVENT_EXIT, NULL },
+	{ "enter_openat", EVENT_OPEN, "exit_openat" },
+	{ "exit_openat", EVENT_OPEN, "enter_openat" },
+	{ "enter_openat2", EVENT_OPEN, "exit_openat2" },
+	{ "exit_openat2", EVENT_OPEN, "enter_openat2" },
+	{ "enter_connect", EVENT_CONNECT, "exit_connect" },
+	{ "exit_connect", EVENT_CONNECT, "enter_connect" },
 };
 #define PROGRAM_COUNT (sizeof(PROGRAMS) / sizeof(PROGRAMS[0]))
 
@@ -277,9 +283,14 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 	return skel;
 }
 
-static void set_reason(struct program_status *s, const char *fmt, const char *a, const char *b)
+static void set_reason(struct program_status *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_reason(struct program_status *s, const char *fmt, ...)
 {
-	snprintf(s->reason, sizeof(s->reason), fmt, a, b);
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(s->reason, sizeof(s->reason), fmt, args);
+	va_end(args);
 }
 
 /* One load per program, to learn which ones this kernel refuses and why. */
@@ -310,11 +321,11 @@ static void probe_each(const struct options *o, bool *want, struct program_statu
 static void drop_orphans(bool *want, struct program_status *status)
 {
 	for (size_t i = 0; i < PROGRAM_COUNT; i++) {
-		int p = PROGRAMS[i].partner;
+		int p = PROGRAMS[i].partner ? program_index(PROGRAMS[i].partner) : -1;
 
 		if (want[i] && p >= 0 && !want[p]) {
 			want[i] = false;
-			set_reason(&status[i], "skipped: its pair %s%s is not running", PROGRAMS[p].name, "");
+			set_reason(&status[i], "skipped: its pair %s is not running", PROGRAMS[p].name);
 		}
 	}
 }
@@ -335,9 +346,9 @@ static int bpf_state_open(struct bpf_state *st, const struct options *o, bool pr
 	for (i = 0; i < PROGRAM_COUNT; i++) {
 		want[i] = o->events[PROGRAMS[i].event] && !o->disabled[i];
 		if (!o->events[PROGRAMS[i].event])
-			set_reason(&st->status[i], "event type %s not enabled%s", EVENT_NAMES[PROGRAMS[i].event], "");
+			set_reason(&st->status[i], "event type %s not enabled", EVENT_NAMES[PROGRAMS[i].event]);
 		else if (o->disabled[i])
-			set_reason(&st->status[i], "disabled by config (disable_programs)%s%s", "", "");
+			set_reason(&st->status[i], "disabled by config (disable_programs)");
 	}
 	drop_orphans(want, st->status);
 
