@@ -22,6 +22,7 @@ export class EbpfReceiver implements Receiver {
   private programStatus: ProgramStatus[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private droppedSeen = 0;
+  private malformedSeen = 0;
   private timer: NodeJS.Timeout | undefined;
   private unregister: (() => void) | undefined;
   private lastClockRefresh = Date.now();
@@ -103,7 +104,7 @@ export class EbpfReceiver implements Receiver {
     this.inFlight.add(done);
   }
 
-  /** Ring-buffer drops become stage drops; the boot clock's offset is refreshed now and then. */
+  /** Kernel-side losses become stage drops; the boot clock's offset is refreshed now and then. */
   private poll(): void {
     const stats = this.session?.stats();
     if (stats) {
@@ -114,6 +115,9 @@ export class EbpfReceiver implements Receiver {
         this.warnOnce.warn('ringbuf', `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`);
       }
       this.droppedSeen = dropped;
+      // Samples the addon skipped (impossible size) never reach parse(): count them here.
+      this.settings.stage.drop(stats.malformed - this.malformedSeen, 'decode_error');
+      this.malformedSeen = stats.malformed;
     }
     if (Date.now() - this.lastClockRefresh >= CLOCK_REFRESH_MS) {
       this.settings.clock.refresh();
