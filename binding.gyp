@@ -4,7 +4,6 @@
 {
   "variables": {
     "bpf_dir": "<(SHARED_INTERMEDIATE_DIR)/ebpf_otel",
-    "bpf_programs": ["exec", "exit", "open", "connect"],
     "bpf_headers": [
       "native/bpf/common.bpf.h",
       "native/bpf/events.h",
