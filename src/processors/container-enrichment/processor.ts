@@ -30,8 +30,8 @@ export interface EnrichmentDeps {
 const HOUSEKEEPING_MS = 500;
 /** The initial list of a slow runtime does not hold up the pipeline's start longer than this. */
 const START_LIST_WAIT_MS = 5000;
-/** First retry of an on-demand lookup; doubles up to RETRY_MAX_MS while the deadline allows. */
-const RETRY_BASE_MS = 10;
+/** First retry of an on-demand lookup (runc moves its init into the container cgroup within ms); doubles up to RETRY_MAX_MS while the deadline allows. */
+const RETRY_BASE_MS = 2;
 /** A container's runtime usually knows it within a few ms; records should not wait long after. */
 const RETRY_MAX_MS = 100;
 /** Container ids remembered per held namespace (a process's cgroup names one or two). */
