@@ -325,3 +325,36 @@ describeBpf('eBPF receiver: bounded memory, counted losses', () => {
     }
   });
 });
+
+describeBpf('eBPF receiver: pid and comm deny lists (kernel-side)', () => {
+  it('drops denied pids and process names in the kernel and counts them as filtered', async () => {
+    const denied = start('sh', ['-c', 'read line; exit 6'], 'pipe');
+    const collector = new Collector();
+    const settings = testSettings('receivers.ebpf/deny');
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['exec', 'exit'], filters: { deny_pids: [denied.pid], deny_comms: ['true'] } }),
+      settings,
+      collector,
+    );
+    await receiver.start();
+    try {
+      const deniedPid = collector.track(denied.pid);
+      const byName = start('/bin/true', []);
+      const byNamePid = collector.track(byName.pid);
+      denied.stdin!.end('go\n');
+      await Promise.all([exited(denied), exited(byName)]);
+      // The ring is FIFO: once this later exit arrives, the denied ones would have arrived before it.
+      const allowed = start('sh', ['-c', 'exit 9']);
+      const allowedPid = collector.track(allowed.pid);
+      const rec = await collector.waitFor('exit of the allowed sh', (r) => r.type === 'exit' && r.tgid === allowedPid);
+      expect(rec.exitCode).toBe(9);
+      expect(collector.records.filter((r) => r.tgid === deniedPid)).toEqual([]);
+      expect(collector.records.filter((r) => r.tgid === byNamePid && r.comm === 'true')).toEqual([]);
+      const stats = (receiver as unknown as { stats(): { exec: { filtered: number }; exit: { filtered: number } } }).stats();
+      expect(stats.exec.filtered).toBeGreaterThan(0);
+      expect(stats.exit.filtered).toBeGreaterThan(0);
+    } finally {
+      await receiver.shutdown();
+    }
+  });
+});
