@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Module entry: exports, error helpers, libbpf log capture, boot clock. */
+#define _GNU_SOURCE /* vasprintf */
 #include <bpf/libbpf.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "addon.h"
 
-static char last_message[512];
+/* Per thread: sessions may be opened from worker threads too. */
+static __thread char last_message[512];
 
 /*
  * Keeps the first libbpf warning since the last clear: for a verifier
@@ -17,12 +20,10 @@ static char last_message[512];
  */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	static char text[65536];
-	char *line, *save = NULL, *pick = NULL;
+	char *text = NULL, *line, *save = NULL, *pick = NULL;
 
-	if (level == LIBBPF_DEBUG || last_message[0])
+	if (level == LIBBPF_DEBUG || last_message[0] || vasprintf(&text, fmt, args) < 0)
 		return 0;
-	vsnprintf(text, sizeof(text), fmt, args);
 	if (!strstr(text, "BEGIN PROG LOAD LOG")) {
 		pick = strtok_r(text, "\n", &save);
 	} else {
@@ -38,6 +39,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 			pick += 8;
 		snprintf(last_message, sizeof(last_message), "%s", pick);
 	}
+	free(text);
 	return 0;
 }
 

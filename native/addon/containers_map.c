@@ -117,8 +117,6 @@ struct map_handle {
 	uint32_t max_entries;
 };
 
-static napi_ref constructor_ref;
-
 static struct map_handle *unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv)
 {
 	napi_value self;
@@ -274,7 +272,11 @@ static napi_value wrap_fd(napi_env env, int fd)
 	}
 	h->fd = fd;
 	h->max_entries = info.max_entries;
-	if (napi_get_reference_value(env, constructor_ref, &ctor) != napi_ok ||
+	napi_ref constructor_ref = NULL;
+
+	/* Per environment (main thread, each worker): the class lives in the instance data. */
+	if (napi_get_instance_data(env, (void **)&constructor_ref) != napi_ok || !constructor_ref ||
+	    napi_get_reference_value(env, constructor_ref, &ctor) != napi_ok ||
 	    napi_new_instance(env, ctor, 0, NULL, &obj) != napi_ok ||
 	    napi_wrap(env, obj, h, map_finalize, NULL, NULL) != napi_ok) {
 		close(fd);
@@ -335,6 +337,12 @@ static napi_value create_containers_map(napi_env env, napi_callback_info info)
 	return wrap_fd(env, fd);
 }
 
+static void delete_constructor(napi_env env, void *data, void *hint)
+{
+	(void)hint;
+	napi_delete_reference(env, data);
+}
+
 napi_value containers_map_init(napi_env env, napi_value exports)
 {
 	napi_property_descriptor methods[] = {
@@ -349,10 +357,12 @@ napi_value containers_map_init(napi_env env, napi_value exports)
 		{ "createContainersMap", NULL, create_containers_map, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	napi_value ctor;
+	napi_ref constructor_ref;
 
 	CHECK(env, napi_define_class(env, "ContainersMapHandle", NAPI_AUTO_LENGTH, map_construct, NULL,
 				     sizeof(methods) / sizeof(methods[0]), methods, &ctor));
 	CHECK(env, napi_create_reference(env, ctor, 1, &constructor_ref));
+	CHECK(env, napi_set_instance_data(env, constructor_ref, delete_constructor, NULL));
 	CHECK(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));
 	return exports;
 }
