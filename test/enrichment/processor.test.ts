@@ -164,6 +164,8 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     await r.out.waitFor(() => r.out.count() === 1, 'nested namespace resolved');
     expect(r.out.records()[0].id).toBe(ID_A);
     expect(r.processor.index.lookup(5002)?.id).toBe(ID_A);
+    // Known by id already: no runtime round trip.
+    expect(r.clients[0].getCalls).toBe(0);
   });
 
   test('ids read from the cgroup while the process lived still resolve once the runtime knows them', async () => {

@@ -432,7 +432,9 @@ export class ContainerEnrichmentProcessor implements Processor {
       }
     }
     if (group.candidates.length > 0) {
-      const found = await getFromRuntimes(
+      // A container already indexed under another namespace needs no runtime round trip.
+      const known = group.candidates.map((c) => this.index.byId(c.id)).find((c) => c !== undefined);
+      const found = known ?? await getFromRuntimes(
         group.candidates.map((c) => c.id),
         this.clients,
         (richer) => {
