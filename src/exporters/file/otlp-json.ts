@@ -55,8 +55,9 @@ class JsonRecordWriter implements LogRecordWriter {
     const text = buf.toString('utf8', start, end);
     this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
   }
-  int(key: number, value: number | bigint): void {
-    this.attr(key, `{"intValue":"${value}"}`);
+  int(key: number, value: number): void {
+    // Integral doubles above 2^53 print in exponent form; BigInt prints their exact digits.
+    this.attr(key, `{"intValue":"${Number.isSafeInteger(value) ? value : BigInt(value)}"}`);
   }
   bool(key: number, value: boolean): void {
     this.attr(key, `{"boolValue":${value}}`);

@@ -33,7 +33,8 @@ export interface LogRecordWriter {
   str(key: number, value: string): void;
   /** `nulAsSpace`: argv is NUL-separated in the record; the command line joins it with spaces. */
   utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void;
-  int(key: number, value: number | bigint): void;
+  /** Integers up to 2^64 (doubles round beyond 2^53, which only 100+ day durations in ns reach). */
+  int(key: number, value: number): void;
   bool(key: number, value: boolean): void;
   end(): void;
 }
@@ -102,7 +103,7 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
       w.int(Attr.exitCode, code);
       const signal = batch.exitSignal(i);
       if (signal !== 0) w.int(Attr.exitSignal, signal);
-      w.int(Attr.durationNs, batch.exitDurationNs(i));
+      w.int(Attr.durationNs, Number(batch.exitDurationNs(i)));
       break;
     }
     case 'open': {

@@ -12,7 +12,7 @@ import {
   type SeverityLevel,
   writeLogRecord,
 } from '../log-mapping';
-import { ProtoBuffer, WireType, int64Size, lenField, stringField, tag, varintSize } from './proto-buffer';
+import { ProtoBuffer, WireType, int64Size, lenField, stringField, tag, utf8Length, varintSize } from './proto-buffer';
 
 /*
  * Field numbers from opentelemetry/proto (collector/logs/v1, logs/v1,
@@ -54,11 +54,35 @@ export const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringFiel
 /** A LogRecord's length prefix is reserved before it is written: records are 128 B – 16 KiB, two bytes. */
 const RECORD_LEN_RESERVE = 2;
 
-/** Kernel strings are usually ASCII; only otherwise ask whether they are valid UTF-8, as protobuf strings must be. */
-function isSafeUtf8(buf: Buffer, start: number, end: number): boolean {
-  for (let p = start; p < end; p++) if (buf[p] >= 0x80) return isUtf8(buf.subarray(start, end));
-  return true;
+/**
+ * Copies kernel string bytes (optionally NUL → space) and reports whether
+ * they were valid UTF-8, as protobuf strings must be. Kernel strings are
+ * usually ASCII: only then is the native validator skipped.
+ */
+function copyUtf8(o: ProtoBuffer, src: Buffer, start: number, end: number, nulAsSpace: boolean): boolean {
+  const valueStart = o.pos;
+  if (end - start > ASCII_SCAN_MAX) {
+    o.copyFrom(src, start, end);
+    if (nulAsSpace) {
+      const b = o.buf;
+      for (let p = b.indexOf(0, valueStart); p >= 0 && p < o.pos; p = b.indexOf(0, p + 1)) b[p] = 0x20;
+    }
+    return isUtf8(o.buf.subarray(valueStart, o.pos));
+  }
+  let high = 0;
+  const b = o.buf;
+  let p = o.pos;
+  for (let s = start; s < end; s++) {
+    const c = src[s];
+    high |= c;
+    b[p++] = nulAsSpace && c === 0 ? 0x20 : c;
+  }
+  o.pos = p;
+  return (high & 0x80) === 0 || isUtf8(b.subarray(valueStart, p));
 }
+
+/** Longer strings are copied and validated natively; shorter ones in one JS pass. */
+const ASCII_SCAN_MAX = 48;
 
 function anyValueBytes(value: string | string[]): Buffer {
   if (typeof value === 'string') return stringField(F.anyValue.string, value);
@@ -73,6 +97,10 @@ function resourceField(attrs: ResourceAttribute[]): Buffer {
 }
 
 /**
+ * Room: `LogsRequestEncoder.add` ensures the record's upper bound (`recordBound`)
+ * before the mapping runs, so the hot paths below write without checks; only
+ * the invalid-UTF-8 fallbacks, whose replacement text can grow, ensure more.
+ *
  * Streams LogRecord messages (each as a `ScopeLogs.log_records` field) into
  * `out`, straight from the batch: no intermediate objects, kernel strings
  * copied as bytes.
@@ -94,7 +122,6 @@ class ProtoRecordWriter implements LogRecordWriter {
 
   begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void {
     const o = this.out;
-    o.ensure(64);
     o.varint(T_LOG_RECORD);
     this.mark = o.beginLen(RECORD_LEN_RESERVE);
     o.buf[o.pos++] = T_TIME;
@@ -108,35 +135,48 @@ class ProtoRecordWriter implements LogRecordWriter {
   }
 
   bodyUtf8(buf: Buffer, start: number, end: number): void {
-    if (!isSafeUtf8(buf, start, end)) {
+    const o = this.out;
+    const rewind = o.pos;
+    this.bodyHead(end - start);
+    if (!copyUtf8(o, buf, start, end, false)) {
+      o.pos = rewind;
+      o.ensure(3 * (end - start) + 32);
       this.bodyText(buf.toString('utf8', start, end));
-      return;
     }
-    this.body(buf, start, end);
   }
 
   bodyText(detail: string): void {
-    const bytes = Buffer.from(detail, 'utf8');
-    this.body(bytes, 0, bytes.length);
+    const len = utf8Length(detail);
+    this.bodyHead(len);
+    this.out.string(detail, len);
   }
 
   str(key: number, value: string): void {
-    const bytes = Buffer.from(value, 'utf8');
-    this.stringAttr(key, bytes, 0, bytes.length, false);
+    const len = utf8Length(value);
+    this.attrHead(key, 1 + varintSize(len) + len);
+    const o = this.out;
+    o.buf[o.pos++] = T_STRING;
+    o.varint(len);
+    o.string(value, len);
   }
 
   utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
-    if (!isSafeUtf8(buf, start, end)) {
+    const o = this.out;
+    const rewind = o.pos;
+    const len = end - start;
+    this.attrHead(key, 1 + varintSize(len) + len);
+    o.buf[o.pos++] = T_STRING;
+    o.varint(len);
+    if (!copyUtf8(o, buf, start, end, nulAsSpace)) {
+      o.pos = rewind;
+      o.ensure(3 * (end - start) + 64);
       const text = buf.toString('utf8', start, end);
       this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
-      return;
     }
-    this.stringAttr(key, buf, start, end, nulAsSpace);
   }
 
-  int(key: number, value: number | bigint): void {
-    const anyLen = 1 + int64Size(value);
-    this.attrHead(key, anyLen);
+  int(key: number, value: number): void {
+    this.attrHead(key, 1 + int64Size(value));
     const o = this.out;
     o.buf[o.pos++] = T_INT;
     o.int64(value);
@@ -153,53 +193,43 @@ class ProtoRecordWriter implements LogRecordWriter {
     this.out.endLen(this.mark, RECORD_LEN_RESERVE);
   }
 
-  private body(src: Buffer, start: number, end: number): void {
+  /** Body field up to the string bytes: tag, lengths and the `<type> ` prefix, for `detailLen` more bytes. */
+  private bodyHead(detailLen: number): void {
     const prefix = this.bodyPrefix;
-    const strLen = prefix.length + end - start;
+    const strLen = prefix.length + detailLen;
     const anyLen = 1 + varintSize(strLen) + strLen;
     const o = this.out;
-    o.ensure(anyLen + 12);
     o.buf[o.pos++] = T_BODY;
     o.varint(anyLen);
     o.buf[o.pos++] = T_STRING;
     o.varint(strLen);
-    prefix.copy(o.buf, o.pos);
-    o.pos += prefix.length;
-    src.copy(o.buf, o.pos, start, end);
-    o.pos += end - start;
+    o.copyFrom(prefix, 0, prefix.length);
   }
 
-  /** Writes the attribute's field tag, lengths and key; leaves room for an AnyValue of `anyLen` bytes. */
+  /** Writes the attribute's field tag, lengths and key, for an AnyValue of `anyLen` bytes. */
   private attrHead(key: number, anyLen: number): void {
     const keyField = KEY_FIELDS[key];
     const kvLen = keyField.length + 1 + varintSize(anyLen) + anyLen;
     const o = this.out;
-    o.ensure(kvLen + 8);
-    o.buf[o.pos++] = T_ATTRIBUTE;
-    o.varint(kvLen);
-    keyField.copy(o.buf, o.pos);
-    o.pos += keyField.length;
-    o.buf[o.pos++] = T_KV_VALUE;
-    o.varint(anyLen);
-  }
-
-  private stringAttr(key: number, src: Buffer, start: number, end: number, nulAsSpace: boolean): void {
-    const len = end - start;
-    this.attrHead(key, 1 + varintSize(len) + len);
-    const o = this.out;
-    o.buf[o.pos++] = T_STRING;
-    o.varint(len);
+    // The hot path of the encoder: a local cursor, one-byte lengths inline.
     const b = o.buf;
-    if (nulAsSpace) {
-      let p = o.pos;
-      for (let s = start; s < end; s++) {
-        const c = src[s];
-        b[p++] = c === 0 ? 0x20 : c;
-      }
-    } else {
-      src.copy(b, o.pos, start, end);
+    let p = o.pos;
+    b[p++] = T_ATTRIBUTE;
+    if (kvLen < 128) b[p++] = kvLen;
+    else {
+      o.pos = p;
+      o.varint(kvLen);
+      p = o.pos;
     }
-    o.pos += len;
+    for (let k = 0; k < keyField.length; k++) b[p++] = keyField[k];
+    b[p++] = T_KV_VALUE;
+    if (anyLen < 128) b[p++] = anyLen;
+    else {
+      o.pos = p;
+      o.varint(anyLen);
+      p = o.pos;
+    }
+    o.pos = p;
   }
 }
 
@@ -209,10 +239,21 @@ interface ResourceGroup {
   records: ProtoBuffer;
 }
 
+/**
+ * Most bytes one encoded LogRecord can take: kernel strings appear at most
+ * twice (body and one attribute; exec's argv once), each bounded by the
+ * record; keys, fixed fields and short JS-made strings fit in the constant.
+ */
+function recordBound(batch: EventBatch, i: number): number {
+  return 2 * batch.recordSize(i) + 1536;
+}
+
 export interface EncodedRequest {
   /** A serialized ExportLogsServiceRequest. */
   payload: Buffer;
   records: number;
+  /** The buffer `payload` lives in, to hand back to the allocator once the request is done. */
+  backing: Buffer;
 }
 
 const MAX_POOLED_BUFFERS = 64;
@@ -242,15 +283,12 @@ export class LogsRequestEncoder {
     this.writer.setObserved(unixNs);
   }
 
-  /**
-   * Upper bound of what record `i` adds: body and one attribute may each
-   * carry the record's longest string, plus fixed fields and a new group.
-   */
+  /** Upper bound of what record `i` adds, including a new group's framing. */
   estimate(batch: EventBatch, i: number): number {
     const info: ContainerInfo | null = batch.containers?.[i] ?? null;
     const resource = this.resources.get(info);
     const groupCost = this.groups.has(resource) ? 0 : resource.length + GROUP_FRAMING;
-    return 2 * batch.recordSize(i) + 1024 + groupCost;
+    return recordBound(batch, i) + groupCost;
   }
 
   add(batch: EventBatch, i: number): void {
@@ -263,6 +301,7 @@ export class LogsRequestEncoder {
       this.bytes += resource.length + GROUP_FRAMING;
     }
     const out = group.records;
+    out.ensure(recordBound(batch, i));
     const before = out.pos;
     this.writer.out = out;
     writeLogRecord(batch, i, this.writer);
@@ -270,7 +309,8 @@ export class LogsRequestEncoder {
     this.records++;
   }
 
-  seal(): EncodedRequest {
+  /** `alloc` supplies the request buffer (at least `size` bytes), so the caller can recycle them. */
+  seal(alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)): EncodedRequest {
     const sizes: Array<{ scopeLogs: number; resourceLogs: number }> = [];
     let total = 0;
     for (const g of this.groups.values()) {
@@ -279,7 +319,8 @@ export class LogsRequestEncoder {
       sizes.push({ scopeLogs, resourceLogs });
       total += 1 + varintSize(resourceLogs) + resourceLogs;
     }
-    const out = new ProtoBuffer(total);
+    const backing = alloc(total);
+    const out = new ProtoBuffer(0, backing);
     let k = 0;
     for (const g of this.groups.values()) {
       const { scopeLogs, resourceLogs } = sizes[k++];
@@ -293,7 +334,7 @@ export class LogsRequestEncoder {
       g.records.pos = 0;
       if (this.pool.length < MAX_POOLED_BUFFERS && g.records.buf.length <= MAX_POOLED_BUFFER_BYTES) this.pool.push(g.records);
     }
-    const sealed = { payload: out.buf.subarray(0, out.pos), records: this.records };
+    const sealed = { payload: out.buf.subarray(0, out.pos), records: this.records, backing };
     this.groups = new Map();
     this.records = 0;
     this.bytes = 0;

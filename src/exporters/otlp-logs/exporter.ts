@@ -118,6 +118,12 @@ export class OtlpLogsExporter implements Exporter {
   private stopping = false;
   private failing = false;
   private drainWaiters: Array<() => void> = [];
+  /**
+   * Request buffers of `batchMaxBytes`, recycled: allocating a few MiB per
+   * request makes V8 collect often for external memory. At most one per
+   * consumer plus two are kept.
+   */
+  private readonly spareBuffers: Buffer[] = [];
 
   constructor(private readonly config: OtlpExporterConfig, private readonly settings: ComponentSettings) {
     this.cfg = resolveConfig(config);
@@ -239,7 +245,8 @@ export class OtlpLogsExporter implements Exporter {
   });
 
   private seal(): void {
-    const sealed = this.encoder.seal();
+    const maxBytes = this.cfg.batchMaxBytes;
+    const sealed = this.encoder.seal((size) => (size <= maxBytes ? (this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(maxBytes)) : Buffer.allocUnsafe(size)));
     this.waiting.push({ ...sealed, attempt: 0, firstSentAt: 0, retryTimer: undefined, done: false });
     if (this.batchTimer && this.encoder.records === 0) {
       clearTimeout(this.batchTimer);
@@ -315,11 +322,16 @@ export class OtlpLogsExporter implements Exporter {
 
   private finish(r: QueuedRequest, dropped: number): void {
     r.done = true;
+    this.recycle(r);
     this.inFlight.delete(r);
     this.queued -= r.records;
     this.settings.stage.send(r.records - dropped);
     this.settings.stage.drop(dropped, 'export_failed');
     this.dispatch();
+  }
+
+  private recycle(r: QueuedRequest): void {
+    if (r.backing.length === this.cfg.batchMaxBytes && this.spareBuffers.length < this.cfg.numConsumers + 2) this.spareBuffers.push(r.backing);
   }
 
   private waitDrained(timeoutMs: number): Promise<boolean> {

@@ -5,10 +5,15 @@ export function tag(field: number, wireType: number): number {
   return (field << 3) | wireType;
 }
 
-/** Bytes of the varint encoding of a non-negative safe integer. */
+/** Bytes of the varint encoding of a non-negative integer below 2^64. */
 export function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 128) {
+  if (v < 128) return 1;
+  if (v < 16384) return 2;
+  if (v < 2097152) return 3;
+  if (v < 268435456) return 4;
+  let n = 5;
+  v = Math.floor(v / 34359738368);
+  while (v >= 1) {
     v = Math.floor(v / 128);
     n++;
   }
@@ -16,6 +21,15 @@ export function varintSize(v: number): number {
 }
 
 const TWO_POW_64 = 1n << 64n;
+const SHORT_COPY = 8;
+const SCRATCH64 = new BigUint64Array(1);
+const SCRATCH8 = new Uint8Array(SCRATCH64.buffer);
+
+/** UTF-8 byte length; equal to `.length` exactly when the string is ASCII. */
+export function utf8Length(value: string): number {
+  for (let k = 0; k < value.length; k++) if (value.charCodeAt(k) >= 0x80) return Buffer.byteLength(value, 'utf8');
+  return value.length;
+}
 
 /**
  * A growable output buffer with just the protobuf primitives the OTLP logs
@@ -26,8 +40,8 @@ export class ProtoBuffer {
   buf: Buffer;
   pos = 0;
 
-  constructor(initialSize = 16 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialSize);
+  constructor(initialSize = 16 * 1024, buf?: Buffer) {
+    this.buf = buf ?? Buffer.allocUnsafe(initialSize);
   }
 
   ensure(n: number): void {
@@ -52,13 +66,12 @@ export class ProtoBuffer {
   }
 
   /** int64 as protobuf does: negatives are ten bytes of two's complement. */
-  int64(v: number | bigint): void {
-    if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+  int64(v: number): void {
+    if (v >= 0) {
       this.varint(v);
       return;
     }
-    let u = BigInt(v);
-    if (u < 0n) u += TWO_POW_64;
+    let u = BigInt(v) + TWO_POW_64;
     const b = this.buf;
     while (u >= 128n) {
       b[this.pos++] = Number(u & 127n) | 128;
@@ -68,14 +81,50 @@ export class ProtoBuffer {
   }
 
   fixed64(v: bigint): void {
-    this.buf.writeBigUInt64LE(v, this.pos);
-    this.pos += 8;
+    // A typed-array store converts the bigint without a call into Buffer's writer.
+    SCRATCH64[0] = v;
+    const b = this.buf;
+    let p = this.pos;
+    for (let k = 0; k < 8; k++) b[p++] = SCRATCH8[k];
+    this.pos = p;
   }
 
-  bytes(src: Uint8Array): void {
+  bytes(src: Buffer): void {
     this.ensure(src.length);
-    this.buf.set(src, this.pos);
-    this.pos += src.length;
+    this.copyFrom(src, 0, src.length);
+  }
+
+  /**
+   * Copies `src[start, end)`; caller has ensured room. Measured here: a
+   * native copy beats a JS byte loop from about 8 bytes on; `set` of a whole
+   * buffer beats `copy` of a range.
+   */
+  copyFrom(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (n >= SHORT_COPY) {
+      if (start === 0 && end === src.length) this.buf.set(src, this.pos);
+      else src.copy(this.buf, this.pos, start, end);
+    } else {
+      const b = this.buf;
+      let p = this.pos;
+      for (let s = start; s < end; s++) b[p++] = src[s];
+    }
+    this.pos += n;
+  }
+
+  /**
+   * Writes a string as UTF-8; caller has ensured room for `byteLength`
+   * (from `utf8Length`). ASCII, the common case, is written without a native call.
+   */
+  string(value: string, byteLength: number): void {
+    if (byteLength === value.length) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let k = 0; k < value.length; k++) b[p++] = value.charCodeAt(k);
+      this.pos = p;
+    } else {
+      this.pos += this.buf.write(value, this.pos, 'utf8');
+    }
   }
 
   /** Reserves room for a length prefix expected to fit `reserve` bytes; returns the mark for `endLen`. */
@@ -102,20 +151,12 @@ export class ProtoBuffer {
   }
 }
 
-export function int64Size(v: number | bigint): number {
-  if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) return varintSize(v);
-  let u = BigInt(v);
-  if (u < 0n) return 10;
-  let n = 1;
-  while (u >= 128n) {
-    u >>= 7n;
-    n++;
-  }
-  return n;
+export function int64Size(v: number): number {
+  return v >= 0 ? varintSize(v) : 10;
 }
 
 /** A length-delimited field (`tag`, length, bytes) as one Buffer, for parts encoded once. */
-export function lenField(field: number, body: Uint8Array): Buffer {
+export function lenField(field: number, body: Buffer): Buffer {
   const out = new ProtoBuffer(body.length + 16);
   out.varint(tag(field, WireType.len));
   out.varint(body.length);

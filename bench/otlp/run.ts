@@ -1,0 +1,262 @@
+/**
+ * Same records, same local OTLP/gRPC sink, two exporters:
+ *   stock — LoggerProvider (one per container resource) + BatchLogRecordProcessor
+ *           + one shared OTLPLogExporter, configured not to drop;
+ *   ours  — the otlp exporter encoding protobuf straight from EventBatch.
+ * Each side runs in its own child process (clean CPU and RSS); the sink runs
+ * in the parent and counts records off the wire.
+ *
+ *   node_modules/.bin/tsc -p tsconfig.json && node_modules/.bin/node dist/bench/otlp/run.js [records] [containers]
+ */
+import { spawn } from 'node:child_process';
+import { Registry } from 'prom-client';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { BootClock, type ContainerInfo, EventBatch, type EventTypeName, encodeRecords, type RecordSpec } from '../../src/events';
+import { ATTRIBUTE_KEYS, EVENT_NAMES, type LogRecordWriter, type SeverityLevel, resourceAttributes, writeLogRecord } from '../../src/exporters/log-mapping';
+import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
+import { mergeDefaults } from '../../src/pipeline/config';
+import { createLogger } from '../../src/pipeline/logger';
+import { PipelineTelemetry } from '../../src/pipeline/telemetry';
+import { OtlpSink } from '../../test/harness/otlp-sink';
+
+const HOST = { hostname: 'bench-node', nodeName: 'bench-node' };
+const BATCH = 1024;
+/** Records handed over but not yet acknowledged, at most: both sides are paced the same way. */
+const MAX_OUTSTANDING = 64 * 1024;
+
+interface Result {
+  side: string;
+  records: number;
+  wallMs: number;
+  cpuMs: number;
+  maxRssMiB: number;
+}
+
+function containers(n: number): ContainerInfo[] {
+  return Array.from({ length: n }, (_v, k) => ({
+    id: `${k.toString(16).padStart(8, '0')}${'c'.repeat(56)}`,
+    name: `app-${k}`,
+    runtime: 'cri',
+    state: 'running',
+    pid: 1000 + k,
+    mntns: 4026532000 + k,
+    cgroupPath: `/kubepods/pod${k}`,
+    image: { name: `registry.local/team/app-${k % 7}:1.${k}`, digest: `sha256:${'ab'.repeat(32)}` },
+    labels: {},
+    k8s: { namespace: `ns-${k % 5}`, podName: `app-${k}-7d9f`, podUid: `6f1c3c1e-0000-4000-8000-${k.toString().padStart(12, '0')}`, containerName: `app-${k}` },
+    sandbox: false,
+    startedAt: '',
+  }));
+}
+
+/** Distinct batches generated before timing starts; the run cycles through them. */
+const POOL = 32;
+
+/** Batches of ~280-byte kernel records, mixed event types, spread over the containers. */
+function makePool(infos: ContainerInfo[]): EventBatch[] {
+  const pool: EventBatch[] = [];
+  const clock = new BootClock();
+  const arg = 'y'.repeat(120);
+  for (let start = 0; start < POOL * BATCH; start += BATCH) {
+    const specs: RecordSpec[] = [];
+    for (let k = 0; k < BATCH; k++) {
+      const seq = start + k;
+      const common = { tsBootNs: process.hrtime.bigint(), pid: 1000 + (seq % 30000), ppid: 1, uid: 1000, mntns: 1, cgroupId: 42, comm: 'worker' };
+      switch (seq % 4) {
+        case 0:
+          specs.push({ ...common, type: 'exec', filename: '/usr/local/bin/worker-process', args: ['/usr/local/bin/worker-process', '--id', String(seq), arg] });
+          break;
+        case 1:
+          specs.push({ ...common, type: 'open', path: `/var/lib/app/data/segment-${seq}.db-${arg}`, flags: 2, ret: 3 });
+          break;
+        case 2:
+          specs.push({ ...common, type: 'connect', family: 4, address: new Uint8Array([10, 1, (seq >> 8) & 255, seq & 255]), port: 5432, ret: 0, sockType: 1 });
+          break;
+        default:
+          specs.push({ ...common, type: 'exit', exitCode: 0, durationNs: 1_000_000n });
+      }
+    }
+    const { batch } = EventBatch.parse(encodeRecords(specs), clock);
+    batch.containers = specs.map((_s, k) => infos[(start + k) % infos.length]);
+    pool.push(batch);
+  }
+  return pool;
+}
+
+/** `total` records (a multiple of the batch size) from the pool. */
+function* batches(total: number, pool: EventBatch[]): Generator<EventBatch> {
+  for (let n = 0; n * BATCH < total; n++) yield pool[n % pool.length];
+}
+
+/** The stock SDK needs one object per record: build it with the same mapping. */
+class ObjectWriter implements LogRecordWriter {
+  record: { timestamp: [number, number]; observedTimestamp: number; severityNumber: number; severityText: string; eventName: string; body: string; attributes: Record<string, string | number | boolean> } | undefined;
+  private prefix = '';
+  begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void {
+    this.prefix = `${type} `;
+    this.record = {
+      timestamp: [Number(timeUnixNs / 1_000_000_000n), Number(timeUnixNs % 1_000_000_000n)],
+      observedTimestamp: Date.now(),
+      severityNumber: severity.number,
+      severityText: severity.text,
+      eventName: EVENT_NAMES[type],
+      body: '',
+      attributes: {},
+    };
+  }
+  bodyUtf8(buf: Buffer, start: number, end: number): void {
+    this.record!.body = this.prefix + buf.toString('utf8', start, end);
+  }
+  bodyText(detail: string): void {
+    this.record!.body = this.prefix + detail;
+  }
+  str(key: number, value: string): void {
+    this.record!.attributes[ATTRIBUTE_KEYS[key]] = value;
+  }
+  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
+    const text = buf.toString('utf8', start, end);
+    this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
+  }
+  int(key: number, value: number): void {
+    this.record!.attributes[ATTRIBUTE_KEYS[key]] = value;
+  }
+  bool(key: number, value: boolean): void {
+    this.record!.attributes[ATTRIBUTE_KEYS[key]] = value;
+  }
+  end(): void {}
+}
+
+async function runStock(endpoint: string, total: number, infos: ContainerInfo[], pool: EventBatch[]): Promise<void> {
+  const exporter = new OTLPLogExporter({ url: `http://${endpoint}`, concurrencyLimit: infos.length * 2 + 10, timeoutMillis: 60_000 });
+  let acked = 0;
+  // Counts acknowledged records for pacing; the exporter itself is untouched.
+  const counting: LogRecordExporter = {
+    export: (records: ReadableLogRecord[], cb) =>
+      exporter.export(records, (result) => {
+        if (result.code === 0) acked += records.length;
+        else throw new Error(`stock export failed: ${result.error?.message}`);
+        cb(result);
+      }),
+    shutdown: () => Promise.resolve(),
+    forceFlush: () => exporter.forceFlush(),
+  };
+  const perContainer = Math.ceil(total / infos.length);
+  const providers = new Map<ContainerInfo, LoggerProvider>();
+  const loggers = new Map<ContainerInfo, ReturnType<LoggerProvider['getLogger']>>();
+  for (const info of infos) {
+    const attrs = Object.fromEntries(resourceAttributes(info, HOST, {}).map((a) => [a.key, a.value]));
+    const provider = new LoggerProvider({
+      resource: resourceFromAttributes(attrs),
+      processors: [new BatchLogRecordProcessor({ exporter: counting, maxQueueSize: perContainer, maxExportBatchSize: 2048, scheduledDelayMillis: 100, exportTimeoutMillis: 60_000 })],
+    });
+    providers.set(info, provider);
+    loggers.set(info, provider.getLogger('ebpf-container-otel'));
+  }
+  const w = new ObjectWriter();
+  let fed = 0;
+  for (const batch of batches(total, pool)) {
+    while (fed - acked > MAX_OUTSTANDING) await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < batch.length; i++) {
+      writeLogRecord(batch, i, w);
+      loggers.get(batch.containers![i]!)!.emit(w.record!);
+    }
+    fed += batch.length;
+    await new Promise((r) => setImmediate(r));
+  }
+  // forceFlush each provider; a provider's shutdown() would shut the shared exporter down.
+  await Promise.all([...providers.values()].map((p) => p.forceFlush()));
+  await exporter.shutdown();
+  if (acked !== total) throw new Error(`stock: ${acked} of ${total} records acknowledged`);
+}
+
+async function runOurs(endpoint: string, total: number, _infos: ContainerInfo[], pool: EventBatch[]): Promise<void> {
+  const telemetry = new PipelineTelemetry(new Registry());
+  const stage = telemetry.stage('exporters.otlp');
+  const config = mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), {
+    endpoint: `http://${endpoint}`,
+    sending_queue: { queue_size: MAX_OUTSTANDING + BATCH, num_consumers: 4 },
+    batch: { max_size: 8192, delay: '50ms' },
+    timeout: '60s',
+    shutdown_timeout: '60s',
+  });
+  const exporter = otlpLogsExporterFactory.create(config, {
+    id: 'exporters.otlp',
+    logger: createLogger('warn', 'bench'),
+    metrics: telemetry.registry,
+    stage,
+    host: HOST,
+    clock: new BootClock(),
+  });
+  await exporter.start();
+  let fed = 0;
+  for (const batch of batches(total, pool)) {
+    while (fed - stage.sent > MAX_OUTSTANDING) await new Promise((r) => setTimeout(r, 1));
+    await exporter.consumeLogs(batch);
+    fed += batch.length;
+    await new Promise((r) => setImmediate(r));
+  }
+  await exporter.shutdown();
+  if (stage.sent !== total || stage.droppedTotal() !== 0) throw new Error(`ours: sent ${stage.sent}, dropped ${stage.droppedTotal()} of ${total}`);
+}
+
+async function child(side: string, endpoint: string, total: number, nContainers: number): Promise<void> {
+  const infos = containers(nContainers);
+  const pool = makePool(infos);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await (side === 'stock' ? runStock : runOurs)(endpoint, total, infos, pool);
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  const result: Result = { side, records: total, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runChild(side: string, endpoint: string, total: number, nContainers: number): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [__filename, side, endpoint, String(total), String(nContainers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Result) : reject(new Error(`${side} exited with ${code}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  const total = Math.ceil(Number(process.argv[2] ?? 500_000) / BATCH) * BATCH;
+  const nContainers = Number(process.argv[3] ?? 50);
+  const sink = await new OtlpSink({ decode: false }).start();
+  const results: Result[] = [];
+  try {
+    for (const side of ['stock', 'ours']) {
+      sink.records = 0;
+      const r = await runChild(side, sink.address, total, nContainers);
+      if (sink.records !== total) throw new Error(`${side}: sink counted ${sink.records} of ${total} records`);
+      results.push(r);
+    }
+  } finally {
+    sink.stop();
+  }
+  console.log(`node ${process.version}, ${total} records, ${nContainers} container resources, local OTLP/gRPC sink (no compression)`);
+  console.log('side   records/s   wall s   CPU s   CPU µs/record   max RSS MiB');
+  for (const r of results) {
+    const rate = r.records / (r.wallMs / 1000);
+    console.log(
+      `${r.side.padEnd(6)} ${Math.round(rate).toString().padStart(9)}   ${(r.wallMs / 1000).toFixed(2).padStart(6)}  ${(r.cpuMs / 1000).toFixed(2).padStart(6)}   ${((r.cpuMs * 1000) / r.records).toFixed(2).padStart(13)}   ${r.maxRssMiB.toFixed(0).padStart(11)}`,
+    );
+  }
+  const [stock, ours] = results;
+  console.log(`ratio (ours / stock): ${(stock.wallMs / ours.wallMs).toFixed(2)}x records/s, ${(stock.cpuMs / ours.cpuMs).toFixed(2)}x less CPU per record, ${(stock.maxRssMiB / ours.maxRssMiB).toFixed(2)}x less RSS`);
+}
+
+if (process.argv.length >= 6) {
+  void child(process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])).catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  void main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
