@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import * as path from 'node:path';
 import type { JsonRequest } from '../exporters/fixtures';
 
@@ -87,6 +88,7 @@ export class OtlpSink {
       ? grpc.ServerCredentials.createSsl(this.options.tls.clientCa ?? null, [{ cert_chain: this.options.tls.cert, private_key: this.options.tls.key }], this.options.tls.clientCa !== undefined)
       : grpc.ServerCredentials.createInsecure();
     this.port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound))));
+    widenFlowControlWindows(server);
     this.server = server;
     return this;
   }
@@ -143,6 +145,30 @@ export class OtlpSink {
     this.records += accepted - rejected;
     const response = rejected > 0 ? { partialSuccess: { rejectedLogRecords: rejected, errorMessage: 'sink rejects some records' } } : {};
     cb(null, Buffer.from(ExportLogsServiceResponse.encode(ExportLogsServiceResponse.fromObject(response)).finish()));
+  }
+}
+
+const WINDOW_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A Collector's Go gRPC server grows its HTTP/2 flow-control windows to the
+ * link (BDP estimation, up to 16 MiB); grpc-js servers keep Node's 64 KiB,
+ * which makes a multi-MiB request wait on ~50 window updates. The sink
+ * advertises 8 MiB windows so it measures exporters, not its own windows.
+ * grpc-js has no option for this: its HTTP/2 servers are reached through a
+ * private field, and without it the sink keeps the defaults (and says so).
+ */
+function widenFlowControlWindows(server: grpc.Server): void {
+  const http2Servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(http2Servers instanceof Map)) {
+    console.warn('otlp-sink: grpc-js internals changed (no http2Servers); keeping 64 KiB HTTP/2 windows');
+    return;
+  }
+  for (const h of http2Servers.keys()) {
+    h.on('session', (session: ServerHttp2Session) => {
+      session.setLocalWindowSize(WINDOW_BYTES);
+      session.settings({ initialWindowSize: WINDOW_BYTES });
+    });
   }
 }
 

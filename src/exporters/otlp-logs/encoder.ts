@@ -46,7 +46,8 @@ const T_RESOURCE_LOGS = tag(F.request.resourceLogs, WireType.len);
 
 /** `KeyValue.key` field (tag, length, bytes) per attribute key index. */
 const KEY_FIELDS = ATTRIBUTE_KEYS.map((k) => stringField(F.keyValue.key, k));
-const SEVERITY_TEXT = new Map<SeverityLevel, Buffer>(Object.values(Severity).map((s) => [s, stringField(F.logRecord.severityText, s.text)]));
+const SEVERITY_INFO_TEXT = stringField(F.logRecord.severityText, Severity.info.text);
+const SEVERITY_WARN_TEXT = stringField(F.logRecord.severityText, Severity.warn.text);
 const EVENT_NAME_FIELDS = Object.fromEntries(EVENT_TYPE_NAMES.map((t) => [t, stringField(F.logRecord.eventName, EVENT_NAMES[t])])) as Record<EventTypeName, Buffer>;
 const BODY_PREFIXES = Object.fromEntries(EVENT_TYPE_NAMES.map((t) => [t, Buffer.from(`${t} `)])) as Record<EventTypeName, Buffer>;
 /** `ScopeLogs.scope`, identical in every request. */
@@ -54,35 +55,38 @@ export const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringFiel
 /** A LogRecord's length prefix is reserved before it is written: records are 128 B – 16 KiB, two bytes. */
 const RECORD_LEN_RESERVE = 2;
 
+/** A DataView over the last source buffer scanned: one per batch, not one per string. */
+let scanSource: Buffer | undefined;
+let scanView: DataView | undefined;
+
+/** True when `src[start, end)` is all ASCII; reads four bytes at a time. */
+function isAscii(src: Buffer, start: number, end: number): boolean {
+  if (src !== scanSource) {
+    scanSource = src;
+    scanView = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  }
+  const view = scanView!;
+  let acc = 0;
+  let p = start;
+  for (; p + 4 <= end; p += 4) acc |= view.getUint32(p, true);
+  for (; p < end; p++) acc |= src[p];
+  return (acc & 0x80808080) === 0;
+}
+
 /**
  * Copies kernel string bytes (optionally NUL → space) and reports whether
  * they were valid UTF-8, as protobuf strings must be. Kernel strings are
- * usually ASCII: only then is the native validator skipped.
+ * usually ASCII, checked in JS; only other strings go to the native validator.
  */
 function copyUtf8(o: ProtoBuffer, src: Buffer, start: number, end: number, nulAsSpace: boolean): boolean {
   const valueStart = o.pos;
-  if (end - start > ASCII_SCAN_MAX) {
-    o.copyFrom(src, start, end);
-    if (nulAsSpace) {
-      const b = o.buf;
-      for (let p = b.indexOf(0, valueStart); p >= 0 && p < o.pos; p = b.indexOf(0, p + 1)) b[p] = 0x20;
-    }
-    return isUtf8(o.buf.subarray(valueStart, o.pos));
+  o.copyFrom(src, start, end);
+  if (nulAsSpace) {
+    const b = o.buf;
+    for (let p = valueStart; p < o.pos; p++) if (b[p] === 0) b[p] = 0x20;
   }
-  let high = 0;
-  const b = o.buf;
-  let p = o.pos;
-  for (let s = start; s < end; s++) {
-    const c = src[s];
-    high |= c;
-    b[p++] = nulAsSpace && c === 0 ? 0x20 : c;
-  }
-  o.pos = p;
-  return (high & 0x80) === 0 || isUtf8(b.subarray(valueStart, p));
+  return isAscii(src, start, end) || isUtf8(o.buf.subarray(valueStart, o.pos));
 }
-
-/** Longer strings are copied and validated natively; shorter ones in one JS pass. */
-const ASCII_SCAN_MAX = 48;
 
 function anyValueBytes(value: string | string[]): Buffer {
   if (typeof value === 'string') return stringField(F.anyValue.string, value);
@@ -128,7 +132,7 @@ class ProtoRecordWriter implements LogRecordWriter {
     o.fixed64(timeUnixNs);
     o.buf[o.pos++] = T_SEVERITY;
     o.varint(severity.number);
-    o.bytes(SEVERITY_TEXT.get(severity)!);
+    o.bytes(severity === Severity.info ? SEVERITY_INFO_TEXT : SEVERITY_WARN_TEXT);
     o.bytes(this.observed);
     o.bytes(EVENT_NAME_FIELDS[type]);
     this.bodyPrefix = BODY_PREFIXES[type];
@@ -271,6 +275,9 @@ export class LogsRequestEncoder {
   private readonly writer = new ProtoRecordWriter();
   private groups = new Map<Buffer, ResourceGroup>();
   private readonly pool: ProtoBuffer[] = [];
+  /** Consecutive records often share a container: skip the lookups then. */
+  private lastInfo: ContainerInfo | null | undefined;
+  private lastGroup: ResourceGroup | undefined;
   /** Records and (framed) bytes in the open request. */
   records = 0;
   bytes = 0;
@@ -283,30 +290,37 @@ export class LogsRequestEncoder {
     this.writer.setObserved(unixNs);
   }
 
-  /** Upper bound of what record `i` adds, including a new group's framing. */
-  estimate(batch: EventBatch, i: number): number {
+  /**
+   * Appends record `i` under its container's resource, unless the open
+   * request already has records and this one could take it past `maxBytes`:
+   * then returns false and the caller seals first.
+   */
+  add(batch: EventBatch, i: number, maxBytes = Infinity): boolean {
     const info: ContainerInfo | null = batch.containers?.[i] ?? null;
-    const resource = this.resources.get(info);
-    const groupCost = this.groups.has(resource) ? 0 : resource.length + GROUP_FRAMING;
-    return recordBound(batch, i) + groupCost;
-  }
-
-  add(batch: EventBatch, i: number): void {
-    const info: ContainerInfo | null = batch.containers?.[i] ?? null;
-    const resource = this.resources.get(info);
-    let group = this.groups.get(resource);
-    if (!group) {
-      group = { resource, records: this.pool.pop() ?? new ProtoBuffer() };
-      this.groups.set(resource, group);
-      this.bytes += resource.length + GROUP_FRAMING;
+    let group: ResourceGroup | undefined;
+    if (info === this.lastInfo && this.lastGroup !== undefined) group = this.lastGroup;
+    else {
+      const resource = this.resources.get(info);
+      group = this.groups.get(resource);
+      if (!group) {
+        if (this.records > 0 && this.bytes + resource.length + GROUP_FRAMING + recordBound(batch, i) > maxBytes) return false;
+        group = { resource, records: this.pool.pop() ?? new ProtoBuffer() };
+        this.groups.set(resource, group);
+        this.bytes += resource.length + GROUP_FRAMING;
+      }
+      this.lastInfo = info;
+      this.lastGroup = group;
     }
+    const bound = recordBound(batch, i);
+    if (this.records > 0 && this.bytes + bound > maxBytes) return false;
     const out = group.records;
-    out.ensure(recordBound(batch, i));
+    out.ensure(bound);
     const before = out.pos;
     this.writer.out = out;
     writeLogRecord(batch, i, this.writer);
     this.bytes += out.pos - before;
     this.records++;
+    return true;
   }
 
   /** `alloc` supplies the request buffer (at least `size` bytes), so the caller can recycle them. */
@@ -336,6 +350,7 @@ export class LogsRequestEncoder {
     }
     const sealed = { payload: out.buf.subarray(0, out.pos), records: this.records, backing };
     this.groups = new Map();
+    this.lastGroup = undefined;
     this.records = 0;
     this.bytes = 0;
     return sealed;

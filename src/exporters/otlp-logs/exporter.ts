@@ -200,8 +200,10 @@ export class OtlpLogsExporter implements Exporter {
     const encoder = this.encoder;
     encoder.setObserved(BigInt(Date.now()) * 1_000_000n);
     for (let i = 0; i < accept; i++) {
-      if (encoder.records > 0 && encoder.bytes + encoder.estimate(batch, i) > this.cfg.batchMaxBytes) this.seal();
-      encoder.add(batch, i);
+      if (!encoder.add(batch, i, this.cfg.batchMaxBytes)) {
+        this.seal();
+        encoder.add(batch, i);
+      }
       if (encoder.records >= this.cfg.batchMaxSize) this.seal();
     }
     this.queued += accept;
