@@ -70,6 +70,8 @@ const EVENT_NAME_FIELDS = Object.fromEntries(EVENT_TYPE_NAMES.map((t) => [t, str
 const BODY_PREFIXES = Object.fromEntries(EVENT_TYPE_NAMES.map((t) => [t, Buffer.from(`${t} `)])) as Record<EventTypeName, Buffer>;
 /** `ScopeLogs.scope`, identical in every request. */
 export const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]));
+const MAX_CACHED_STRINGS_PER_KEY = 256;
+const MAX_CACHED_STRING_BYTES = 64;
 /** A LogRecord's length prefix is reserved before it is written: records are 128 B – 16 KiB, two bytes. */
 const RECORD_LEN_RESERVE = 2;
 
@@ -132,6 +134,8 @@ class ProtoRecordWriter implements LogRecordWriter {
   private observed = Buffer.alloc(9);
   private mark = 0;
   private bodyPrefix: Buffer = BODY_PREFIXES.exec;
+  /** Whole encoded attributes of recent JS-string values, per key; bounded by the constants below. */
+  private readonly encodedStrings = ATTRIBUTE_KEYS.map(() => new Map<string, Buffer>());
 
   constructor() {
     this.setObserved(BigInt(Date.now()) * 1_000_000n);
@@ -174,12 +178,21 @@ class ProtoRecordWriter implements LogRecordWriter {
   }
 
   str(key: number, value: string): void {
+    const o = this.out;
+    const cache = this.encodedStrings[key];
+    const cached = cache.get(value);
+    if (cached !== undefined) {
+      o.bytes(cached);
+      return;
+    }
+    const start = o.pos;
     const len = utf8Length(value);
     this.attrHead(key, 1 + varintSize(len) + len);
-    const o = this.out;
     o.buf[o.pos++] = T_STRING;
     o.varint(len);
     o.string(value, len);
+    // Small value sets (event names, uids, transports, errno names) repeat: keep their encoding.
+    if (cache.size < MAX_CACHED_STRINGS_PER_KEY && len <= MAX_CACHED_STRING_BYTES) cache.set(value, Buffer.from(o.buf.subarray(start, o.pos)));
   }
 
   utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
