@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import type { ContainerInfo } from '../../src/events';
 import { ContainerdClient, CriClient } from '../../src/processors/container-enrichment/runtime';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
 import { capturingLogger, containersJson, describeWithDaemon, EventRecorder, expectContainer, mntns, uniq, waitHealthy, waitUntil } from './helpers';
@@ -87,6 +88,53 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     h.removeContainer(id);
     await rec.next('exited', id, 1_000);
     expect(rec.of(id).filter((k) => k === 'started')).toHaveLength(1);
+  });
+
+  test('identify() describes a container before its task exists (no task asked); a label change reaches it past the record cache', async () => {
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    client.watch(() => undefined);
+    await waitHealthy(client);
+    const id = uniq('created');
+    // Cached from the /containers/create event once the watch sees it.
+    h.ctr(['containers', 'create', '--label', 'team=obs', TEST_IMAGE, id, '/bin/true']);
+    try {
+      const identified = await client.identify(id);
+      expect(identified).toMatchObject({ id, name: id, runtime: 'containerd', state: 'unknown', pid: 0, mntns: 0, sandbox: false });
+      expect(identified!.image.name).toBe(TEST_IMAGE);
+      expect(identified!.image.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(identified!.labels).toMatchObject({ team: 'obs', 'io.containerd.namespace': 'default' });
+      expect(await client.get(id)).toMatchObject({ id, state: 'created', pid: 0 });
+      expect(await client.identify('no-such-container')).toBeUndefined();
+
+      h.ctr(['containers', 'label', id, 'team=sre']);
+      // The /containers/update event drops the cached record (kept up to 10 s otherwise).
+      let team: string | undefined;
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline && team !== 'sre'; await new Promise((r) => setTimeout(r, 20))) {
+        team = (await client.identify(id))?.labels.team;
+      }
+      expect(team).toBe('sre');
+    } finally {
+      h.ctr(['containers', 'delete', id]);
+    }
+  });
+
+  test('all namespaces: a container in a namespace created after the list was cached is still found', async () => {
+    const client = track(new ContainerdClient({ socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    expect(await client.get('no-such-container')).toBeUndefined();
+    const ns = uniq('ns');
+    const id = uniq('late');
+    h.importImage(ns);
+    h.ctr(['containers', 'create', TEST_IMAGE, id, '/bin/true'], ns);
+    try {
+      let found: ContainerInfo | undefined;
+      // An unknown id refreshes the cached namespace list at most once a second.
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline && !found; await new Promise((r) => setTimeout(r, 100))) {
+        found = await client.get(id);
+      }
+      expect(found).toMatchObject({ id, state: 'created', labels: { 'io.containerd.namespace': ns } });
+    } finally {
+      h.ctr(['containers', 'delete', id], ns);
+    }
   });
 
   test('CRI watch() reports a pod container start and exit within its poll interval', async () => {

@@ -20,45 +20,71 @@ export function candidateIds(pid: number, proc: ProcFs): string[] {
   return cgroup === undefined ? [] : containerIdsFromCgroup(cgroup);
 }
 
+/** Answers about one candidate id. */
+interface IdState {
+  waiting: number;
+  /** Answers before the choice, in arrival order, at most one per client (its fullest). */
+  answers: { info: ContainerInfo; client: RuntimeClient }[];
+}
+
 /**
- * Asks every runtime for each id at once, most specific id first, and settles
- * on the first answer: held records should not wait for the slowest runtime.
- * Answers that come later go to `later` (a richer runtime may still improve
- * the description). Undefined when no runtime knows any of the ids (yet).
+ * Asks every runtime about every id at once and settles on the most specific
+ * id (first in `ids`) any runtime knows, as soon as no more specific id can
+ * still be known: held records should not wait for the slowest runtime or for
+ * one id after another. A client's `identify` counts as an answer; answers
+ * about the chosen id that come later (its fuller `get`, a richer runtime) go
+ * to `later`. Undefined when no runtime knows any of the ids (yet).
  */
-export async function getFromRuntimes(
+export function getFromRuntimes(
   ids: readonly string[],
   clients: readonly RuntimeClient[],
   later: (info: ContainerInfo) => void,
 ): Promise<ContainerInfo | undefined> {
-  for (const id of ids) {
-    const found = await firstAnswer(id, clients, later);
-    if (found) return found;
-  }
-  return undefined;
-}
-
-function firstAnswer(id: string, clients: readonly RuntimeClient[], later: (info: ContainerInfo) => void): Promise<ContainerInfo | undefined> {
   return new Promise((resolve) => {
-    let waiting = clients.length;
-    let settled = false;
-    if (waiting === 0) resolve(undefined);
-    for (const client of clients) {
-      void client
-        .get(id)
-        .catch(() => undefined)
-        .then((info) => {
-          waiting--;
-          if (info && !info.sandbox) {
-            if (settled) later(info);
-            else {
-              settled = true;
-              resolve(info);
+    const states: IdState[] = ids.map(() => ({ waiting: 0, answers: [] }));
+    let chosen = -1;
+    const settle = () => {
+      for (let k = 0; k < states.length; k++) {
+        const [first, ...after] = states[k].answers;
+        if (first) {
+          chosen = k;
+          resolve(first.info);
+          // Other runtimes' views; the caller ranks them whatever the order.
+          for (const a of after) later(a.info);
+          return;
+        }
+        if (states[k].waiting > 0) return;
+      }
+      chosen = states.length;
+      resolve(undefined);
+    };
+    ids.forEach((id, k) => {
+      for (const client of clients) {
+        let full = false;
+        const answer = (info: ContainerInfo | undefined, isFull: boolean) => {
+          states[k].waiting--;
+          // A partial answer after the same client's full one says less.
+          const stale = !isFull && full;
+          if (isFull) full = true;
+          if (info && !info.sandbox && !stale) {
+            if (chosen === k) later(info);
+            else if (chosen === -1) {
+              const answers = states[k].answers;
+              const prior = answers.findIndex((a) => a.client === client);
+              if (prior < 0) answers.push({ info, client });
+              else answers[prior] = { info, client };
             }
-          } else if (waiting === 0 && !settled) {
-            resolve(undefined);
           }
-        });
-    }
+          if (chosen === -1) settle();
+        };
+        const ask = (call: Promise<ContainerInfo | undefined>, isFull: boolean) => {
+          states[k].waiting++;
+          void call.catch(() => undefined).then((info) => answer(info, isFull));
+        };
+        ask(client.get(id), true);
+        if (client.identify) ask(client.identify(id), false);
+      }
+    });
+    settle();
   });
 }

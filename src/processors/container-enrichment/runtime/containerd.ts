@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
 import { RuntimeClientBase, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { serviceClient, decodeContainerdEvent, unary } from './proto';
@@ -7,6 +8,18 @@ import type { RuntimeEvent, RuntimeEventKind } from './types';
 /** Label containerd's CRI plugin puts on pod sandboxes (pause containers). */
 export const CRI_KIND_LABEL = 'io.cri-containerd.kind';
 const CALL_TIMEOUT_MS = 5_000;
+/** How long the daemon's namespace list is reused by get(); list() always asks afresh. */
+const NAMESPACES_TTL_MS = 10_000;
+/** An id no cached namespace knows refreshes the list at most this often (most such ids belong to other runtimes). */
+const NAMESPACES_MISS_REFRESH_MS = 1_000;
+/** Image name → digest entries; the oldest goes when full. */
+const MAX_IMAGE_CACHE = 1024;
+/** A tag can be re-pointed (pull, tag): a cached digest is trusted this long. */
+const IMAGE_TTL_MS = 60_000;
+/** Records fetched on `/containers/create`, for the task records that follow; the oldest goes when full. */
+const MAX_CREATED_CACHE = 256;
+/** A task usually follows its container's creation within a second (CRI: create, then start). */
+const CREATED_TTL_MS = 10_000;
 
 export interface ContainerdOptions {
   socket: string;
@@ -54,7 +67,18 @@ export class ContainerdClient extends RuntimeClientBase {
     events: grpc.Client;
     version: grpc.Client;
   };
-  private readonly imageDigests = new Map<string, string>();
+  /** `ns\0name` → digest (in flight or settled), insertion-ordered for eviction; see MAX_IMAGE_CACHE. */
+  private readonly imageDigests = new Map<string, { at: number; digest: Promise<string> }>();
+  private namespaceCache: { at: number; names: Promise<string[]> } | undefined;
+  /** Container records being fetched, so get() and identify() of one id share a call; entries live only while in flight. */
+  private readonly records = new Map<string, Promise<PbContainer | undefined>>();
+  /**
+   * `ns\0id` → record fetched when the container was created, before its task
+   * exists: its first records then need no Containers.Get while the daemon is
+   * busy starting it. Dropped on `/containers/update|delete` and when the
+   * event stream reconnects (changes may have been missed).
+   */
+  private readonly created = new Map<string, { at: number; record: Promise<PbContainer | undefined> }>();
   /** Sandbox ids seen, so their task events are ignored; bounded by the sandboxes on the host. */
   private sandboxes = new Set<string>();
   private stream: grpc.ClientReadableStream<PbEnvelope> | undefined;
@@ -84,10 +108,22 @@ export class ContainerdClient extends RuntimeClientBase {
     return unary<Res>(client, method, request, md, CALL_TIMEOUT_MS);
   }
 
-  private async listNamespaces(): Promise<string[]> {
-    if (this.namespaces.length > 0) return this.namespaces;
-    const res = await this.call<{ namespaces: { name: string }[] }>(this.clients.namespaces, 'List', {});
-    return res.namespaces.map((n) => n.name).filter((n) => !this.skip.has(n));
+  /** The namespaces to report; the daemon's list is reused for NAMESPACES_TTL_MS unless `fresh`. */
+  private listNamespaces(fresh = false): Promise<string[]> {
+    if (this.namespaces.length > 0) return Promise.resolve(this.namespaces);
+    const cached = this.namespaceCache;
+    if (!fresh && cached && Date.now() - cached.at < NAMESPACES_TTL_MS) return cached.names;
+    const entry = {
+      at: Date.now(),
+      names: this.call<{ namespaces: { name: string }[] }>(this.clients.namespaces, 'List', {}).then((res) =>
+        res.namespaces.map((n) => n.name).filter((n) => !this.skip.has(n)),
+      ),
+    };
+    this.namespaceCache = entry;
+    entry.names.catch(() => {
+      if (this.namespaceCache === entry) this.namespaceCache = undefined;
+    });
+    return entry.names;
   }
 
   async list(): Promise<ContainerInfo[]> {
@@ -95,17 +131,15 @@ export class ContainerdClient extends RuntimeClientBase {
       const out: ContainerInfo[] = [];
       // Rebuilt per listing so sandboxes removed while we were not watching are forgotten.
       const sandboxes = new Set<string>();
-      for (const ns of await this.listNamespaces()) {
+      for (const ns of await this.listNamespaces(true)) {
         const [cs, ts] = await Promise.all([
           this.call<{ containers: PbContainer[] }>(this.clients.containers, 'List', {}, ns),
           this.call<{ tasks: PbProcess[] }>(this.clients.tasks, 'List', {}, ns),
         ]);
         // Tasks.List reports the init process with `id` = container id and no container_id.
         const tasks = new Map(ts.tasks.map((t) => [t.container_id || t.id, t]));
-        for (const c of cs.containers) {
-          if (isSandbox(c)) sandboxes.add(c.id);
-          else out.push(await this.describe1(ns, c, tasks.get(c.id)));
-        }
+        for (const c of cs.containers) if (isSandbox(c)) sandboxes.add(c.id);
+        out.push(...(await Promise.all(cs.containers.filter((c) => !isSandbox(c)).map((c) => this.describe1(ns, c, tasks.get(c.id))))));
       }
       this.sandboxes = sandboxes;
       this.markHealthy();
@@ -115,45 +149,94 @@ export class ContainerdClient extends RuntimeClientBase {
     }
   }
 
-  async get(id: string): Promise<ContainerInfo | undefined> {
+  get(id: string): Promise<ContainerInfo | undefined> {
+    return this.find(id, true);
+  }
+
+  /**
+   * The container without its task: no Tasks.Get, which blocks in the shim
+   * while the task is being created — exactly when a new container's first
+   * records ask. State 'unknown', pid 0; get() (or the task events) tells the rest.
+   */
+  identify(id: string): Promise<ContainerInfo | undefined> {
+    return this.find(id, false);
+  }
+
+  private async find(id: string, withTask: boolean): Promise<ContainerInfo | undefined> {
     try {
-      for (const ns of await this.listNamespaces()) {
-        const found = await this.getIn(ns, id);
-        if (found !== undefined) {
-          this.markHealthy();
-          return found ?? undefined;
-        }
+      const cached = await this.listNamespaces();
+      let found = await this.getAcross(cached, id, withTask);
+      // A namespace created since the list was cached may hold the container.
+      if (found === undefined && this.namespaces.length === 0 && Date.now() - (this.namespaceCache?.at ?? 0) >= NAMESPACES_MISS_REFRESH_MS) {
+        const added = (await this.listNamespaces(true)).filter((ns) => !cached.includes(ns));
+        if (added.length > 0) found = await this.getAcross(added, id, withTask);
       }
       this.markHealthy();
-      return undefined;
+      return found ?? undefined;
     } catch (err) {
       throw await this.markUnhealthy(err);
     }
   }
 
+  /** Asks every namespace at once; the first in list order that has the id answers. */
+  private async getAcross(namespaces: readonly string[], id: string, withTask: boolean): Promise<ContainerInfo | null | undefined> {
+    const answers = await Promise.all(namespaces.map((ns) => this.getIn(ns, id, withTask)));
+    return answers.find((a) => a !== undefined);
+  }
+
   /** undefined = not in this namespace; null = a sandbox (never reported). */
-  private async getIn(ns: string, id: string): Promise<ContainerInfo | null | undefined> {
-    let c: PbContainer;
-    try {
-      c = (await this.call<{ container: PbContainer }>(this.clients.containers, 'Get', { id }, ns)).container;
-    } catch (err) {
-      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return undefined;
-      throw err;
-    }
+  private async getIn(ns: string, id: string, withTask = true): Promise<ContainerInfo | null | undefined> {
+    // Asked alongside the container record: the task answer is the slow one.
+    const task = withTask ? this.task(ns, id) : null;
+    // Also handled here: a task error must not go unhandled when the record says there is nothing to describe.
+    task?.catch(() => undefined);
+    const c = await this.record(ns, id);
+    if (c === undefined) return undefined;
     if (isSandbox(c)) {
       this.sandboxes.add(c.id);
       return null;
     }
-    let task: PbProcess | undefined;
-    try {
-      task = (await this.call<{ process: PbProcess }>(this.clients.tasks, 'Get', { container_id: id }, ns)).process;
-    } catch (err) {
-      if ((err as grpc.ServiceError).code !== grpc.status.NOT_FOUND) throw err;
-    }
     return this.describe1(ns, c, task);
   }
 
-  private async describe1(ns: string, c: PbContainer, task: PbProcess | undefined): Promise<ContainerInfo> {
+  private record(ns: string, id: string): Promise<PbContainer | undefined> {
+    const key = `${ns}\0${id}`;
+    const created = this.created.get(key);
+    if (created && Date.now() - created.at < CREATED_TTL_MS) return created.record;
+    if (created) this.created.delete(key);
+    const inFlight = this.records.get(key);
+    if (inFlight) return inFlight;
+    const pending = this.call<{ container: PbContainer }>(this.clients.containers, 'Get', { id }, ns).then(
+      (res): PbContainer | undefined => res.container,
+      (err: grpc.ServiceError) => {
+        if (err.code === grpc.status.NOT_FOUND) return undefined;
+        throw err;
+      },
+    );
+    this.records.set(key, pending);
+    const forget = () => {
+      if (this.records.get(key) === pending) this.records.delete(key);
+    };
+    pending.then(forget, forget);
+    return pending;
+  }
+
+  private async task(ns: string, id: string): Promise<PbProcess | undefined> {
+    try {
+      return (await this.call<{ process: PbProcess }>(this.clients.tasks, 'Get', { container_id: id }, ns)).process;
+    } catch (err) {
+      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return undefined;
+      throw err;
+    }
+  }
+
+  /** `task` null: not asked (state unknown); undefined: the container has no task yet. */
+  private async describe1(
+    ns: string,
+    c: PbContainer,
+    taskAnswer: PbProcess | undefined | null | Promise<PbProcess | undefined>,
+  ): Promise<ContainerInfo> {
+    const [task, digest] = await Promise.all([taskAnswer, this.imageDigest(ns, c.image)]);
     const pid = task && (task.status === 'RUNNING' || task.status === 'PAUSED' || task.status === 'PAUSING') ? task.pid : 0;
     const k8s = k8sFromLabels(c.labels);
     return withPidDetails(this.hostProc, {
@@ -161,11 +244,11 @@ export class ContainerdClient extends RuntimeClientBase {
       // containerd has no container names; Kubernetes and nerdctl keep theirs in labels.
       name: k8s?.containerName || c.labels['nerdctl/name'] || c.id,
       runtime: 'containerd',
-      state: task ? (STATUS[task.status] ?? 'unknown') : 'created',
+      state: task === null ? 'unknown' : task ? (STATUS[task.status] ?? 'unknown') : 'created',
       pid,
       mntns: 0,
       cgroupPath: cgroupsPathFromSpec(c.spec?.value),
-      image: { name: c.image, digest: await this.imageDigest(ns, c.image) },
+      image: { name: c.image, digest },
       labels: { ...c.labels, 'io.containerd.namespace': ns },
       ...(k8s ? { k8s } : {}),
       sandbox: false,
@@ -173,20 +256,32 @@ export class ContainerdClient extends RuntimeClientBase {
     });
   }
 
-  /** Image name → manifest digest; cached (bounded: cleared when full) since every container of an image asks. */
-  private async imageDigest(ns: string, name: string): Promise<string> {
-    if (!name) return '';
+  /**
+   * Image name → manifest digest, since every container of an image asks:
+   * concurrent asks share one call; bounded (oldest evicted) and trusted for
+   * IMAGE_TTL_MS because a tag can be re-pointed.
+   */
+  private imageDigest(ns: string, name: string): Promise<string> {
+    if (!name) return Promise.resolve('');
     const key = `${ns}\0${name}`;
+    const now = Date.now();
     const cached = this.imageDigests.get(key);
-    if (cached !== undefined) return cached;
-    let digest = '';
-    try {
-      digest = (await this.call<{ image: { target?: { digest: string } } }>(this.clients.images, 'Get', { name }, ns)).image.target?.digest ?? '';
-    } catch (err) {
-      if ((err as grpc.ServiceError).code !== grpc.status.NOT_FOUND) throw err;
-    }
-    if (this.imageDigests.size >= MAX_IMAGE_CACHE) this.imageDigests.clear();
-    this.imageDigests.set(key, digest);
+    if (cached !== undefined && now - cached.at < IMAGE_TTL_MS) return cached.digest;
+    this.imageDigests.delete(key);
+    const digest = this.call<{ image: { target?: { digest: string } } }>(this.clients.images, 'Get', { name }, ns).then(
+      (res) => res.image.target?.digest ?? '',
+      (err: grpc.ServiceError) => {
+        if (err.code === grpc.status.NOT_FOUND) return '';
+        throw err;
+      },
+    );
+    const entry = { at: now, digest };
+    if (this.imageDigests.size >= MAX_IMAGE_CACHE) this.imageDigests.delete(this.imageDigests.keys().next().value!);
+    this.imageDigests.set(key, entry);
+    // A failed lookup is not remembered: the next container asks again.
+    digest.catch(() => {
+      if (this.imageDigests.get(key) === entry) this.imageDigests.delete(key);
+    });
     return digest;
   }
 
@@ -196,6 +291,7 @@ export class ContainerdClient extends RuntimeClientBase {
         filters: this.eventFilters(),
       });
       this.stream = stream;
+      this.created.clear();
       let up = false;
       let failed = false;
       const fail = (err: unknown) => {
@@ -229,12 +325,18 @@ export class ContainerdClient extends RuntimeClientBase {
 
   /** containerd filter syntax: a comma joins conditions (and), separate filters are alternatives (or). */
   private eventFilters(): string[] {
-    const tasks = 'topic~="^/tasks/"';
-    if (this.namespaces.length > 0) return this.namespaces.map((ns) => `${tasks},namespace==${JSON.stringify(ns)}`);
-    return [[tasks, ...[...this.skip].map((ns) => `namespace!=${JSON.stringify(ns)}`)].join(',')];
+    // Container changes keep the record cache (`created`) honest; tasks are the lifecycle.
+    const topics = 'topic~="^/(tasks|containers)/"';
+    if (this.namespaces.length > 0) return this.namespaces.map((ns) => `${topics},namespace==${JSON.stringify(ns)}`);
+    return [[topics, ...[...this.skip].map((ns) => `namespace!=${JSON.stringify(ns)}`)].join(',')];
   }
 
   private toEvent(env: PbEnvelope): PendingEvent | undefined {
+    this.noteNamespace(env.namespace);
+    if (env.topic.startsWith('/containers/')) {
+      if (env.event) this.onContainerChange(env.namespace, env.topic, env.event.value);
+      return undefined;
+    }
     const kind = TOPIC_KIND[env.topic];
     if (!kind || !env.event) return undefined;
     const payload = decodeContainerdEvent(env.event.type_url, env.event.value);
@@ -255,13 +357,60 @@ export class ContainerdClient extends RuntimeClientBase {
     );
   }
 
+  private onContainerChange(ns: string, topic: string, payload: Buffer): void {
+    const id = idOf(payload);
+    if (!id) return;
+    const key = `${ns}\0${id}`;
+    this.created.delete(key);
+    if (topic !== '/containers/create') return;
+    const entry = { at: Date.now(), record: this.record(ns, id) };
+    if (this.created.size >= MAX_CREATED_CACHE) this.created.delete(this.created.keys().next().value!);
+    this.created.set(key, entry);
+    // The digest is wanted by the same first records; a failed fetch is asked again by them.
+    entry.record.then(
+      (c) => {
+        if (c && isSandbox(c)) this.sandboxes.add(c.id);
+        else if (c) this.imageDigest(ns, c.image).catch(() => undefined);
+        else if (this.created.get(key) === entry) this.created.delete(key);
+      },
+      () => {
+        if (this.created.get(key) === entry) this.created.delete(key);
+      },
+    );
+  }
+
+  /** An event from a namespace the cached list lacks makes get() ask for the list again. */
+  private noteNamespace(ns: string): void {
+    const cached = this.namespaceCache;
+    if (!cached || this.skip.has(ns)) return;
+    cached.names.then(
+      (names) => {
+        if (!names.includes(ns) && this.namespaceCache === cached) this.namespaceCache = undefined;
+      },
+      () => undefined,
+    );
+  }
+
   protected async closeTransport(): Promise<void> {
     this.stream?.cancel();
     for (const c of Object.values(this.clients)) c.close();
   }
 }
 
-const MAX_IMAGE_CACHE = 1024;
+/** Field 1 (`id`) of containerd's ContainerCreate / ContainerUpdate / ContainerDelete events. */
+function idOf(payload: Buffer): string {
+  try {
+    const r = Reader.create(payload);
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag >>> 3 === 1 && (tag & 7) === 2) return r.string();
+      r.skipType(tag & 7);
+    }
+  } catch {
+    // A payload we cannot read only costs the prefetch.
+  }
+  return '';
+}
 
 function isSandbox(c: PbContainer): boolean {
   return c.labels[CRI_KIND_LABEL] === 'sandbox';

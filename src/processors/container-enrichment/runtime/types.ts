@@ -22,6 +22,13 @@ export interface RuntimeClient {
   /** One container by id (full id; clients may accept a unique prefix); undefined when unknown. */
   get(id: string): Promise<ContainerInfo | undefined>;
   /**
+   * Optional: the container's identity (name, image, labels) sooner than get()
+   * where the runtime's task state is slow to ask for; pid/state may be
+   * unknown (0/'unknown'). The on-demand lookup settles on it and takes get()'s
+   * fuller answer after.
+   */
+  identify?(id: string): Promise<ContainerInfo | undefined>;
+  /**
    * Streams lifecycle events until close(); reconnects with backoff and calls
    * `onResync` after a reconnect so the caller can re-list.
    */
