@@ -281,7 +281,7 @@ describe('OTLP over TLS', () => {
     return { key, cert };
   }
 
-  test('a self-signed CA works (with a client certificate); a wrong CA fails with a clear error', async () => {
+  test('a self-signed CA works (with a client certificate; from config or OTEL_EXPORTER_OTLP_* variables); a wrong CA fails with a clear error', async () => {
     const ca = makeCa('test-ca');
     const other = makeCa('other-ca');
     const server = makeLeaf('server', ca);
@@ -297,6 +297,27 @@ describe('OTLP over TLS', () => {
       expect(good.settings.stage.sent).toBe(5);
       expect(byContainer(sink.requests[0]).get(POD_CONTAINER.id)!.resource['k8s.pod.name']).toBe('web-7d9f');
 
+      // The same through the standard variables only (no scheme → TLS), with gzip.
+      const saved = { ...process.env };
+      Object.assign(process.env, {
+        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `127.0.0.1:${sink.port}`,
+        OTEL_EXPORTER_OTLP_CERTIFICATE: ca.cert,
+        OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: client.cert,
+        OTEL_EXPORTER_OTLP_CLIENT_KEY: client.key,
+        OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+      });
+      try {
+        const fromEnv = createExporter({});
+        exporters.push(fromEnv.exporter);
+        await fromEnv.exporter.start();
+        await fromEnv.exporter.consumeLogs(sampleBatch());
+        await fromEnv.exporter.shutdown();
+        expect(fromEnv.settings.stage.sent).toBe(5);
+        expect(fromEnv.settings.logLines.join('')).toContain(`exporting OTLP logs to 127.0.0.1:${sink.port} (compression gzip`);
+      } finally {
+        process.env = saved;
+      }
+
       const bad = createExporter({
         endpoint: `127.0.0.1:${sink.port}`,
         tls: { ca_file: other.cert, cert_file: client.cert, key_file: client.key },
@@ -310,7 +331,7 @@ describe('OTLP over TLS', () => {
       expect(bad.settings.stage.dropped.get('export_failed')).toBe(5);
       const log = bad.settings.logLines.join('');
       expect(log).toMatch(/export to 127\.0\.0\.1:\d+ failed: 14 UNAVAILABLE: .*certificate.*\(TLS: check exporters\.otlp\.tls\.ca_file/);
-      expect(sink.records).toBe(5);
+      expect(sink.records).toBe(10);
     } finally {
       for (const e of exporters) await e.shutdown();
       sink.stop();

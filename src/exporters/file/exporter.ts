@@ -31,6 +31,8 @@ export class FileExporter implements Exporter {
 
   async start(): Promise<void> {
     if (this.config.path === '-') {
+      // A closed pipe (EPIPE) is reported here, not thrown: records are then counted as dropped.
+      process.stdout.on('error', this.onStreamError);
       this.out = process.stdout;
       return;
     }
@@ -45,7 +47,7 @@ export class FileExporter implements Exporter {
       throw new Error(`cannot open ${this.config.path} for appending: ${e.code ?? e.message} (${hint}, or set exporters.file.path to - for stdout)`);
     }
     const stream = createWriteStream(this.config.path, { fd });
-    stream.on('error', (err) => this.fail(err));
+    stream.on('error', this.onStreamError);
     this.out = stream;
   }
 
@@ -85,11 +87,14 @@ export class FileExporter implements Exporter {
     if (!out) return;
     if (out === process.stdout) {
       // Never end stdout: wait for what we queued to reach it.
-      if (this.queuedBytes > 0) await new Promise<void>((resolve) => out.write('', () => resolve()));
+      if (this.queuedBytes > 0 && !this.failed) await new Promise<void>((resolve) => out.write('', () => resolve()));
+      process.stdout.off('error', this.onStreamError);
       return;
     }
     await new Promise<void>((resolve) => out.end(() => resolve()));
   });
+
+  private readonly onStreamError = (err: Error): void => this.fail(err);
 
   private fail(err: Error): void {
     if (this.failed) return;
