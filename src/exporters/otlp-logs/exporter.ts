@@ -329,6 +329,8 @@ export class OtlpLogsExporter implements Exporter {
     this.queued -= r.records;
     this.settings.stage.send(r.records - dropped);
     this.settings.stage.drop(dropped, 'export_failed');
+    // Warn again about a full queue only after it had room to spare.
+    if (this.queued < this.cfg.queueSize / 2) this.warnings.reset('queue_full');
     this.dispatch();
   }
 
