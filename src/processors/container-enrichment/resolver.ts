@@ -63,9 +63,9 @@ export function getFromRuntimes(
         let full = false;
         const answer = (info: ContainerInfo | undefined, isFull: boolean) => {
           states[k].waiting--;
-          // A partial answer after the same client's full one says less.
+          // A partial answer after the same client's full description says less.
           const stale = !isFull && full;
-          if (isFull) full = true;
+          if (isFull && info) full = true;
           if (info && !info.sandbox && !stale) {
             if (chosen === k) later(info);
             else if (chosen === -1) {
