@@ -77,22 +77,26 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       },
     });
 
+  /** One series per key of what `read` returns, e.g. drops by reason. */
+  const countersBy = (name: string, help: string, label: string, read: (s: EnrichmentSource) => Record<string, number>) =>
+    new Counter({
+      name: `${PREFIX}${name}`,
+      help,
+      labelNames: ['component', label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sources) {
+          for (const [key, n] of Object.entries(read(s))) this.inc({ component: s.component, [label]: key }, n);
+        }
+      },
+    });
+
   counter('hits_total', 'Records whose mount namespace was in the container index on arrival.', (s) => s.counters.hits);
   counter('misses_total', 'Records of a mount namespace unknown on arrival (held, or passed on unenriched).', (s) => s.counters.misses);
   counter('host_events_total', "Records from the host's own mount namespace.", (s) => s.counters.hostEvents);
   counter('released_enriched_total', 'Held records released with their container once it became known.', (s) => s.counters.releasedEnriched);
-  new Counter({
-    name: `${PREFIX}released_unenriched_total`,
-    help: 'Records of an unknown mount namespace passed on without a container, by reason (deadline; overflow of the pending bounds; shutdown; no_mntns: the kernel could not read the namespace; unidentified: the namespace missed its deadline recently and is not held again until the next resync).',
-    labelNames: ['component', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sources) {
-        for (const [reason, n] of Object.entries(s.counters.releasedUnenriched)) this.inc({ component: s.component, reason }, n);
-      }
-    },
-  });
+  countersBy('released_unenriched_total', 'Records of an unknown mount namespace passed on without a container, by reason (deadline; overflow of the pending bounds; shutdown; no_mntns: the kernel could not read the namespace; unidentified: the namespace missed its deadline recently and is not held again until the next resync).', 'reason', (s) => s.counters.releasedUnenriched);
   gauge('unidentified_namespaces', 'Namespaces that missed their deadline recently; their records pass on without waiting until the next resync.', (s) => s.unidentified());
   counter('unidentified_evicted_total', 'Unidentified namespaces forgotten early because max_containers of them were remembered.', (s) => s.counters.unidentifiedEvicted);
   gauge('pending_records', 'Records held while their container is looked up.', (s) => s.pending());
@@ -113,18 +117,7 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       }
     },
   });
-  new Counter({
-    name: `${PREFIX}pinned_map_errors_total`,
-    help: 'Failed operations on the pinned containers maps, by operation.',
-    labelNames: ['component', 'op'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sources) {
-        for (const [op, n] of Object.entries(s.counters.mapErrors)) this.inc({ component: s.component, op }, n);
-      }
-    },
-  });
+  countersBy('pinned_map_errors_total', 'Failed operations on the pinned containers maps, by operation.', 'op', (s) => s.counters.mapErrors);
   new Gauge({
     name: `${PREFIX}runtime_up`,
     help: 'Whether the last call to each container runtime succeeded (1) or not (0).',
