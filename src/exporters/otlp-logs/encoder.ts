@@ -305,6 +305,8 @@ export class LogsRequestEncoder {
   private readonly writer = new ProtoRecordWriter();
   private groups = new Map<Buffer, ResourceGroup>();
   private readonly pool: ProtoBuffer[] = [];
+  /** Scratch for the few framing bytes of each group at `seal`. */
+  private readonly head = new ProtoBuffer(32);
   /** Consecutive records often share a container: skip the lookups then. */
   private lastInfo: ContainerInfo | null | undefined;
   private lastGroup: ResourceGroup | undefined;
@@ -364,21 +366,29 @@ export class LogsRequestEncoder {
       total += 1 + varintSize(resourceLogs) + resourceLogs;
     }
     const backing = alloc(total);
-    const out = new ProtoBuffer(0, backing);
+    // `backing` may be a view of a resizable ArrayBuffer: only native copies
+    // touch it, as ProtoBuffer's JIT-compiled writers slow down several-fold
+    // once they have seen such a view. Framing goes through `head` first.
+    const head = this.head;
+    let pos = 0;
     let k = 0;
     for (const g of this.groups.values()) {
       const { scopeLogs, resourceLogs } = sizes[k++];
-      out.varint(T_RESOURCE_LOGS);
-      out.varint(resourceLogs);
-      out.bytes(g.resource);
-      out.varint(T_SCOPE_LOGS);
-      out.varint(scopeLogs);
-      out.bytes(SCOPE_FIELD);
-      out.bytes(g.records.buf.subarray(0, g.records.pos));
+      head.pos = 0;
+      head.varint(T_RESOURCE_LOGS);
+      head.varint(resourceLogs);
+      pos += head.buf.copy(backing, pos, 0, head.pos);
+      pos += g.resource.copy(backing, pos);
+      head.pos = 0;
+      head.varint(T_SCOPE_LOGS);
+      head.varint(scopeLogs);
+      pos += head.buf.copy(backing, pos, 0, head.pos);
+      pos += SCOPE_FIELD.copy(backing, pos);
+      pos += g.records.buf.copy(backing, pos, 0, g.records.pos);
       g.records.pos = 0;
       if (this.pool.length < MAX_POOLED_BUFFERS && g.records.buf.length <= MAX_POOLED_BUFFER_BYTES) this.pool.push(g.records);
     }
-    const sealed = { payload: out.buf.subarray(0, out.pos), records: this.records, backing };
+    const sealed = { payload: backing.subarray(0, pos), records: this.records, backing };
     this.groups = new Map();
     this.lastGroup = undefined;
     this.records = 0;
