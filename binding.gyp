@@ -18,6 +18,7 @@
       "sources": [
         "native/addon/addon.c",
         "native/addon/containers_map.c",
+        "native/addon/otlp_logs.c",
         "native/addon/session.c"
       ],
       "include_dirs": ["<(bpf_dir)", "native/bpf"],

@@ -12,8 +12,12 @@ const arg = 'y'.repeat(120);
 const specs: RecordSpec[] = [];
 for (let seq = 0; seq < 7000; seq++) specs.push({ type: 'exec', tsBootNs: 1n, pid: seq, mntns: 1, comm: 'w', filename: '/usr/local/bin/worker-process', args: ['/usr/local/bin/worker-process', String(seq), arg] });
 const { batch } = EventBatch.parse(encodeRecords(specs), new BootClock());
-const enc = new LogsRequestEncoder({ hostname: 'h', nodeName: '' }, {});
-for (let i = 0; i < batch.length; i++) enc.add(batch, i);
+if (!process.argv[2]) {
+  console.error('usage: transport-only.js HOST:PORT   (an OTLP/gRPC sink; e.g. a test OtlpSink started in another process)');
+  process.exit(2);
+}
+const enc = new LogsRequestEncoder({ hostname: 'h', nodeName: '' }, {}, { maxRecords: 7000, maxBytes: 8 * 1024 * 1024 });
+enc.add(batch, 0, batch.length, () => {});
 const payload = enc.seal().payload;
 const Client = grpc.makeGenericClientConstructor({ export: { path: '/opentelemetry.proto.collector.logs.v1.LogsService/Export', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } }, 'x');
 const client = new Client(process.argv[2], grpc.credentials.createInsecure()) as unknown as { export(b: Buffer, cb: (e: Error | null) => void): void };

@@ -28,6 +28,11 @@ export class BootClock {
   toEpochNs(bootNs: bigint): bigint {
     return bootNs + this.offsetNs;
   }
+
+  /** What `toEpochNs` adds: Unix epoch ns at boot. */
+  get bootToEpochNs(): bigint {
+    return this.offsetNs;
+  }
 }
 
 export interface ParseResult {

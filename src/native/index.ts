@@ -43,7 +43,25 @@ interface NativeAddon {
   createContainersMap(path: string, maxEntries: number): NativeMapHandle;
   openSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession;
   probePrograms(options: SessionOptions): ProgramStatus[];
+  createLogEncoder(errnoNames: Array<string | undefined>): NativeLogEncoder;
+  encodeLogRecords(
+    encoder: NativeLogEncoder,
+    records: Buffer,
+    offsets: Uint32Array,
+    order: Uint32Array,
+    start: number,
+    end: number,
+    out: Buffer,
+    outPos: number,
+    budget: number,
+    takeFirst: boolean,
+    clock: BigInt64Array,
+    result: Float64Array,
+  ): void;
 }
+
+/** Opaque handle of native/addon/otlp_logs.c's encoder state. */
+export type NativeLogEncoder = { readonly __nativeLogEncoder: unique symbol };
 
 let addon: NativeAddon | undefined;
 
@@ -89,6 +107,18 @@ function withBreakPrograms(options: SessionOptions): SessionOptions {
  */
 export function probePrograms(options: SessionOptions = {}): ProgramStatus[] {
   return loadAddon().probePrograms(withBreakPrograms(options));
+}
+
+/**
+ * OTLP LogRecords encoded natively from kernel records (native/addon/otlp_logs.c);
+ * same mapping as src/exporters/log-mapping. See LogsRequestEncoder for the calling contract.
+ */
+export function nativeLogRecordEncoder(errnoNames: Array<string | undefined>): {
+  encoder: NativeLogEncoder;
+  encode: NativeAddon['encodeLogRecords'];
+} {
+  const native = loadAddon();
+  return { encoder: native.createLogEncoder(errnoNames), encode: native.encodeLogRecords };
 }
 
 /** Loads and attaches the BPF programs; `onBatch` gets one Buffer of many records per drain. */

@@ -20,6 +20,11 @@ import {
   type TestSettings,
 } from './fixtures';
 
+const UNLIMITED = { maxRecords: Infinity, maxBytes: Infinity };
+const unexpectedSeal = () => {
+  throw new Error('no request should fill up here');
+};
+
 const FAST_RETRY = { enabled: true, initial_interval: '50ms', max_interval: '200ms', max_elapsed_time: '0s' };
 
 function createExporter(user: Record<string, unknown>, id = 'exporters.otlp'): { exporter: Exporter; settings: TestSettings; config: OtlpExporterConfig } {
@@ -56,9 +61,9 @@ function receivedSeqs(sink: OtlpSink): number[] {
 describe('OTLP protobuf encoder', () => {
   test('bytes decode with the official OTLP definitions and carry the documented mapping', () => {
     const batch = sampleBatch();
-    const encoder = new LogsRequestEncoder(HOST, {});
+    const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED);
     encoder.setObserved(123_000_000_000n);
-    for (let i = 0; i < batch.length; i++) encoder.add(batch, i);
+    encoder.add(batch, 0, batch.length, unexpectedSeal);
     const { payload, records } = encoder.seal();
     expect(records).toBe(5);
     const decoded = decodeLogsRequest(payload);
@@ -68,9 +73,9 @@ describe('OTLP protobuf encoder', () => {
 
   test('protobuf and OTLP-JSON (file exporter) output are the same message', () => {
     const batch = sampleBatch();
-    const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' });
+    const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' }, UNLIMITED);
     encoder.setObserved(42n);
-    for (let i = 0; i < batch.length; i++) encoder.add(batch, i);
+    encoder.add(batch, 0, batch.length, unexpectedSeal);
     const fromProto = decodeLogsRequest(encoder.seal().payload);
     const fromJson = JSON.parse(new OtlpJsonEncoder(HOST, { 'service.name': 'x' }).encode(batch, 42n)) as JsonRequest;
     expect(fromProto).toEqual(fromJson);
@@ -81,8 +86,8 @@ describe('OTLP protobuf encoder', () => {
     // Corrupt one byte of the filename (/usr/bin/true → /usr/bin/\xfffrue).
     const at = batch.offsets[0] + 80 + 9;
     batch.buffer[at] = 0xff;
-    const encoder = new LogsRequestEncoder(HOST, {});
-    encoder.add(batch, 0);
+    const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED);
+    encoder.add(batch, 0, 1, unexpectedSeal);
     const rec = decodeLogsRequest(encoder.seal().payload).resourceLogs[0].scopeLogs[0].logRecords[0];
     expect(rec.body.stringValue).toBe('exec /usr/bin/\ufffdrue');
   });

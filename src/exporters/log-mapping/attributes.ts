@@ -1,7 +1,8 @@
 /**
  * Every log-record attribute key this agent emits, in one table. Writers
- * (OTLP protobuf, OTLP-JSON) address keys by index so each can precompute its
- * own encoding of the key once. docs/otlp-mapping.md documents each one.
+ * address keys by index so each can precompute its own encoding of the key
+ * once; the native OTLP encoder (native/addon/otlp_logs.c, `attr_keys`)
+ * spells the same keys. docs/otlp-mapping.md documents each one.
  */
 export const ATTRIBUTE_KEYS = [
   'event.name',

@@ -39,7 +39,8 @@ export interface LogRecordWriter {
   end(): void;
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+/** errno → its name in Node's os.constants.errno, e.g. 2 → ENOENT. */
+export const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 const EINPROGRESS = constants.errno.EINPROGRESS;
 const SOCK_TRANSPORT: Record<number, string> = { 1: 'tcp', 2: 'udp' };
 
@@ -73,7 +74,9 @@ function openPathRange(batch: EventBatch, i: number): [number, number] {
 
 /**
  * The one definition of how a kernel record becomes an OTLP log record
- * (docs/otlp-mapping.md). Used by the OTLP and the file exporter alike.
+ * (docs/otlp-mapping.md). The file exporter writes it; the OTLP exporter's
+ * native encoder (native/addon/otlp_logs.c) mirrors it in C, and
+ * test/exporters/otlp-native-encoder.test.ts holds the two to the same output.
  */
 export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter): void {
   const type = EVENT_TYPE_NAMES[batch.typeCode(i) - 1];

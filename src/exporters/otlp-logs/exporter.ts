@@ -133,7 +133,12 @@ export class OtlpLogsExporter implements Exporter {
 
   constructor(private readonly config: OtlpExporterConfig, private readonly settings: ComponentSettings) {
     this.cfg = resolveConfig(config);
-    this.encoder = new LogsRequestEncoder(settings.host, config.resource_attributes);
+    this.encoder = new LogsRequestEncoder(
+      settings.host,
+      config.resource_attributes,
+      { maxRecords: this.cfg.batchMaxSize, maxBytes: this.cfg.batchMaxBytes },
+      (size) => this.requestBuffer(size),
+    );
     this.warnings = new WarnOnce(settings.logger);
     this.metrics = exporterMetrics(settings.metrics);
     this.metrics.sources.add({
@@ -205,13 +210,8 @@ export class OtlpLogsExporter implements Exporter {
     if (accept <= 0) return;
     const encoder = this.encoder;
     encoder.setObserved(BigInt(Date.now()) * 1_000_000n);
-    for (let i = 0; i < accept; i++) {
-      if (!encoder.add(batch, i, this.cfg.batchMaxBytes)) {
-        this.seal();
-        encoder.add(batch, i);
-      }
-      if (encoder.records >= this.cfg.batchMaxSize) this.seal();
-    }
+    encoder.add(batch, 0, accept, (request) => this.enqueue(request));
+    if (encoder.records >= this.cfg.batchMaxSize) this.seal();
     this.queued += accept;
     if (encoder.records > 0 && !this.batchTimer) {
       this.batchTimer = setTimeout(() => {
@@ -253,8 +253,11 @@ export class OtlpLogsExporter implements Exporter {
   });
 
   private seal(): void {
-    const sealed = this.encoder.seal((size) => this.requestBuffer(size));
-    this.waiting.push({ ...sealed, attempt: 0, firstSentAt: 0, retryTimer: undefined, done: false });
+    this.enqueue(this.encoder.seal());
+  }
+
+  private enqueue(request: EncodedRequest): void {
+    this.waiting.push({ ...request, attempt: 0, firstSentAt: 0, retryTimer: undefined, done: false });
     if (this.batchTimer && this.encoder.records === 0) {
       clearTimeout(this.batchTimer);
       this.batchTimer = undefined;
