@@ -37,6 +37,8 @@ export class FakeRuntimeClient implements RuntimeClient {
   unreachable = false;
   closed = false;
   getCalls = 0;
+  /** Set to give the fake a bounded cache's eviction count, as containerd's client has. */
+  cacheEvictions?: () => number;
 
   constructor(
     readonly runtime: RuntimeName = 'docker',

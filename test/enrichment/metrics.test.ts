@@ -17,6 +17,7 @@ describe('enrichment metrics', () => {
     await a.processor.start();
     await b.processor.start();
     a.clients[0].start(container('c1', 11));
+    a.clients[0].cacheEvictions = () => 3;
     await a.processor.consumeLogs(batchOf([execRecord(1, 11), execRecord(2, 4026531840), execRecord(3, 99)]));
     const text = await registry.metrics();
     const out = execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
@@ -27,6 +28,9 @@ describe('enrichment metrics', () => {
     expect(text).toContain('ebpf_container_otel_enrichment_hits_total{component="processors.container_enrichment"} 1');
     expect(text).toContain('ebpf_container_otel_enrichment_hits_total{component="processors.container_enrichment/2"} 0');
     expect(text).toContain('ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="lxc",endpoint="/var/lib/lxc"} 1');
+    expect(text).toContain('ebpf_container_otel_enrichment_runtime_cache_evictions_total{component="processors.container_enrichment",runtime="docker",endpoint="/run/fake.sock"} 3');
+    // Only clients that have bounded caches report evictions.
+    expect(text).not.toContain('runtime_cache_evictions_total{component="processors.container_enrichment",runtime="lxc"');
     await b.processor.shutdown();
     expect(await registry.metrics()).not.toContain('component="processors.container_enrichment/2"');
   });

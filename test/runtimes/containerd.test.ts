@@ -118,6 +118,18 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     }
   });
 
+  test('the cache of records prefetched at container creation is bounded: past 256, the oldest go and are counted', async () => {
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const onCreate = (client as unknown as { onContainerChange(ns: string, topic: string, payload: Buffer): void }).onContainerChange.bind(client);
+    expect(client.cacheEvictions()).toBe(0);
+    for (let k = 0; k < 300; k++) {
+      const id = Buffer.from(uniq('gone'));
+      // A containers.v1 event payload: field 1 (id), length-delimited.
+      onCreate('default', '/containers/create', Buffer.concat([Buffer.from([0x0a, id.length]), id]));
+    }
+    expect(client.cacheEvictions()).toBe(300 - 256);
+  });
+
   test('all namespaces: a container in a namespace created after the list was cached is still found', async () => {
     const client = track(new ContainerdClient({ socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
     expect(await client.get('no-such-container')).toBeUndefined();

@@ -32,7 +32,8 @@ export interface EnrichmentSource {
   unidentified(): number;
   /** Entries in our own pinned map (-1 when not writing) and in the source map (-1 when not open). */
   pinnedEntries(): { write: number; read: number };
-  runtimes(): Array<{ runtime: string; endpoint: string; up: boolean }>;
+  /** `cacheEvictions` only for clients with bounded caches. */
+  runtimes(): Array<{ runtime: string; endpoint: string; up: boolean; cacheEvictions?: number }>;
 }
 
 const sourcesByRegistry = new WeakMap<Registry, Set<EnrichmentSource>>();
@@ -127,6 +128,20 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       this.reset();
       for (const s of sources) {
         for (const r of s.runtimes()) this.set({ component: s.component, runtime: r.runtime, endpoint: r.endpoint }, r.up ? 1 : 0);
+      }
+    },
+  });
+  new Counter({
+    name: `${PREFIX}runtime_cache_evictions_total`,
+    help: "Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256).",
+    labelNames: ['component', 'runtime', 'endpoint'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sources) {
+        for (const r of s.runtimes()) {
+          if (r.cacheEvictions !== undefined) this.inc({ component: s.component, runtime: r.runtime, endpoint: r.endpoint }, r.cacheEvictions);
+        }
       }
     },
   });

@@ -89,7 +89,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       indexRefused: () => this.index.refused,
       unidentified: () => this.unidentified.size,
       pinnedEntries: () => ({ write: this.writer?.size ?? -1, read: this.source ? this.sourceEntries : -1 }),
-      runtimes: () => this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy() })),
+      runtimes: () => this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy(), cacheEvictions: c.cacheEvictions?.() })),
     });
     this.shutdown = once(() => this.stop());
   }

@@ -79,6 +79,8 @@ export class ContainerdClient extends RuntimeClientBase {
    * event stream reconnects (changes may have been missed).
    */
   private readonly created = new Map<string, { at: number; record: Promise<PbContainer | undefined> }>();
+  /** Entries of `imageDigests` and `created` dropped because the cache was full. */
+  private evictions = 0;
   /** Sandbox ids seen, so their task events are ignored; bounded by the sandboxes on the host. */
   private sandboxes = new Set<string>();
   private stream: grpc.ClientReadableStream<PbEnvelope> | undefined;
@@ -276,7 +278,7 @@ export class ContainerdClient extends RuntimeClientBase {
       },
     );
     const entry = { at: now, digest };
-    if (this.imageDigests.size >= MAX_IMAGE_CACHE) this.imageDigests.delete(this.imageDigests.keys().next().value!);
+    if (this.imageDigests.size >= MAX_IMAGE_CACHE) this.evictOldest(this.imageDigests);
     this.imageDigests.set(key, entry);
     // A failed lookup is not remembered: the next container asks again.
     digest.catch(() => {
@@ -357,6 +359,16 @@ export class ContainerdClient extends RuntimeClientBase {
     );
   }
 
+  cacheEvictions(): number {
+    return this.evictions;
+  }
+
+  /** Maps iterate in insertion order: the first key is the oldest entry. */
+  private evictOldest(cache: Map<string, unknown>): void {
+    cache.delete(cache.keys().next().value!);
+    this.evictions++;
+  }
+
   private onContainerChange(ns: string, topic: string, payload: Buffer): void {
     const id = idOf(payload);
     if (!id) return;
@@ -364,7 +376,7 @@ export class ContainerdClient extends RuntimeClientBase {
     this.created.delete(key);
     if (topic !== '/containers/create') return;
     const entry = { at: Date.now(), record: this.record(ns, id) };
-    if (this.created.size >= MAX_CREATED_CACHE) this.created.delete(this.created.keys().next().value!);
+    if (this.created.size >= MAX_CREATED_CACHE) this.evictOldest(this.created);
     this.created.set(key, entry);
     // The digest is wanted by the same first records; a failed fetch is asked again by them.
     entry.record.then(

@@ -35,6 +35,8 @@ export interface RuntimeClient {
   watch(onEvent: (event: RuntimeEvent) => void, onResync?: () => void): void;
   /** Whether the last call/stream succeeded; exported as a metric. */
   healthy(): boolean;
+  /** Optional, for clients with bounded caches: entries dropped because a cache was full; exported as a metric. */
+  cacheEvictions?(): number;
   close(): Promise<void>;
 }
 
