@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Load for the receiver benchmark: openat(2) of a path that does not exist,
+ * Load for the receiver benchmark: openat(2) of a path that does not exist
+ * (by default the empty one: ENOENT before any path walk, ~2.6 M calls/s per
+ * thread untraced here against ~0.8 M for "/nonexistent/…"),
  * as fast as THREADS threads can, for a given number of seconds. Each call
  * is one traced open (enter + exit tracepoints). Waits for a line on stdin
  * first so the runner can hand our pid to the consumer before the load starts.
  *
- *   producer SECONDS [THREADS]   → prints {"calls": N, "seconds": S}
+ *   producer SECONDS [THREADS [PATH]]   → prints {"calls": N, "seconds": S}
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@ static double now(void)
 }
 
 static double end_time;
+static const char *open_path;
 
 static void *hammer(void *arg)
 {
@@ -31,7 +34,7 @@ static void *hammer(void *arg)
 	do {
 		/* Check the clock every 1024 calls: it is not free either. */
 		for (int i = 0; i < 1024; i++)
-			openat(AT_FDCWD, "/nonexistent/ebpf-container-otel-bench", O_RDONLY);
+			openat(AT_FDCWD, open_path, O_RDONLY);
 		*calls += 1024;
 	} while (now() < end_time);
 	return NULL;
@@ -45,6 +48,7 @@ int main(int argc, char **argv)
 	pthread_t tids[64];
 	char line[16];
 
+	open_path = argc > 3 ? argv[3] : "";
 	if (threads < 1 || threads > 64 || !fgets(line, sizeof(line), stdin))
 		return 1;
 	start = now();

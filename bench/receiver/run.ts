@@ -1,10 +1,12 @@
 /**
  * Receiver benchmark: the same BPF object (openat programs, 32 MiB ring,
  * NO_WAKEUP + 5 ms drain) read by a plain C libbpf consumer and by the Node
- * receiver, under the same producer (one thread hammering openat on a
- * missing path). Prints events/s, drops and CPU for both, and the ratio.
+ * receiver, under the same producer (threads hammering openat on the empty
+ * path, which fails with ENOENT before any path walk, so the syscall is
+ * cheap and the traced programs dominate). Prints events/s, drops and CPU
+ * for both, and the ratio.
  *
- *   bash bench/receiver/run.sh        (BENCH_SECONDS=5 ROUNDS=2 PRODUCER_THREADS=1 to change)
+ *   bash bench/receiver/run.sh   (BENCH_SECONDS=5 ROUNDS=2 PRODUCER_THREADS=2 PRODUCER_PATH="" to change)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -14,7 +16,8 @@ import { decodeRate } from './decode';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
-const THREADS = Number(process.env.PRODUCER_THREADS ?? 1);
+const THREADS = Number(process.env.PRODUCER_THREADS ?? 2);
+const OPEN_PATH = process.env.PRODUCER_PATH ?? '';
 const BIN = path.join(PACKAGE_ROOT, 'build', 'bench', 'receiver');
 const BPF_OBJECT = path.join(PACKAGE_ROOT, 'build', 'Release', 'obj', 'gen', 'ebpf_otel', 'ebpf_otel.bpf.o');
 
@@ -34,7 +37,7 @@ function lines(child: ChildProcess): AsyncIterableIterator<string> {
 }
 
 async function round(kind: 'c' | 'node'): Promise<ConsumerResult & { calls: number }> {
-  const producer = spawn(path.join(BIN, 'producer'), [String(SECONDS), String(THREADS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const producer = spawn(path.join(BIN, 'producer'), [String(SECONDS), String(THREADS), OPEN_PATH], { stdio: ['pipe', 'pipe', 'inherit'] });
   const env = { ...process.env, PRODUCER_PID: String(producer.pid) };
   const consumer =
     kind === 'c'
@@ -69,7 +72,7 @@ function row(r: ConsumerResult & { calls: number }): string {
 }
 
 async function main(): Promise<void> {
-  process.stdout.write(`receiver benchmark: ${ROUNDS} rounds x ${SECONDS} s per consumer, producer = ${THREADS} thread(s) of openat(ENOENT)\n`);
+  process.stdout.write(`receiver benchmark: ${ROUNDS} rounds x ${SECONDS} s per consumer, producer = ${THREADS} thread(s) of openat(${JSON.stringify(OPEN_PATH)}) → ENOENT\n`);
   const results: Record<'c' | 'node', Array<ConsumerResult & { calls: number }>> = { c: [], node: [] };
   for (let i = 0; i < ROUNDS; i++) {
     for (const kind of ['c', 'node'] as const) {
