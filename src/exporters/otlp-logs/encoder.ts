@@ -25,7 +25,7 @@ const T_SCOPE_LOGS = tag(F.resourceLogs.scopeLogs, WireType.len);
 const T_RESOURCE_LOGS = tag(F.request.resourceLogs, WireType.len);
 
 /** `ScopeLogs.scope`, identical in every request. */
-export const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]));
+const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]));
 
 function anyValueBytes(value: string | string[]): Buffer {
   if (typeof value === 'string') return stringField(F.anyValue.string, value);

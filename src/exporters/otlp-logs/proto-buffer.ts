@@ -1,5 +1,5 @@
 /** Protobuf wire types. */
-export const WireType = { varint: 0, fixed64: 1, len: 2, fixed32: 5 } as const;
+export const WireType = { varint: 0, len: 2 } as const;
 
 export function tag(field: number, wireType: number): number {
   return (field << 3) | wireType;
