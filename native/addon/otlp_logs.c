@@ -323,33 +323,46 @@ static void attr_str(struct out *o, enum attr_key key, const char *s, size_t n)
 	put_bytes(o, s, n);
 }
 
-static void attr_utf8(struct out *o, enum attr_key key, const uint8_t *s, size_t n, bool nul_as_space)
-{
-	size_t len = utf8_repaired_len(s, n);
+/* Bytes of a string as they are (s, n) and their length once repaired (len == n: valid UTF-8). */
+struct raw_str {
+	const uint8_t *s;
+	size_t n;
+	size_t len;
+};
 
-	put_attr_head(o, key, 1 + varint_size(len) + len);
-	put_byte(o, T_ANY_STRING);
-	put_varint(o, len);
-	put_utf8(o, s, n, len, nul_as_space);
+/* Kernel bytes, checked once for the body and the attribute that both carry them. */
+static struct raw_str kernel_str(const uint8_t *s, size_t n)
+{
+	return (struct raw_str){ s, n, utf8_repaired_len(s, n) };
 }
 
-/* Body: a string AnyValue `<type> <detail>`; detail as kernel bytes (repaired) or text. */
-static void put_body(struct out *o, __u16 type, const uint8_t *detail, size_t n, bool kernel_bytes)
+/* Text this file formatted (digits, addresses): ASCII. */
+static struct raw_str ascii_str(const char *s, size_t n)
+{
+	return (struct raw_str){ (const uint8_t *)s, n, n };
+}
+
+static void attr_raw(struct out *o, enum attr_key key, struct raw_str v, bool nul_as_space)
+{
+	put_attr_head(o, key, 1 + varint_size(v.len) + v.len);
+	put_byte(o, T_ANY_STRING);
+	put_varint(o, v.len);
+	put_utf8(o, v.s, v.n, v.len, nul_as_space);
+}
+
+/* Body: a string AnyValue `<type> <detail>`. */
+static void put_body(struct out *o, __u16 type, struct raw_str detail)
 {
 	const char *prefix = body_prefixes[type].s;
 	size_t plen = body_prefixes[type].len;
-	size_t dlen = kernel_bytes ? utf8_repaired_len(detail, n) : n;
-	size_t str_len = plen + dlen;
+	size_t str_len = plen + detail.len;
 
 	put_byte(o, T_BODY);
 	put_varint(o, 1 + varint_size(str_len) + str_len);
 	put_byte(o, T_ANY_STRING);
 	put_varint(o, str_len);
 	put_bytes(o, prefix, plen);
-	if (kernel_bytes)
-		put_utf8(o, detail, n, dlen, false);
-	else
-		put_bytes(o, detail, n);
+	put_utf8(o, detail.s, detail.n, detail.len, false);
 }
 
 static void attr_errno(struct out *o, const struct log_encoder *enc, __s32 ret)
@@ -502,10 +515,12 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 		/* argv ends with a NUL: no trailing space in the command line */
 		if (args_len && args[args_len - 1] == 0)
 			args_len--;
-		put_body(o, h.type, filename, e.filename_len, true);
-		attr_utf8(o, A_EXECUTABLE_PATH, filename, e.filename_len, false);
+		struct raw_str name_str = kernel_str(filename, e.filename_len);
+
+		put_body(o, h.type, name_str);
+		attr_raw(o, A_EXECUTABLE_PATH, name_str, false);
 		if (args_len)
-			attr_utf8(o, A_COMMAND_LINE, args, args_len, true);
+			attr_raw(o, A_COMMAND_LINE, kernel_str(args, args_len), true);
 		if (e.flags & EXEC_ARGS_TRUNCATED)
 			attr_bool(o, A_ARGS_TRUNCATED, true);
 		break;
@@ -514,7 +529,7 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 		struct exit_event e;
 
 		memcpy(&e, rec, sizeof(e));
-		put_body(o, h.type, (const uint8_t *)text, format_s64(text, e.exit_code), false);
+		put_body(o, h.type, ascii_str(text, format_s64(text, e.exit_code)));
 		attr_int(o, A_EXIT_CODE, e.exit_code);
 		if (e.exit_signal)
 			attr_int(o, A_EXIT_SIGNAL, e.exit_signal);
@@ -526,8 +541,10 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 		const uint8_t *path = rec + offsetof(struct open_event, path);
 
 		memcpy(&e, rec, offsetof(struct open_event, path));
-		put_body(o, h.type, path, e.path_len, true);
-		attr_utf8(o, A_FILE_PATH, path, e.path_len, false);
+		struct raw_str path_str = kernel_str(path, e.path_len);
+
+		put_body(o, h.type, path_str);
+		attr_raw(o, A_FILE_PATH, path_str, false);
 		attr_int(o, A_OPEN_FLAGS, e.flags);
 		if (e.ret < 0)
 			attr_errno(o, enc, e.ret);
@@ -551,7 +568,7 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 			text[n++] = ']';
 		text[n++] = ':';
 		n += format_u64(text + n, e.port);
-		put_body(o, h.type, (const uint8_t *)text, n, false);
+		put_body(o, h.type, ascii_str(text, n));
 		attr_str(o, A_PEER_ADDRESS, address, alen);
 		attr_int(o, A_PEER_PORT, e.port);
 		if (e.sock_type == 1)
@@ -569,7 +586,7 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 	attr_int(o, A_PID, h.tgid);
 	attr_int(o, A_THREAD_ID, h.pid);
 	attr_int(o, A_PARENT_PID, h.ppid);
-	attr_utf8(o, A_EXECUTABLE_NAME, (const uint8_t *)h.comm, strnlen(h.comm, TASK_COMM_LEN), false);
+	attr_raw(o, A_EXECUTABLE_NAME, kernel_str((const uint8_t *)h.comm, strnlen(h.comm, TASK_COMM_LEN)), false);
 	attr_str(o, A_USER_ID, text, format_u64(text, h.uid));
 	attr_int(o, A_MNTNS, (int64_t)h.mntns);
 	attr_int(o, A_CGROUP_ID, (int64_t)h.cgroup_id);
