@@ -35,6 +35,8 @@ export class BootClock {
   }
 }
 
+export type RecordContainers = Array<ContainerInfo | null | undefined>;
+
 export interface ParseResult {
   batch: EventBatch;
   /** Records skipped because they were truncated, of an unknown type or version. */
@@ -49,8 +51,13 @@ const TWO_POW_32 = 4294967296;
  */
 export class EventBatch {
   readonly view: DataView;
-  /** Filled by the enrichment processor, index-aligned with records; null = host. */
-  containers: Array<ContainerInfo | null> | undefined;
+  /**
+   * Filled by the enrichment processor, index-aligned with records: the
+   * record's container; null for the host's own mount namespace; undefined
+   * for a namespace that is no container the processor could identify.
+   * Absent (no enrichment in the pipeline): nothing is known either way.
+   */
+  containers: RecordContainers | undefined;
 
   constructor(
     readonly buffer: Buffer,
@@ -94,7 +101,7 @@ export class EventBatch {
   /** A batch of the records whose index `keep` returns true for; shares the buffer. */
   filter(keep: (index: number) => boolean): EventBatch {
     const kept = new Uint32Array(this.length);
-    const containers = this.containers ? [] as Array<ContainerInfo | null> : undefined;
+    const containers: RecordContainers | undefined = this.containers ? [] : undefined;
     let n = 0;
     for (let i = 0; i < this.length; i++) {
       if (!keep(i)) continue;

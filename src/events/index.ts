@@ -1,5 +1,5 @@
 export { BootClock, EventBatch, formatIPv6 } from './batch';
-export type { ParseResult } from './batch';
+export type { ParseResult, RecordContainers } from './batch';
 export type { ContainerInfo, ContainerState, KubernetesInfo, RuntimeName } from './container';
 export { encodeRecord, encodeRecords } from './encode';
 export type { RecordCommon, RecordSpec } from './encode';

@@ -199,6 +199,8 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     await r.processor.consumeLogs(batchOf([execRecord(91, 5004)]));
     await r.out.waitFor(() => r.out.count() === 1, 'deadline release');
     expect(r.out.records()[0].id).toBeNull();
+    // Unidentified, which exporters tell from the host's own events (null).
+    expect(r.out.batches[0].containers).toEqual([undefined]);
     expect(r.processor.index.lookup(5004)).toBeUndefined();
   });
 });

@@ -60,10 +60,21 @@ describe('prometheus exporter', () => {
     expect(line('container="web",k8s_namespace="shop",k8s_pod="web-7d9f",event="open"')).toMatch(/ 1$/);
     expect(line('container="batch-job",k8s_namespace="",k8s_pod="",event="connect"')).toMatch(/ 2$/);
     expect(line('container="",k8s_namespace="",k8s_pod="",event="exit"')).toMatch(/ 1$/);
+    // Unidentified by enrichment: its own series. No enrichment at all: counted with the host.
+    const unidentified = execBatch(2, [DOCKER_CONTAINER]);
+    unidentified.containers = [undefined, null];
+    await exporter.consumeLogs(unidentified);
+    const unenriched = execBatch(3, [DOCKER_CONTAINER]);
+    unenriched.containers = undefined;
+    await exporter.consumeLogs(unenriched);
+    const after = await (await fetch(`${base}/metrics`)).text();
+    const lineAfter = (labels: string) => after.split('\n').find((l) => l.startsWith(`ebpf_container_otel_container_events_total{${labels}}`));
+    expect(lineAfter('container="unidentified",k8s_namespace="",k8s_pod="",event="exec"')).toMatch(/ 1$/);
+    expect(lineAfter('container="",k8s_namespace="",k8s_pod="",event="exec"')).toMatch(/ 4$/);
     // Cap 2 reached by web and batch-job: the three extra containers go to "other".
     expect(line('container="other",k8s_namespace="other",k8s_pod="other",event="exec"')).toMatch(/ 6$/);
     expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 3$/m);
-    expect(settings.stage.sent).toBe(11);
+    expect(settings.stage.sent).toBe(16);
 
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);

@@ -9,6 +9,8 @@ interface Series {
 }
 
 const OTHER = 'other';
+/** Records the enrichment processor could attribute to no container (nor to the host). */
+const UNIDENTIFIED = 'unidentified';
 
 function labelsOf(info: ContainerInfo | null): Series['labels'] {
   if (!info) return { container: '', k8s_namespace: '', k8s_pod: '' };
@@ -26,13 +28,14 @@ export class ContainerEventCounters {
   private readonly byInfo = new WeakMap<ContainerInfo, Series>();
   private readonly host: Series = { labels: labelsOf(null), counts: new Float64Array(EVENT_TYPE_NAMES.length) };
   private readonly other: Series = { labels: { container: OTHER, k8s_namespace: OTHER, k8s_pod: OTHER }, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
+  private readonly unidentified: Series = { labels: { container: UNIDENTIFIED, k8s_namespace: '', k8s_pod: '' }, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
   private overflowed = 0;
 
   constructor(registry: Registry, private readonly maxSeries: number) {
     const self = this;
     new Counter({
       name: `${METRIC_PREFIX}container_events_total`,
-      help: `Kernel events by container and event type; beyond the series cap containers count as container="${OTHER}".`,
+      help: `Kernel events by container and event type. container="" is the host; container="${UNIDENTIFIED}" a mount namespace enrichment could not attribute; beyond the series cap containers count as container="${OTHER}".`,
       labelNames: ['container', 'k8s_namespace', 'k8s_pod', 'event'],
       registers: [registry],
       collect() {
@@ -58,13 +61,15 @@ export class ContainerEventCounters {
   count(batch: EventBatch): void {
     const containers = batch.containers;
     for (let i = 0; i < batch.length; i++) {
-      const s = this.seriesOf(containers?.[i] ?? null);
+      // No enrichment in the pipeline: counted with the host, as nothing is known.
+      const s = containers ? this.seriesOf(containers[i]) : this.host;
       s.counts[batch.typeCode(i) - 1]++;
     }
   }
 
-  private seriesOf(info: ContainerInfo | null): Series {
-    if (!info) return this.host;
+  private seriesOf(info: ContainerInfo | null | undefined): Series {
+    if (info === null) return this.host;
+    if (info === undefined) return this.unidentified;
     const cached = this.byInfo.get(info);
     if (cached) return cached;
     const labels = labelsOf(info);
@@ -85,6 +90,7 @@ export class ContainerEventCounters {
 
   private *all(): Iterable<Series> {
     yield this.host;
+    yield this.unidentified;
     yield* this.series.values();
     yield this.other;
   }

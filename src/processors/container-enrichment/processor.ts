@@ -1,4 +1,4 @@
-import { type ContainerInfo, EventBatch, EventType } from '../../events';
+import { type ContainerInfo, EventBatch, EventType, type RecordContainers } from '../../events';
 import type { PinnedContainersMap } from '../../native/types';
 import type { ComponentSettings, LogsConsumer, Processor } from '../../pipeline/component';
 import { once } from '../../pipeline/component';
@@ -120,7 +120,7 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   async consumeLogs(batch: EventBatch): Promise<void> {
     const n = batch.length;
-    const containers = new Array<ContainerInfo | null>(n);
+    const containers: RecordContainers = new Array(n);
     const index = this.index;
     const host = this.hostMntns;
     let keep: Uint8Array | undefined;
@@ -136,8 +136,8 @@ export class ContainerEnrichmentProcessor implements Processor {
         hits++;
         continue;
       }
-      containers[i] = null;
       if (mntns === host) {
+        containers[i] = null;
         hostEvents++;
         if (this.config.dropHostEvents) (keep ??= new Uint8Array(n).fill(1))[i] = 0;
         continue;
@@ -250,7 +250,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     clearTimeout(this.deadlineTimer);
     await Promise.allSettled(this.clients.map((c) => c.close()));
     const held = this.pending.takeAll();
-    if (held.length) this.release(held, null, 'shutdown');
+    if (held.length) this.release(held, undefined, 'shutdown');
     await Promise.allSettled([...this.inFlight]);
     this.source?.close();
     this.source = undefined;
@@ -487,7 +487,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       const expired = this.pending.takeExpired();
       if (expired.length) {
         for (const g of expired) this.rememberUnidentified(g.mntns);
-        this.release(expired, null, 'deadline');
+        this.release(expired, undefined, 'deadline');
       }
       this.armDeadline();
     }, Math.max(0, due - this.deps.now()));
@@ -495,7 +495,8 @@ export class ContainerEnrichmentProcessor implements Processor {
   }
 
   /** Held records go downstream as one batch of their own. */
-  private release(groups: HeldGroup[], info: ContainerInfo | null, reason?: UnenrichedReason): void {
+  /** `info` undefined: released unidentified, for `reason`. */
+  private release(groups: HeldGroup[], info: ContainerInfo | undefined, reason?: UnenrichedReason): void {
     const records = groups.flatMap((g) => g.records);
     const offsets = new Uint32Array(records.length);
     let at = 0;
@@ -504,7 +505,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       at += r.length;
     });
     const batch = new EventBatch(Buffer.concat(records, at), offsets, groups[0].clock);
-    batch.containers = new Array<ContainerInfo | null>(records.length).fill(info);
+    batch.containers = new Array<ContainerInfo | undefined>(records.length).fill(info);
     if (reason) this.counters.releasedUnenriched[reason] += records.length;
     else this.counters.releasedEnriched += records.length;
     const delivery = this.next.consumeLogs(batch).then(
