@@ -1,5 +1,5 @@
 import type { ContainerInfo, EventBatch } from '../../events';
-import { type NativeLogEncoder, nativeLogRecordEncoder } from '../../native';
+import { nativeLogRecordEncoder } from '../../native';
 import type { HostInfo } from '../../pipeline/component';
 import { ERRNO_NAMES, type ResourceAttribute, ResourceCache, SCOPE } from '../log-mapping';
 import { ProtoBuffer, WireType, lenField, stringField, tag, varintSize } from './proto-buffer';
@@ -88,7 +88,6 @@ function errnoNames(): Array<string | undefined> {
 export class LogsRequestEncoder {
   private readonly resources: ResourceCache<Buffer>;
   private readonly native = nativeLogRecordEncoder(errnoNames());
-  private readonly encoderHandle: NativeLogEncoder;
   private groups = new Map<Buffer, ResourceGroup>();
   private readonly pool: ProtoBuffer[] = [];
   private pooledBytes = 0;
@@ -113,7 +112,6 @@ export class LogsRequestEncoder {
     private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
   ) {
     this.resources = new ResourceCache(host, resourceOverrides, resourceField);
-    this.encoderHandle = this.native.encoder;
     this.setObserved(BigInt(Date.now()) * 1_000_000n);
   }
 
@@ -126,7 +124,6 @@ export class LogsRequestEncoder {
     const count = end - start;
     if (count <= 0) return;
     this.clock[0] = batch.clock.bootToEpochNs;
-    // Group slot of each record: consecutive records often share a container.
     if (this.slots.length < count) {
       this.slots = new Uint32Array(count);
       this.order = new Uint32Array(count);
@@ -136,6 +133,7 @@ export class LogsRequestEncoder {
     const slotOf = new Map<Buffer, number>();
     let lastInfo: ContainerInfo | null | undefined;
     let lastSlot = 0;
+    // Each record's group slot; consecutive records often share a container.
     for (let k = 0; k < count; k++) {
       const info = batch.containers?.[start + k] ?? null;
       if (info !== lastInfo) {
@@ -168,7 +166,7 @@ export class LogsRequestEncoder {
         const out = group.records;
         const upTo = Math.min(to, from + this.limits.maxRecords - this.records);
         const r = this.result;
-        this.native.encode(this.encoderHandle, batch.buffer, batch.offsets, order, from, upTo, out.buf, out.pos, this.limits.maxBytes - this.bytes, this.records === 0, this.clock, r);
+        this.native.encode(this.native.encoder, batch.buffer, batch.offsets, order, from, upTo, out.buf, out.pos, this.limits.maxBytes - this.bytes, this.records === 0, this.clock, r);
         const next = r[0];
         this.records += next - from;
         this.bytes += r[1] - out.pos;
