@@ -75,9 +75,14 @@ static __always_inline void count(__u32 type, enum counter_kind kind)
 		c->filtered++;
 }
 
+/*
+ * Through the BTF task pointer, field reads are plain loads (the verifier
+ * turns a faulting one into 0, as bpf_probe_read_kernel would) instead of one
+ * helper call per pointer hop: every record's header pays for these reads.
+ */
 static __always_inline __u64 task_mntns(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	return task->nsproxy->mnt_ns->ns.inum;
 }
 
 /* True when the current task passes the configured filters; counts it otherwise. */
@@ -97,7 +102,7 @@ static __always_inline bool pass_filters(__u32 type)
 			goto filtered;
 	}
 	if (containers_only) {
-		__u64 mntns = task_mntns((struct task_struct *)bpf_get_current_task());
+		__u64 mntns = task_mntns(bpf_get_current_task_btf());
 
 		if (!bpf_map_lookup_elem(&containers, &mntns))
 			goto filtered;
@@ -108,25 +113,30 @@ filtered:
 	return false;
 }
 
+/*
+ * The same values as bpf_get_current_{pid_tgid,uid_gid,cgroup_id,comm}, read
+ * from the task directly: uid/gid are the kernel ids (what the helper
+ * reports in the initial user namespace), cgroup_id is the default
+ * hierarchy's kernfs id, comm is kept NUL-padded by the kernel.
+ */
 static __always_inline void fill_header(struct event_header *h, __u16 type, __u32 size)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred;
 
 	h->size = size;
 	h->type = type;
 	h->version = EVENT_VERSION;
 	h->ts_boot_ns = bpf_ktime_get_boot_ns();
-	h->pid = (__u32)pid_tgid;
-	h->tgid = pid_tgid >> 32;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->uid = (__u32)uid_gid;
-	h->gid = uid_gid >> 32;
+	h->pid = task->pid;
+	h->tgid = task->tgid;
+	h->ppid = task->real_parent->tgid;
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
 	h->flags = 0;
 	h->mntns = task_mntns(task);
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 }
 
 static __always_inline __u32 align8(__u32 n)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Network connect (IPv4/IPv6): enter copies the peer address and socket type,
- * exit emits it with the result (0, -errno, -EINPROGRESS).
+ * exit emits it with the result (0, -errno, -EINPROGRESS). The stash is task
+ * local storage, as for opens (see open.bpf.c).
  */
 #include "common.bpf.h"
 
@@ -10,12 +11,13 @@ struct connect_args {
 	__u16 family;
 	__u16 port;
 	__u16 sock_type;
+	__u16 pending;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PENDING_SYSCALLS_MAX);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct connect_args);
 } pending_connect SEC(".maps");
 
@@ -53,8 +55,7 @@ static __always_inline __u16 socket_type(int fd)
 SEC("tp/syscalls/sys_enter_connect")
 int enter_connect(struct syscall_enter_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct connect_args args = {};
+	struct connect_args *args;
 	struct sockaddr_user sa = {};
 
 	if (!pass_filters(EVENT_CONNECT))
@@ -62,33 +63,39 @@ int enter_connect(struct syscall_enter_ctx *ctx)
 	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)ctx->args[1]) &&
 	    bpf_probe_read_user(&sa, 8, (void *)ctx->args[1]))
 		return 0;
-	if (sa.family == AF_INET)
-		__builtin_memcpy(args.addr, sa.v4, 4);
-	else if (sa.family == AF_INET6)
-		__builtin_memcpy(args.addr, sa.v6, 16);
-	else
+	if (sa.family != AF_INET && sa.family != AF_INET6)
 		return 0;
-	args.family = sa.family;
-	args.port = bpf_ntohs(sa.port);
-	args.sock_type = socket_type((int)ctx->args[0]);
-	if (bpf_map_update_elem(&pending_connect, &id, &args, BPF_ANY))
+	args = bpf_task_storage_get(&pending_connect, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!args) {
 		count(EVENT_CONNECT, COUNT_DROPPED);
+		return 0;
+	}
+	if (sa.family == AF_INET) {
+		__builtin_memcpy(args->addr, sa.v4, 4);
+		__builtin_memset(args->addr + 4, 0, 12);
+	} else {
+		__builtin_memcpy(args->addr, sa.v6, 16);
+	}
+	args->family = sa.family;
+	args->port = bpf_ntohs(sa.port);
+	args->sock_type = socket_type((int)ctx->args[0]);
+	args->pending = 1;
 	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_connect")
 int exit_connect(struct syscall_exit_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct connect_args *args = bpf_map_lookup_elem(&pending_connect, &id);
+	struct connect_args *args = bpf_task_storage_get(&pending_connect, bpf_get_current_task_btf(), 0, 0);
 	struct connect_event *e;
 
-	if (!args)
+	if (!args || !args->pending)
 		return 0;
+	args->pending = 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(EVENT_CONNECT, COUNT_DROPPED);
-		goto out;
+		return 0;
 	}
 	fill_header(&e->hdr, EVENT_CONNECT, sizeof(*e));
 	e->ret = ctx->ret;
@@ -98,7 +105,5 @@ int exit_connect(struct syscall_exit_ctx *ctx)
 	e->sock_type = args->sock_type;
 	e->reserved[0] = e->reserved[1] = e->reserved[2] = 0;
 	submit(e, EVENT_CONNECT);
-out:
-	bpf_map_delete_elem(&pending_connect, &id);
 	return 0;
 }

@@ -11,7 +11,7 @@
 
 struct event_counters {
 	__u64 produced;  /* records submitted to the ring buffer */
-	__u64 dropped;   /* ring buffer full (reserve failed) or pending-syscall map full */
+	__u64 dropped;   /* ring buffer full (reserve failed) or no memory for the arguments of a pending syscall */
 	__u64 filtered;  /* rejected by a kernel-side filter */
 };
 
@@ -26,7 +26,5 @@ struct container_value {
 
 #define DENY_PIDS_MAX 1024
 #define DENY_COMMS_MAX 256
-/* Threads inside an openat/connect between enter and exit at the same time. */
-#define PENDING_SYSCALLS_MAX 16384
 
 #endif

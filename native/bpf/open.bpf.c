@@ -3,6 +3,10 @@
  * File open: openat/openat2 enter stashes the arguments per thread, exit
  * emits one record with the result. The path is read at exit, when the
  * kernel has already faulted the user page in.
+ *
+ * The stash is task local storage rather than a hash keyed by pid_tgid: the
+ * slot hangs off the task, so enter and exit find it without hashing or
+ * locking a bucket, exit does not delete it, and it goes away with the task.
  */
 #include "common.bpf.h"
 
@@ -10,12 +14,15 @@ struct open_args {
 	const char *path;
 	__u32 flags;
 	__u32 mode;
+	/* Set by enter, cleared by exit: an exit whose enter was filtered out
+	 * or ran before the programs were attached emits nothing. */
+	__u32 pending;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PENDING_SYSCALLS_MAX);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct open_args);
 } pending_open SEC(".maps");
 
@@ -28,34 +35,40 @@ struct open_how_user {
 
 static __always_inline int stash_open(const char *path, __u32 flags, __u32 mode)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct open_args args = { .path = path, .flags = flags, .mode = mode };
+	struct open_args *args;
 
 	if (!pass_filters(EVENT_OPEN))
 		return 0;
-	if (bpf_map_update_elem(&pending_open, &id, &args, BPF_ANY))
+	args = bpf_task_storage_get(&pending_open, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!args) {
 		count(EVENT_OPEN, COUNT_DROPPED);
+		return 0;
+	}
+	args->path = path;
+	args->flags = flags;
+	args->mode = mode;
+	args->pending = 1;
 	return 0;
 }
 
 static __always_inline int emit_open(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct open_args *args = bpf_map_lookup_elem(&pending_open, &id);
+	struct open_args *args = bpf_task_storage_get(&pending_open, bpf_get_current_task_btf(), 0, 0);
 	struct open_event *e;
 	long n;
 	__u32 len;
 
-	if (!args)
+	if (!args || !args->pending)
 		return 0;
+	args->pending = 0;
 	if (open_failed_only && ret >= 0) {
 		count(EVENT_OPEN, COUNT_FILTERED);
-		goto out;
+		return 0;
 	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(EVENT_OPEN, COUNT_DROPPED);
-		goto out;
+		return 0;
 	}
 	n = bpf_probe_read_user_str(e->path, MAX_PATH_LEN, args->path);
 	len = n > 0 ? n - 1 : 0;
@@ -67,8 +80,6 @@ static __always_inline int emit_open(long ret)
 	e->path_len = len;
 	e->reserved = 0;
 	submit(e, EVENT_OPEN);
-out:
-	bpf_map_delete_elem(&pending_open, &id);
 	return 0;
 }
 

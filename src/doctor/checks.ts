@@ -77,8 +77,14 @@ export function checkKernel(release: string): CheckResult {
   const m = /^(\d+)\.(\d+)/.exec(release);
   const [major, minor] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
   const atLeast = (a: number, b: number) => major > a || (major === a && minor >= b);
-  if (atLeast(5, 8)) return { check: 'kernel version', status: 'ok', detail: `${release} (BPF ring buffer needs >= 5.8)`, fix: '' };
-  return { check: 'kernel version', status: 'fail', detail: `${release} is older than 5.8, which has no BPF ring buffer`, fix: 'run on kernel 5.8 or newer' };
+  // 5.8 brought the BPF ring buffer, 5.11 the BTF task pointer (bpf_get_current_task_btf), 5.13 task local storage from tracepoints.
+  if (atLeast(5, 13)) return { check: 'kernel version', status: 'ok', detail: `${release} (the BPF programs need >= 5.13)`, fix: '' };
+  return {
+    check: 'kernel version',
+    status: 'fail',
+    detail: `${release} is older than 5.13: the BPF programs need the ring buffer (5.8), the BTF task pointer (5.11) and task local storage from tracepoints (5.13)`,
+    fix: 'run on kernel 5.13 or newer',
+  };
 }
 
 export function checkBtf(hostRoot: string): CheckResult {

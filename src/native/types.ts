@@ -59,7 +59,7 @@ export interface SessionOptions {
 
 export interface EventTypeCounters {
   produced: number;
-  /** Ring buffer full (reserve failed) or pending-syscall map full. */
+  /** Ring buffer full (reserve failed) or no memory for the arguments of a pending syscall. */
   dropped: number;
   /** Rejected by a kernel-side filter. */
   filtered: number;

@@ -15,8 +15,10 @@ describe('doctor checks', () => {
     expect(none.find((c) => c.check === 'capability CAP_BPF')).toMatchObject({ status: 'fail', fix: expect.stringContaining('CAP_BPF') });
   });
 
-  it('fails kernels without the BPF ring buffer', () => {
+  it('fails kernels older than 5.13 (ring buffer, BTF task pointer, task storage from tracepoints)', () => {
     expect(checkKernel('5.4.0-150-generic').status).toBe('fail');
+    expect(checkKernel('5.10.0-30-amd64').status).toBe('fail');
+    expect(checkKernel('5.15.0-100-generic').status).toBe('ok');
     expect(checkKernel('6.18.44').status).toBe('ok');
   });
 

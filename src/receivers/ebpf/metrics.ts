@@ -53,7 +53,7 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
   perEvent('events_produced_total', 'Records the BPF programs submitted to the ring buffer.', (s, e) => s[e].produced);
   perEvent(
     'events_dropped_total',
-    'Records the BPF programs lost because the ring buffer (or the pending-syscall map) was full.',
+    'Records the BPF programs lost because the ring buffer was full (or memory for the arguments of a pending syscall ran out).',
     (s, e) => s[e].dropped,
   );
   perEvent('events_filtered_total', 'Events rejected in the kernel by the configured filters.', (s, e) => s[e].filtered);
