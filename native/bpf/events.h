@@ -46,7 +46,7 @@ struct exec_event {
 	struct event_header hdr;
 	__u16 filename_len;
 	__u16 args_len;
-	__u16 argc;
+	__u16 reserved;   /* 0; argv is split on its NULs in user space */
 	__u16 flags;       /* EXEC_ARGS_TRUNCATED */
 	char data[MAX_FILENAME_LEN + MAX_ARGS_LEN];
 };

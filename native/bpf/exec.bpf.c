@@ -12,7 +12,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	unsigned long arg_start, arg_end;
 	__u32 filename_off, filename_len;
 	__u64 args_len;
-	__u16 flags = 0, argc = 0;
+	__u16 flags = 0;
 	long n;
 
 	if (!pass_filters(EVENT_EXEC))
@@ -44,21 +44,11 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (args_len && bpf_probe_read_user(e->data + filename_len, args_len, (void *)arg_start))
 		args_len = 0;
 
-	for (__u32 i = 0; i < MAX_ARGS_LEN; i++) {
-		if (i >= args_len)
-			break;
-		if (e->data[filename_len + i] == 0)
-			argc++;
-	}
-	/* A cut-off last argument has no NUL but is still an argument. */
-	if (flags & EXEC_ARGS_TRUNCATED)
-		argc++;
-
 	fill_header(&e->hdr, EVENT_EXEC,
 		    align8(offsetof(struct exec_event, data) + filename_len + args_len));
 	e->filename_len = filename_len;
 	e->args_len = args_len;
-	e->argc = argc;
+	e->reserved = 0;
 	e->flags = flags;
 	submit(e, EVENT_EXEC);
 	return 0;

@@ -57,7 +57,6 @@ function payloadOf(spec: RecordSpec): Buffer {
       const p = Buffer.alloc(Exec.data - base + filename.length + args.length);
       p.writeUInt16LE(filename.length, Exec.filenameLength - base);
       p.writeUInt16LE(args.length, Exec.argsLength - base);
-      p.writeUInt16LE(spec.args.length, Exec.argc - base);
       p.writeUInt16LE(spec.argsTruncated ? Exec.argsTruncatedFlag : 0, Exec.flags - base);
       filename.copy(p, Exec.data - base);
       args.copy(p, Exec.data - base + filename.length);

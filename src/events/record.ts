@@ -33,7 +33,6 @@ export const Header = {
 export const Exec = {
   filenameLength: 72,
   argsLength: 74,
-  argc: 76,
   flags: 78,
   data: 80,
   argsTruncatedFlag: 1,

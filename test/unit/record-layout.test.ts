@@ -27,7 +27,6 @@ const FIELDS: Array<[string, string]> = [
   ['Header.length', 'sizeof(struct event_header)'],
   ['Exec.filenameLength', 'offsetof(struct exec_event, filename_len)'],
   ['Exec.argsLength', 'offsetof(struct exec_event, args_len)'],
-  ['Exec.argc', 'offsetof(struct exec_event, argc)'],
   ['Exec.flags', 'offsetof(struct exec_event, flags)'],
   ['Exec.data', 'offsetof(struct exec_event, data)'],
   ['Exec.argsTruncatedFlag', 'EXEC_ARGS_TRUNCATED'],
