@@ -28,7 +28,7 @@ function container(k: number): ContainerInfo {
     pid: 10_000 + k,
     mntns: 4026540000 + k,
     cgroupPath: `/default/bench-${k}`,
-    image: { name: 'busybox', digest: '' },
+    image: { name: 'busybox', id: '', digest: '' },
     labels: {},
     sandbox: false,
     startedAt: '',

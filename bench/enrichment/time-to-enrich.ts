@@ -90,7 +90,7 @@ async function processorAlone(): Promise<number[]> {
       const id = (process.pid * 1000 + k).toString(16).padStart(64, 'a');
       mkdirSync(`${CGROUP_DIR}/${id}`);
       writeFileSync(`${CGROUP_DIR}/${id}/cgroup.procs`, String(pid));
-      infos.set(id, { id, name: `bench-${k}`, runtime: 'docker', state: 'running', pid, mntns: 0, cgroupPath: '', image: { name: 'busybox', digest: '' }, labels: {}, sandbox: false, startedAt: '' });
+      infos.set(id, { id, name: `bench-${k}`, runtime: 'docker', state: 'running', pid, mntns: 0, cgroupPath: '', image: { name: 'busybox', id: '', digest: '' }, labels: {}, sandbox: false, startedAt: '' });
       const { batch } = EventBatch.parse(encodeRecords([{ type: 'exec', tsBootNs: process.hrtime.bigint(), pid, mntns, comm: 'sleep', filename: '/bin/sleep', args: ['sleep', '60'] }]), clock);
       const done = new Promise<void>((r) => (released = r));
       const t0 = performance.now();

@@ -20,7 +20,14 @@ export interface ContainerInfo {
   /** Mount namespace inode of `pid`; 0 when unknown. */
   mntns: number;
   cgroupPath: string;
-  image: { name: string; digest: string };
+  /**
+   * `name`: the reference the container was created from. `id`: the runtime's
+   * own image id (Docker/Podman: config digest; CRI: `image_ref`), '' when it
+   * gives none. `digest`: manifest (repository) digest, '' when unknown.
+   */
+  image: { name: string; id: string; digest: string };
+  /** What actually runs the container when `runtime` is an interface to it (CRI: `Version.runtime_name`, e.g. containerd, cri-o). */
+  engine?: string;
   labels: Record<string, string>;
   k8s?: KubernetesInfo;
   /** Pod sandbox (pause) containers are never reported as workload containers. */

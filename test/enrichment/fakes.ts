@@ -23,7 +23,7 @@ export function container(id: string, mntns: number, extra: Partial<ContainerInf
     pid: 0,
     mntns,
     cgroupPath: '',
-    image: { name: `busybox:${id}`, digest: '' },
+    image: { name: `busybox:${id}`, id: '', digest: '' },
     labels: {},
     sandbox: false,
     startedAt: '',

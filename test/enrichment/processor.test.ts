@@ -185,7 +185,7 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     const containerd = new FakeRuntimeClient('containerd');
     const r = rig({}, { clients: [containerd, new FakeRuntimeClient('docker')] });
     await r.processor.start();
-    containerd.start(container(ID_A, 5200, { runtime: 'containerd', name: ID_A, image: { name: '', digest: '' } }));
+    containerd.start(container(ID_A, 5200, { runtime: 'containerd', name: ID_A, image: { name: '', id: '', digest: '' } }));
     r.clients[1].start(container(ID_A, 0, { pid: 0, name: 'web', runtime: 'docker' }));
     expect(r.processor.index.lookup(5200)).toMatchObject({ runtime: 'docker', name: 'web', image: { name: `busybox:${ID_A}` } });
     expect(r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!.lookup(5200)?.container).toBe('web');

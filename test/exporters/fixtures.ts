@@ -7,6 +7,9 @@ import { PipelineTelemetry } from '../../src/pipeline/telemetry';
 export const HOST = { hostname: 'node-a.example', nodeName: 'node-a' };
 
 /** A CRI (Kubernetes) container, a plain Docker container; index-aligned with host events as null. */
+const REPO_DIGEST = `registry.local:5000/team/web@sha256:${'ab'.repeat(32)}`;
+const DOCKER_IMAGE_ID = `sha256:${'cd'.repeat(32)}`;
+
 export const POD_CONTAINER: ContainerInfo = {
   id: 'c0ffee0000000000000000000000000000000000000000000000000000000001',
   name: 'web',
@@ -15,7 +18,8 @@ export const POD_CONTAINER: ContainerInfo = {
   pid: 4242,
   mntns: 4026532001,
   cgroupPath: '/kubepods/besteffort/pod1234/c0ffee',
-  image: { name: 'registry.local:5000/team/web:1.2.3', digest: 'sha256:' + 'ab'.repeat(32) },
+  image: { name: 'registry.local:5000/team/web:1.2.3', id: REPO_DIGEST, digest: REPO_DIGEST },
+  engine: 'containerd',
   labels: { 'io.kubernetes.pod.name': 'web-7d9f' },
   k8s: { namespace: 'shop', podName: 'web-7d9f', podUid: '6f1c3c1e-0000-4000-8000-000000000001', containerName: 'web' },
   sandbox: false,
@@ -30,7 +34,7 @@ export const DOCKER_CONTAINER: ContainerInfo = {
   pid: 5151,
   mntns: 4026532002,
   cgroupPath: '/docker/d0c0',
-  image: { name: 'busybox:latest', digest: '' },
+  image: { name: 'busybox:latest', id: DOCKER_IMAGE_ID, digest: '' },
   labels: {},
   sandbox: false,
   startedAt: '',
@@ -160,10 +164,11 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
     'k8s.node.name': HOST.nodeName,
     'container.id': POD_CONTAINER.id,
     'container.name': 'web',
-    'container.runtime.name': 'cri',
+    'container.runtime.name': 'containerd',
     'container.image.name': 'registry.local:5000/team/web',
+    'container.image.id': REPO_DIGEST,
     'container.image.tags': ['1.2.3'],
-    'container.image.repo_digests': [`registry.local:5000/team/web@sha256:${'ab'.repeat(32)}`],
+    'container.image.repo_digests': [REPO_DIGEST],
     'k8s.namespace.name': 'shop',
     'k8s.pod.name': 'web-7d9f',
     'k8s.pod.uid': '6f1c3c1e-0000-4000-8000-000000000001',
@@ -177,6 +182,7 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
     'container.name': 'batch-job',
     'container.runtime.name': 'docker',
     'container.image.name': 'busybox',
+    'container.image.id': DOCKER_IMAGE_ID,
     'container.image.tags': ['latest'],
   });
   expect(groups.get('')!.resource).toEqual({ 'service.name': 'ebpf-container-otel', 'host.name': HOST.hostname, 'k8s.node.name': HOST.nodeName });

@@ -119,7 +119,7 @@ describe('formatContainersTable', () => {
     pid: 4242,
     mntns: 4026532181,
     cgroupPath: '/k8s.io/0123',
-    image: { name: 'localhost/web:1', digest: 'sha256:00' },
+    image: { name: 'localhost/web:1', id: '', digest: 'sha256:00' },
     labels: {},
     k8s: { namespace: 'shop', podName: 'web-7d9', podUid: 'u-1', containerName: 'app' },
     sandbox: false,

@@ -61,11 +61,12 @@ export function resourceAttributes(info: ContainerInfo | null, host: HostInfo, o
   if (info) {
     add('container.id', info.id);
     add('container.name', info.name);
-    if (info.runtime !== 'pinned-map') add('container.runtime.name', info.runtime);
+    if (info.runtime !== 'pinned-map') add('container.runtime.name', info.engine || info.runtime);
     const image = parseImageReference(info.image.name);
     // A bare image id (`sha256:…`) is not a name: report it as the image id.
-    if (/^sha256:[0-9a-f]+$/.test(info.image.name)) add('container.image.id', info.image.name);
-    else add('container.image.name', image.name);
+    const nameIsId = /^sha256:[0-9a-f]+$/.test(info.image.name);
+    if (!nameIsId) add('container.image.name', image.name);
+    add('container.image.id', info.image.id || (nameIsId ? info.image.name : ''));
     if (image.tag) add('container.image.tags', [image.tag]);
     const digest = info.image.digest || image.digest;
     if (digest) add('container.image.repo_digests', [digest.includes('@') ? digest : `${image.name}@${digest}`]);

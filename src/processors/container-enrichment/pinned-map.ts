@@ -31,7 +31,7 @@ export function infoFromEntry(entry: ContainersMapEntry): ContainerInfo {
     pid: 0,
     mntns: entry.mntns,
     cgroupPath: '',
-    image: { name: '', digest: '' },
+    image: { name: '', id: '', digest: '' },
     labels: {},
     ...(k8s ? { k8s } : {}),
     sandbox: false,

@@ -250,7 +250,7 @@ export class ContainerdClient extends RuntimeClientBase {
       pid,
       mntns: 0,
       cgroupPath: cgroupsPathFromSpec(c.spec?.value),
-      image: { name: c.image, digest },
+      image: { name: c.image, id: '', digest },
       labels: { ...c.labels, 'io.containerd.namespace': ns },
       ...(k8s ? { k8s } : {}),
       sandbox: false,

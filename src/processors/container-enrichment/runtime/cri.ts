@@ -46,6 +46,8 @@ export class CriClient extends RuntimeClientBase {
   private readonly pollMs: number;
   private readonly client: grpc.Client;
   private validated = false;
+  /** The runtime behind the CRI endpoint, from `Version`. */
+  private engine = '';
   /** Per running container id; pruned to the ids of the latest listing, so bounded by it. */
   private readonly details = new Map<string, StatusDetails>();
 
@@ -74,6 +76,7 @@ export class CriClient extends RuntimeClientBase {
     }
     if (res.runtime_api_version !== 'v1') throw new Error(`speaks CRI ${res.runtime_api_version}, this agent needs v1`);
     this.logger.debug(`CRI at ${this.endpoint}: ${res.runtime_name} ${res.runtime_version}`);
+    this.engine = res.runtime_name;
     this.validated = true;
   }
 
@@ -127,7 +130,9 @@ export class CriClient extends RuntimeClientBase {
       pid: details?.pid ?? 0,
       mntns: 0,
       cgroupPath: details?.cgroupPath ?? '',
-      image: { name: c.image?.image ?? '', digest: c.image_ref },
+      // image_ref is the repository digest (`repo@sha256:…`) when the runtime knows one, else the image id.
+      image: { name: c.image?.image ?? '', id: c.image_ref, digest: c.image_ref.includes('@') ? c.image_ref : '' },
+      ...(this.engine ? { engine: this.engine } : {}),
       labels,
       ...(k8s ? { k8s } : {}),
       sandbox: false,

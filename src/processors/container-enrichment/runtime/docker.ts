@@ -146,8 +146,8 @@ export class DockerClient extends RuntimeClientBase {
       pid: state === 'running' || state === 'paused' ? c.State.Pid : 0,
       mntns: 0,
       cgroupPath: '',
-      // The engine's image id is the digest of the image config.
-      image: { name: c.Config.Image, digest: c.Image },
+      // The engine's image id is the digest of the image config, not a repository digest.
+      image: { name: c.Config.Image, id: c.Image, digest: '' },
       labels,
       ...(k8s ? { k8s } : {}),
       sandbox: labels[DOCKER_TYPE_LABEL] === 'podsandbox',

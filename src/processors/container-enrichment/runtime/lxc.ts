@@ -103,7 +103,7 @@ export class LxcClient extends RuntimeClientBase {
       pid: state === 'running' || state === 'paused' ? pid : 0,
       mntns: 0,
       cgroupPath: '',
-      image: { name: template ? template.slice(template.lastIndexOf('/') + 1).replace(/^lxc-/, '') : '', digest: '' },
+      image: { name: template ? template.slice(template.lastIndexOf('/') + 1).replace(/^lxc-/, '') : '', id: '', digest: '' },
       labels: { 'lxc.lxcpath': lxcpath },
       sandbox: false,
       startedAt: '',
