@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { bootTimeNs, createPinnedContainersMap, openBpfSession, probePrograms, unpinPath, BREAK_PROGRAMS_ENV } from '../../src/native';
 import type { PinnedContainersMap } from '../../src/native';
+import type { EventBatch } from '../../src/events';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
 import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import { mergeDefaults } from '../../src/pipeline/config';
@@ -295,6 +296,36 @@ describeBpf('eBPF receiver: bounded memory, counted losses', () => {
       await receiver.shutdown();
     }
     expect(settings.stage.dropped.get('ringbuf')).toBeGreaterThan(0);
+  });
+
+  it('hands downstream batches of at most batch.max_records records, losing none of a burst', async () => {
+    const settings = testSettings('receivers.ebpf/small-batches');
+    const sizes: number[] = [];
+    let burstOpens = 0;
+    let burstPid = -1;
+    const counting = {
+      async consumeLogs(batch: EventBatch): Promise<void> {
+        sizes.push(batch.length);
+        for (let i = 0; i < batch.length; i++) if (batch.tgid(i) === burstPid) burstOpens++;
+      },
+    };
+    // Drained once every 200 ms, a burst of 500 opens is in the ring at once: the addon must cut it.
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['open'], batch: { max_records: 16, max_in_flight: 1000, drain_interval: '200ms' } }),
+      settings,
+      counting,
+    );
+    await receiver.start();
+    try {
+      burstPid = openBurst(500);
+      const deadline = Date.now() + 5000;
+      while (burstOpens < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await receiver.shutdown();
+    }
+    expect(burstOpens).toBeGreaterThanOrEqual(500);
+    expect(Math.max(...sizes)).toBe(16);
+    expect(settings.stage.dropped.size).toBe(0);
   });
 
   it('keeps at most batch.max_in_flight batches downstream and counts the rest as queue_full', async () => {
