@@ -23,7 +23,8 @@ function journaling(journal: string[]) {
   const pushes: Array<(b: EventBatch) => Promise<void>> = [];
   const lifecycle = (settings: ComponentSettings) => ({
     start: async () => void journal.push(`start ${settings.id}`),
-    shutdown: once(async () => void journal.push(`shutdown ${settings.id}`)),
+    // Not wrapped in once(): the service's own guard is what keeps it to one call.
+    shutdown: async () => void journal.push(`shutdown ${settings.id}`),
   });
   const factories: Factory[] = [
     {
@@ -101,6 +102,19 @@ describe('Service lifecycle', () => {
     await Promise.all([service.shutdown(), service.shutdown()]);
     await service.shutdown();
     expect(journal.filter((j) => j.startsWith('shutdown'))).toEqual(['shutdown receivers.src', 'shutdown exporters.sink']);
+  });
+
+  it('once() runs a component shutdown a single time and hands every caller the same outcome', async () => {
+    let runs = 0;
+    const shutdown = once(async () => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 5));
+      throw new Error('flush failed');
+    });
+    const outcomes = await Promise.allSettled([shutdown(), shutdown()]);
+    await expect(shutdown()).rejects.toThrow('flush failed');
+    expect(runs).toBe(1);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
   });
 
   it('shuts down safely without start', async () => {
