@@ -218,6 +218,31 @@ describe('OTLP logs exporter → gRPC sink', () => {
     }
   });
 
+  test('honours OTEL_EXPORTER_OTLP_INSECURE for a bare host:port and OTEL_EXPORTER_OTLP_LOGS_TIMEOUT per attempt', async () => {
+    const sink = await startSink();
+    const saved = { ...process.env };
+    // No scheme: without INSECURE the exporter would speak TLS to this plaintext sink.
+    process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = sink.address;
+    process.env.OTEL_EXPORTER_OTLP_INSECURE = 'true';
+    process.env.OTEL_EXPORTER_OTLP_LOGS_TIMEOUT = '300';
+    try {
+      const made = createExporter({ retry_on_failure: { enabled: false }, batch: { delay: '10ms' } });
+      cleanups.push(() => made.exporter.shutdown());
+      await made.exporter.start();
+      await made.exporter.consumeLogs(execBatch(3, [null]));
+      await until(() => sink.records === 3, 'records over plaintext', 5_000);
+
+      sink.stall();
+      await made.exporter.consumeLogs(execBatch(5, [null], 3));
+      // 300 ms per attempt, not the 10 s default.
+      await until(() => made.settings.stage.dropped.get('export_failed') === 5, 'the stalled export to time out', 3_000);
+      expect(made.settings.logLines.join('')).toMatch(/DEADLINE_EXCEEDED/);
+      sink.release();
+    } finally {
+      process.env = saved;
+    }
+  });
+
   // Acceptance: the sink down for 20 s during a steady stream, then up.
   test('collector down for 20 s: every record within the queue bound arrives exactly once; the drop counter covers the rest', async () => {
     const sink = await startSink();
