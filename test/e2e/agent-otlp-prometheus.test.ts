@@ -250,6 +250,7 @@ service:
       'container.runtime.name': 'containerd',
       'container.image.name': IMAGE_NAME,
       'container.image.tags': [IMAGE_TAG],
+      // containerd's image target (manifest) digest; containerd gives no image id.
       'container.image.repo_digests': [`${IMAGE_NAME}@${containerdDigest}`],
     });
   });
@@ -261,11 +262,14 @@ service:
       'k8s.node.name': NODE_NAME,
       'container.id': pod.containerId,
       'container.name': 'app',
-      'container.runtime.name': 'cri',
+      // Described by the CRI client (the containerd client watches `default` only), which reports
+      // the runtime behind the CRI endpoint (Version.runtime_name).
+      'container.runtime.name': 'containerd',
       'container.image.name': IMAGE_NAME,
+      // CRI's image_ref: for an image pulled from no registry, the image id (its config digest),
+      // not a repository digest, so there are no repo_digests.
+      'container.image.id': buildTestImage().configDigest,
       'container.image.tags': [IMAGE_TAG],
-      // CRI's image_ref: the image id for an image pulled from no registry (test/runtimes/containerd.test.ts).
-      'container.image.repo_digests': [`${IMAGE_NAME}@${buildTestImage().configDigest}`],
       'k8s.namespace.name': 'shop',
       'k8s.pod.name': pod.name,
       'k8s.pod.uid': pod.uid,
