@@ -4,15 +4,12 @@
  * containers is enriched; our pinned map follows containers as bpftool sees
  * it; 100 real containers leave index, tombstones and map at their base size.
  */
-import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
 import { uniq } from '../runtimes/helpers';
 import { dumpPinned, removePins } from './bpftool';
 import { COMMAND, commandEvents, describeReal, indexed, mntnsOfPid, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
 
-const execFileAsync = promisify(execFile);
 const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-ctrd-${process.pid}`;
 const MAP = `${DIR}/containers`;
 
@@ -22,8 +19,7 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
   let p: RealPipeline;
 
   /** ctr without blocking the event loop: the receiver and the processor keep running meanwhile. */
-  const ctr = async (args: string[], namespace = 'default'): Promise<string> =>
-    (await execFileAsync('ctr', ['--address', h.socket, '--namespace', namespace, ...args])).stdout;
+  const ctr = (args: string[], namespace = 'default'): Promise<string> => h.ctrAsync(args, namespace);
   const runSleeper = (id: string, arg: string) => ctr(['run', '-d', '--null-io', '--net-host', TEST_IMAGE, id, '/bin/sleep', arg]);
   const remove = async (id: string) => {
     await ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]).catch(() => undefined);

@@ -120,8 +120,8 @@ export interface JsonRequest {
   }>;
 }
 
-type Plain = string | boolean | string[];
-function plain(v: JsonAnyValue): Plain {
+export type Plain = string | boolean | string[];
+export function plain(v: JsonAnyValue): Plain {
   if (v.stringValue !== undefined) return v.stringValue;
   if (v.intValue !== undefined) return String(v.intValue);
   if (v.boolValue !== undefined) return v.boolValue;
@@ -135,6 +135,21 @@ export function attrs(list: JsonKeyValue[]): Record<string, Plain> {
     out[kv.key] = plain(kv.value);
   }
   return out;
+}
+
+export interface FlatRecord {
+  resource: Record<string, Plain>;
+  scope: { name: string; version: string };
+  record: JsonLogRecord;
+  attributes: Record<string, Plain>;
+}
+
+/** Every LogRecord of a request with its resource's and its own attributes as plain values. */
+export function flatRecords(req: JsonRequest): FlatRecord[] {
+  return req.resourceLogs.flatMap((rl) => {
+    const resource = attrs(rl.resource.attributes);
+    return rl.scopeLogs.flatMap((sl) => sl.logRecords.map((record) => ({ resource, scope: sl.scope, record, attributes: attrs(record.attributes) })));
+  });
 }
 
 /** Records by resource `container.id` ('' = host). */

@@ -1,37 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { prometheusExporterFactory, type PrometheusExporter } from '../../src/exporters/prometheus';
 import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
 import { mergeDefaults } from '../../src/pipeline/config';
 import type { ContainerInfo } from '../../src/events';
+import { PrometheusServer, prometheusMissing, promtoolCheckMetrics, waitFor } from '../harness';
 import { OtlpSink } from '../harness/otlp-sink';
 import { DOCKER_CONTAINER, POD_CONTAINER, execBatch, sampleBatch, testSettings } from './fixtures';
-
-const HAVE_PROMETHEUS = existsSync('/usr/bin/prometheus') && existsSync('/usr/bin/promtool');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, what: string, limitMs = 30_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function startExporter(user: Record<string, unknown>, settings = testSettings('exporters.prometheus')) {
   const config = mergeDefaults(prometheusExporterFactory.createDefaultConfig(), user);
@@ -91,8 +64,9 @@ describe('prometheus exporter', () => {
   });
 
   test('promtool check metrics is clean and a real prometheus server scrapes non-zero counters', async () => {
-    if (!HAVE_PROMETHEUS) {
-      console.warn('SKIPPED: /usr/bin/prometheus or promtool missing (apt-get install prometheus)');
+    const missing = prometheusMissing();
+    if (missing) {
+      console.warn(`SKIPPED: ${missing}`);
       return;
     }
     // Everything our exporters register: pipeline stage counters, OTLP exporter metrics, container events.
@@ -110,46 +84,22 @@ describe('prometheus exporter', () => {
     await exporter.start();
     await exporter.consumeLogs(sampleBatch());
     settings.telemetry.stage('exporters.otlp').drop(2, 'queue_full');
-    await until(async () => (otlpStage.sent === 20 ? true : undefined), 'OTLP delivery');
+    await waitFor('OTLP delivery', () => otlpStage.sent === 20, 30_000);
 
     const metricsText = await (await fetch(`http://127.0.0.1:${exporter.port}/metrics`)).text();
-    const check = spawnSync('promtool', ['check', 'metrics'], { input: metricsText, encoding: 'utf8' });
-    expect({ status: check.status, out: check.stdout + check.stderr }).toEqual({ status: 0, out: '' });
+    expect(promtoolCheckMetrics(metricsText)).toEqual({ status: 0, out: '' });
 
-    const dir = mkdtempSync(path.join(tmpdir(), 'prometheus-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const promPort = await freePort();
-    writeFileSync(
-      path.join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agent\n    static_configs:\n      - targets: ['127.0.0.1:${exporter.port}']\n`,
-    );
-    const prom: ChildProcess = spawn(
-      'prometheus',
-      [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
-      { stdio: 'ignore' },
-    );
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          if (prom.exitCode !== null || prom.signalCode !== null) return resolve();
-          prom.once('exit', () => resolve());
-          prom.kill('SIGTERM');
-        }),
-    );
-    const query = async (q: string) => {
-      const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
-      const body = (await res.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
-      return body.data.result.length > 0 ? body.data.result : undefined;
-    };
-    const events = await until(() => query('ebpf_container_otel_container_events_total{k8s_pod="web-7d9f",event="exec"}'), 'prometheus to scrape container events');
+    const prom = await PrometheusServer.start([`127.0.0.1:${exporter.port}`]);
+    cleanups.push(() => prom.stop());
+    const events = await prom.queryUntilPresent('ebpf_container_otel_container_events_total{k8s_pod="web-7d9f",event="exec"}');
     expect(Number(events[0].value[1])).toBeGreaterThan(0);
-    const sent = await until(() => query('ebpf_container_otel_records_sent_total{component="exporters.otlp"}'), 'prometheus to scrape stage counters');
+    const sent = await prom.queryUntilPresent('ebpf_container_otel_records_sent_total{component="exporters.otlp"}');
     expect(Number(sent[0].value[1])).toBe(20);
-    const dropped = await until(() => query('ebpf_container_otel_records_dropped_total{reason="queue_full"}'), 'dropped counter');
+    const dropped = await prom.queryUntilPresent('ebpf_container_otel_records_dropped_total{reason="queue_full"}');
     expect(Number(dropped[0].value[1])).toBe(2);
-    const latency = await until(() => query('ebpf_container_otel_exporter_send_duration_seconds_count{outcome="success"}'), 'export latency histogram');
+    const latency = await prom.queryUntilPresent('ebpf_container_otel_exporter_send_duration_seconds_count{outcome="success"}');
     expect(Number(latency[0].value[1])).toBeGreaterThan(0);
-    const up = await until(() => query('up{job="agent"}'), 'up');
+    const up = await prom.queryUntilPresent('up{job="agent"}');
     expect(up[0].value[1]).toBe('1');
   }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, logTail, makeWorkDir, run, runAsync, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, runAsync, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
 export interface ContainerdOptions {
   /** Enable the CRI plugin (sandbox image = the test image, no CNI: use host-network pods). */
@@ -85,7 +85,7 @@ ${cri}`,
     await waitFor(
       `containerd on ${this.socket}`,
       () => {
-        if (exited) throw new Error(`containerd exited during start-up:\n${logTail(daemon.logFile)}`);
+        if (exited) throw new GiveUp(`containerd exited during start-up:\n${logTail(daemon.logFile)}`);
         if (!existsSync(this.socket)) return false;
         this.ctr(['version']);
         return true;
@@ -112,6 +112,11 @@ ${cri}`,
     return run('ctr', ['--address', this.socket, '--namespace', namespace, ...args]);
   }
 
+  /** `ctr` without blocking the event loop (bursts, or a command the test watches while it runs). */
+  ctrAsync(args: string[], namespace = 'default'): Promise<string> {
+    return runAsync('ctr', ['--address', this.socket, '--namespace', namespace, ...args]);
+  }
+
   /** Imports the busybox test image into `namespace` (`k8s.io` for CRI). */
   importImage(namespace = 'default'): void {
     const image = buildTestImage();
@@ -135,7 +140,7 @@ ${cri}`,
     const queue = [...ids];
     const worker = async () => {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        await runAsync('ctr', ['--address', this.socket, '--namespace', ns, 'run', '-d', '--null-io', '--net-host', TEST_IMAGE, id, ...(opts.command ?? ['/bin/sleep', '100000'])]);
+        await this.ctrAsync(['run', '-d', '--null-io', '--net-host', TEST_IMAGE, id, ...(opts.command ?? ['/bin/sleep', '100000'])], ns);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, opts.parallel ?? 4) }, worker));

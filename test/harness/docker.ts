@@ -2,7 +2,7 @@ import { writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { ContainerdHarness } from './containerd';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
 /**
  * A private dockerd (own data-root, exec-root, pidfile and socket; no bridge, no iptables) on
@@ -66,7 +66,7 @@ export class DockerHarness {
     await waitFor(
       `dockerd on ${this.socket}`,
       () => {
-        if (exited) throw new Error(`dockerd exited during start-up:\n${logTail(daemon.logFile)}`);
+        if (exited) throw new GiveUp(`dockerd exited during start-up:\n${logTail(daemon.logFile)}`);
         if (!existsSync(this.socket)) return false;
         this.docker(['version', '--format', '{{.Server.Version}}']);
         return true;

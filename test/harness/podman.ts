@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
 /** `podman system service` on a private socket, storage and containers.conf (DESIGN.md §7). */
 export class PodmanHarness {
@@ -52,7 +52,7 @@ network_config_dir = "${d}/net"
       await waitFor(
         `podman API service on ${h.socket}`,
         () => {
-          if (exited) throw new Error(`podman system service exited during start-up:\n${logTail(daemon.logFile)}`);
+          if (exited) throw new GiveUp(`podman system service exited during start-up:\n${logTail(daemon.logFile)}`);
           if (!existsSync(h.socket)) return false;
           h.podman(['version']);
           return true;

@@ -27,10 +27,16 @@ export interface Daemon {
   readonly exited: Promise<number | null>;
 }
 
-export function spawnDaemon(cmd: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Daemon {
+/**
+ * Starts `cmd` in its own process group, stderr (and stdout, unless `stdoutFile` is given: for
+ * programs whose stdout is data, like the agent's OTLP-JSON lines) appended to `logFile`.
+ */
+export function spawnDaemon(cmd: string, args: string[], opts: { logFile: string; stdoutFile?: string; env?: NodeJS.ProcessEnv; cwd?: string }): Daemon {
   const fd = openSync(opts.logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, cwd: opts.cwd, detached: true });
+  const outFd = opts.stdoutFile === undefined ? fd : openSync(opts.stdoutFile, 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', outFd, fd], env: opts.env ?? process.env, cwd: opts.cwd, detached: true });
   closeSync(fd);
+  if (outFd !== fd) closeSync(outFd);
   if (child.pid === undefined) throw new Error(`could not start ${cmd}: spawn failed (is it installed? run scripts/setup.sh --test)`);
   const pid = child.pid;
   daemons.add(pid);
@@ -71,7 +77,13 @@ export function logTail(file: string, lines = 30): string {
   }
 }
 
-/** Polls `check` until it returns a value (not undefined/false) or `timeoutMs` passes. */
+/** Thrown by a `waitFor` check when waiting longer cannot help (the awaited process exited). */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `check` until it returns a value (not undefined/false) or `timeoutMs` passes. An error
+ * the check throws counts as "not yet" (a socket not up yet), except a `GiveUp`, which ends the wait.
+ */
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -80,6 +92,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
       const v = await check();
       if (v !== undefined && v !== false) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       lastErr = err;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);

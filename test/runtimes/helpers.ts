@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../../src/pipeline/logger';
 import type { RuntimeClient, RuntimeEvent } from '../../src/processors/container-enrichment/runtime';
 import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
 import { hasProgram } from '../harness';
+import { CLI, NODE } from '../harness/paths';
 
 /** Root and the daemon's binary are needed; anything else missing is a failure, not a skip. */
 export function daemonMissing(...programs: string[]): string | undefined {
@@ -67,7 +68,6 @@ export function capturingLogger(): { logger: Logger; lines: string[] } {
 }
 
 const execFileAsync = promisify(execFile);
-const ROOT = path.join(__dirname, '..', '..');
 
 /** Runs `containers --json` with a config that enables exactly the given runtimes. */
 export async function containersJson(dir: string, runtimes: RuntimesConfig): Promise<ContainerInfo[]> {
@@ -83,7 +83,7 @@ export async function containersJson(dir: string, runtimes: RuntimesConfig): Pro
     }),
   );
   // The real binary (dist/ is built by `npm test`'s set-up), as a user runs it.
-  const { stdout } = await execFileAsync(path.join(ROOT, 'node_modules/.bin/node'), [path.join(ROOT, 'bin/ebpf-container-otel.js'), 'containers', '--json', '--config', file], {
+  const { stdout } = await execFileAsync(NODE, [CLI, 'containers', '--json', '--config', file], {
     encoding: 'utf8',
   });
   return JSON.parse(stdout) as ContainerInfo[];

@@ -1,9 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
-
-const ROOT = path.join(__dirname, '..', '..');
-const NODE = path.join(ROOT, 'node_modules/.bin/node');
-const BIN = path.join(ROOT, 'bin/ebpf-container-otel.js');
+import { AgentProcess } from '../harness/agent';
+import { CLI as BIN, NODE, REPO_ROOT as ROOT } from '../harness/paths';
+import { waitFor } from '../harness/procs';
 
 function cli(...args: string[]) {
   return spawnSync(NODE, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
@@ -44,13 +42,13 @@ describe('CLI', () => {
 });
 
 describe('CLI run', () => {
+  let agent: AgentProcess | undefined;
+  afterAll(async () => {
+    await agent?.destroy();
+  });
+
   it('runs a pipeline, writes OTLP-JSON to stdout and stops cleanly on SIGINT', async () => {
-    const { spawn } = await import('node:child_process');
-    const { writeFileSync, mkdtempSync } = await import('node:fs');
-    const os = await import('node:os');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-run-'));
-    const config = path.join(dir, 'agent.yaml');
-    writeFileSync(config, `
+    agent = await AgentProcess.start(`
 receivers:
   synthetic: { rate: 2000, batch_size: 100 }
 exporters:
@@ -60,25 +58,19 @@ service:
   pipelines:
     logs: { receivers: [synthetic], exporters: [file] }
 `);
-    const child = spawn(NODE, [BIN, 'run', '--config', config], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    for (let waited = 0; !stdout.includes('\n') && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-    expect(stderr).toContain('running; Ctrl-C to stop');
-    expect(stderr).toContain('SIGINT: shutting down');
-    expect(stderr).toContain('stopped');
-    expect(code).toBe(0);
-    const lines = stdout.trim().split('\n');
-    expect(lines.length).toBeGreaterThan(0);
+    const lines: string[] = [];
+    await waitFor('a first OTLP-JSON line on stdout', () => {
+      lines.push(...agent!.newStdoutLines());
+      return lines.length > 0;
+    }, 10_000);
+    expect(await agent.stop('SIGINT')).toBe(0);
+    lines.push(...agent.newStdoutLines());
+    const log = agent.log();
+    expect(log).toContain('SIGINT: shutting down');
+    expect(log).toContain('stopped');
     // Every line is a whole OTLP-JSON request: nothing cut off by the shutdown.
     for (const line of lines) expect(JSON.parse(line)).toHaveProperty('resourceLogs');
-    const final = /final (\[.*\])/.exec(stderr);
-    expect(final).not.toBeNull();
-    const stages = JSON.parse(final![1]) as Array<{ component: string; received: number; sent: number }>;
+    const stages = agent.finalTelemetry()!;
     const receiver = stages.find((s) => s.component === 'receivers.synthetic')!;
     const exporter = stages.find((s) => s.component === 'exporters.file')!;
     expect(receiver.sent).toBeGreaterThan(0);

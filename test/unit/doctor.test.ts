@@ -1,8 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { checkCapabilities, checkKernel, checkMount, checkTracepoints, runChecks } from '../../src/doctor/checks';
-
-const ROOT = path.join(__dirname, '..', '..');
+import { CLI, NODE } from '../harness/paths';
 
 describe('doctor checks', () => {
   it('reads capabilities from CapEff', () => {
@@ -46,7 +44,7 @@ describe('doctor CLI', () => {
   it('--json prints an array of {check, status, detail, fix}', () => {
     let out: string;
     try {
-      out = execFileSync(path.join(ROOT, 'node_modules/.bin/node'), [path.join(ROOT, 'bin/ebpf-container-otel.js'), 'doctor', '--json'], { encoding: 'utf8' });
+      out = execFileSync(NODE, [CLI, 'doctor', '--json'], { encoding: 'utf8' });
     } catch (err) {
       // exit 1 when a check fails; the JSON is still on stdout
       out = (err as { stdout: string }).stdout;
