@@ -1,4 +1,6 @@
+import { Registry } from 'prom-client';
 import { prometheusExporterFactory, type PrometheusExporter } from '../../src/exporters/prometheus';
+import { ContainerEventCounters } from '../../src/exporters/prometheus/container-events';
 import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
 import { mergeDefaults } from '../../src/pipeline/config';
 import type { ContainerInfo } from '../../src/events';
@@ -52,6 +54,33 @@ describe('prometheus exporter', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  test('an overflowed container is counted once, though enrichment hands out a new ContainerInfo for it on every resync', async () => {
+    const { exporter, settings } = startExporter({ endpoint: '127.0.0.1:0', max_container_series: 1 });
+    cleanups.push(() => exporter.shutdown());
+    await exporter.consumeLogs(execBatch(1, [POD_CONTAINER]));
+    // The same overflowed container, as equal but new objects (what a resync produces).
+    for (let resync = 0; resync < 3; resync++) await exporter.consumeLogs(execBatch(2, [{ ...DOCKER_CONTAINER }]));
+    const text = await settings.metrics.metrics();
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
+    expect(text).toMatch(/^ebpf_container_otel_container_events_total\{container="other",k8s_namespace="other",k8s_pod="other",event="exec"\} 6$/m);
+  });
+
+  test('the overflowed containers remembered are bounded; the oldest forgotten is counted when seen again, and the forgetting too', async () => {
+    const registry = new Registry();
+    const counters = new ContainerEventCounters(registry, 1, 2);
+    const named = (k: number): ContainerInfo => ({ ...DOCKER_CONTAINER, id: `c${k}`, name: `c-${k}` });
+    counters.count(execBatch(1, [POD_CONTAINER]));
+    // c1, c2 overflow and are remembered; c3 makes c1 the forgotten one.
+    for (const k of [1, 2, 3, 2, 3]) counters.count(execBatch(1, [named(k)]));
+    let text = await registry.metrics();
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 3$/m);
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_forgotten_total 1$/m);
+    counters.count(execBatch(1, [named(1)]));
+    text = await registry.metrics();
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 4$/m);
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_forgotten_total 2$/m);
   });
 
   test('a taken port fails start() with a clear error', async () => {

@@ -9,6 +9,13 @@ interface Series {
 }
 
 const OTHER = 'other';
+/**
+ * Overflowed label sets remembered so each is counted once: the enrichment
+ * processor hands out a new ContainerInfo for the same container on every
+ * resync, so the object cannot be the identity. A key is a few hundred bytes
+ * at most (k8s names are bounded), so this stays under ~2 MiB.
+ */
+export const OVERFLOW_MEMORY = 8192;
 /** Records the enrichment processor could attribute to no container (nor to the host). */
 const UNIDENTIFIED = 'unidentified';
 
@@ -20,8 +27,10 @@ function labelsOf(info: ContainerInfo | null): Series['labels'] {
 /**
  * Per-container event counters with a cardinality cap: at most `maxSeries`
  * distinct (container, k8s_namespace, k8s_pod) label sets; events of further
- * containers count under container="other", and each such container is
- * counted once in the overflow counter.
+ * containers count under container="other", and each such label set is
+ * counted once in the overflow counter, as long as it is among the last
+ * `overflowMemory` overflowed ones (beyond that the oldest is forgotten, and
+ * counted again if it comes back; the forgetting is counted too).
  */
 export class ContainerEventCounters {
   private readonly series = new Map<string, Series>();
@@ -29,9 +38,16 @@ export class ContainerEventCounters {
   private readonly host: Series = { labels: labelsOf(null), counts: new Float64Array(EVENT_TYPE_NAMES.length) };
   private readonly other: Series = { labels: { container: OTHER, k8s_namespace: OTHER, k8s_pod: OTHER }, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
   private readonly unidentified: Series = { labels: { container: UNIDENTIFIED, k8s_namespace: '', k8s_pod: '' }, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
+  /** Insertion-ordered, so the first is the oldest to forget. */
+  private readonly overflowedKeys = new Set<string>();
   private overflowed = 0;
+  private forgotten = 0;
 
-  constructor(registry: Registry, private readonly maxSeries: number) {
+  constructor(
+    registry: Registry,
+    private readonly maxSeries: number,
+    private readonly overflowMemory = OVERFLOW_MEMORY,
+  ) {
     const self = this;
     new Counter({
       name: `${METRIC_PREFIX}container_events_total`,
@@ -49,11 +65,20 @@ export class ContainerEventCounters {
     });
     new Counter({
       name: `${METRIC_PREFIX}container_series_overflow_total`,
-      help: 'Containers whose events were counted under container="other" because max_container_series was reached.',
+      help: 'Containers (distinct container, k8s_namespace, k8s_pod label sets) whose events were counted under container="other" because max_container_series was reached.',
       registers: [registry],
       collect() {
         this.reset();
         this.inc(self.overflowed);
+      },
+    });
+    new Counter({
+      name: `${METRIC_PREFIX}container_series_overflow_forgotten_total`,
+      help: `Overflowed containers no longer remembered (more than ${overflowMemory}); one that sends events again is counted again in container_series_overflow_total.`,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(self.forgotten);
       },
     });
   }
@@ -77,7 +102,7 @@ export class ContainerEventCounters {
     let s = this.series.get(key);
     if (!s) {
       if (this.series.size >= this.maxSeries) {
-        this.overflowed++;
+        this.noteOverflow(key);
         s = this.other;
       } else {
         s = { labels, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
@@ -86,6 +111,19 @@ export class ContainerEventCounters {
     }
     this.byInfo.set(info, s);
     return s;
+  }
+
+  private noteOverflow(key: string): void {
+    if (this.overflowedKeys.has(key)) return;
+    this.overflowed++;
+    this.overflowedKeys.add(key);
+    if (this.overflowedKeys.size > this.overflowMemory) {
+      for (const oldest of this.overflowedKeys) {
+        this.overflowedKeys.delete(oldest);
+        this.forgotten++;
+        break;
+      }
+    }
   }
 
   private *all(): Iterable<Series> {
