@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -11,13 +10,7 @@ import {
   listAllContainers,
   type RuntimeClient,
 } from '../../src/processors/container-enrichment/runtime';
-import { capturingLogger } from './helpers';
-
-/** A unix socket file nobody listens on: connecting to it is refused (a crashed daemon's leftover). */
-function refusingSocket(file: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', file]);
-}
+import { capturingLogger, refusingSocket } from './helpers';
 
 describe('socket discovery and unreachable runtimes', () => {
   let hostRoot: string;

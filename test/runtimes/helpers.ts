@@ -1,6 +1,6 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ContainerInfo } from '../../src/events';
 import { createLogger, type Logger } from '../../src/pipeline/logger';
@@ -59,6 +59,12 @@ export class EventRecorder {
   of(id: string): string[] {
     return this.events.filter((e) => e.id === id).map((e) => e.kind);
   }
+}
+
+/** A unix socket file nobody listens on: connecting to it is refused (a crashed daemon's leftover). */
+export function refusingSocket(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', file]);
 }
 
 /** A logger whose lines tests can inspect. */

@@ -10,7 +10,7 @@ import { type HeldGroup, PendingBuffer } from './pending';
 import { infoFromEntry, PinnedMapWriter } from './pinned-map';
 import type { ProcFs } from './procfs';
 import { candidateIds, getFromRuntimes, outranks } from './resolver';
-import type { RuntimeClient, RuntimeEvent } from './runtime/types';
+import { type RuntimeClient, type RuntimeEvent, RuntimeUnavailableError } from './runtime/types';
 
 /** Everything the processor touches outside itself; tests inject fakes. */
 export interface EnrichmentDeps {
@@ -350,7 +350,12 @@ export class ContainerEnrichmentProcessor implements Processor {
     try {
       list = await client.list();
     } catch (err) {
-      this.warn.warn(`list-${client.runtime}`, `${client.runtime} at ${client.endpoint}: cannot list containers: ${(err as Error).message} (retrying every ${this.config.resyncIntervalMs} ms)`);
+      if (err instanceof RuntimeUnavailableError) {
+        // The client has already warned about this outage, once; a second warning per outage would be noise.
+        this.settings.logger.debug(`${err.message}: cannot list containers (retrying every ${this.config.resyncIntervalMs} ms)`);
+      } else {
+        this.warn.warn(`list-${client.runtime}`, `${client.runtime} at ${client.endpoint}: cannot list containers: ${(err as Error).message} (retrying every ${this.config.resyncIntervalMs} ms)`);
+      }
       return;
     } finally {
       this.listing.delete(client);

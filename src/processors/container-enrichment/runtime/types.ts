@@ -17,7 +17,10 @@ export interface RuntimeClient {
   readonly runtime: RuntimeName;
   /** Endpoint in use (socket path or lxcpath), for status output. */
   readonly endpoint: string;
-  /** Workload containers, sandboxes excluded. Throws RuntimeUnavailableError when unreachable. */
+  /**
+   * Workload containers, sandboxes excluded. Throws RuntimeUnavailableError when unreachable,
+   * having warned about the outage itself (once per outage), so callers need not warn again.
+   */
   list(): Promise<ContainerInfo[]>;
   /** One container by id (full id; clients may accept a unique prefix); undefined when unknown. */
   get(id: string): Promise<ContainerInfo | undefined>;
