@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function buildService(configPath: string, logLevel?: 'debug' | 'info' | 'warn' | 'error'): Service {
-  const config = loadConfigFile(configPath);
+  const config = loadConfigFile(configPath, process.env, builtinFactories);
   const logger = createLogger(logLevel ?? config.service.log_level ?? 'info');
   return new Service(config, {
     factories: builtinFactories,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import type { Factory } from './component';
 import { PACKAGE_ROOT } from './paths';
 
 export const CONFIG_DIR = path.join(PACKAGE_ROOT, 'config');
@@ -35,6 +36,34 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+export type ComponentKind = 'receivers' | 'processors' | 'exporters';
+const COMPONENT_KINDS: readonly ComponentKind[] = ['receivers', 'processors', 'exporters'];
+const FACTORY_KIND: Record<ComponentKind, Factory['kind']> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
+
+export type ResolvedComponent<F extends Factory = Factory> =
+  | { factory: F; config: unknown; problems: string[] }
+  | { factory: undefined; config: undefined; problems: string[] };
+
+/**
+ * A component's section with its defaults under it, and what its factory's
+ * validate() says about it (the cross-field rules the schema cannot state),
+ * each message prefixed with `kind.id.`. The Service builds from this and
+ * file validation reports from it, so both say the same.
+ */
+export function resolveComponent<F extends Factory>(factories: readonly Factory[], kind: ComponentKind, id: string, section: unknown): ResolvedComponent<F> {
+  const type = id.split('/')[0];
+  const factory = factories.find((f) => f.type === type && f.kind === FACTORY_KIND[kind]) as F | undefined;
+  if (!factory) return { factory: undefined, config: undefined, problems: [`${kind}.${id}: no ${FACTORY_KIND[kind]} of type "${type}" is built in`] };
+  const config = mergeDefaults(factory.createDefaultConfig(), section);
+  let problems: string[];
+  try {
+    problems = ((factory.validate as ((c: unknown) => string[]) | undefined)?.(config) ?? []).map((p) => `${kind}.${id}.${p}`);
+  } catch (err) {
+    problems = [`${kind}.${id}: ${(err as Error).message}`];
+  }
+  return { factory, config, problems };
+}
 
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}/g;
 
@@ -76,7 +105,12 @@ function schemaValidator(): ReturnType<Ajv['compile']> {
   return validator;
 }
 
-export function parseConfigText(text: string, source: string, env: Env = process.env): AgentConfig {
+/**
+ * Parses, expands and validates a config. With `factories`, every configured
+ * component section the schema found no fault in is also checked by its
+ * factory, so one report lists schema and component errors together.
+ */
+export function parseConfigText(text: string, source: string, env: Env = process.env, factories?: readonly Factory[]): AgentConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -89,7 +123,9 @@ export function parseConfigText(text: string, source: string, env: Env = process
   const problems: string[] = [];
   const expanded = expandEnv(raw, env, '', problems) as Record<string, unknown>;
   const validate = schemaValidator();
-  if (!validate(expanded)) problems.push(...dedupe((validate.errors ?? []).map((e) => formatSchemaError(e, expanded))));
+  const schemaErrors = validate(expanded) ? [] : (validate.errors ?? []);
+  problems.push(...dedupe(schemaErrors.map((e) => formatSchemaError(e, expanded))));
+  if (factories) problems.push(...componentProblems(expanded, schemaErrors, factories));
   if (problems.length === 0) problems.push(...checkPipelineReferences(expanded as unknown as AgentConfig));
   if (problems.length > 0) throw new ConfigError(problems, source);
   const config = expanded as unknown as AgentConfig;
@@ -100,7 +136,7 @@ export function parseConfigText(text: string, source: string, env: Env = process
   return config;
 }
 
-export function loadConfigFile(file: string, env: Env = process.env): AgentConfig {
+export function loadConfigFile(file: string, env: Env = process.env, factories?: readonly Factory[]): AgentConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -108,7 +144,27 @@ export function loadConfigFile(file: string, env: Env = process.env): AgentConfi
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError([`cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message} (pass --config FILE)`], file);
   }
-  return parseConfigText(text, file, env);
+  return parseConfigText(text, file, env, factories);
+}
+
+/** Component checks of the sections the schema accepted; a faulty section's schema errors say enough. */
+function componentProblems(config: Record<string, unknown>, schemaErrors: ErrorObject[], factories: readonly Factory[]): string[] {
+  const problems: string[] = [];
+  for (const kind of COMPONENT_KINDS) {
+    const sections = config[kind];
+    if (sections === null || typeof sections !== 'object' || Array.isArray(sections)) continue;
+    for (const [id, section] of Object.entries(sections)) {
+      const at = `/${kind}/${id.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      const faulty = schemaErrors.some(
+        (e) => e.instancePath === at || e.instancePath.startsWith(`${at}/`) || (e.instancePath === `/${kind}` && (e.params as { additionalProperty?: string }).additionalProperty === id),
+      );
+      if (faulty) continue;
+      const resolved = resolveComponent(factories, kind, id, section);
+      // A type without a factory is refused by the schema already.
+      if (resolved.factory) problems.push(...resolved.problems);
+    }
+  }
+  return problems;
 }
 
 /** Every id a pipeline names must be configured, like the Collector checks. */

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import type { BootClock, EventBatch } from '../events';
-import { type AgentConfig, ConfigError, mergeDefaults } from './config';
+import { type AgentConfig, type ComponentKind, ConfigError, resolveComponent } from './config';
 import type { Component, ComponentSettings, Factory, HostInfo, LogsConsumer } from './component';
 import type { Logger } from './logger';
 import { PipelineTelemetry, type StageCounters } from './telemetry';
@@ -12,9 +12,6 @@ export interface ServiceOptions {
   clock: BootClock;
   registry?: Registry;
 }
-
-type Kind = 'receivers' | 'processors' | 'exporters';
-const KIND_OF: Record<Kind, Factory['kind']> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
 
 interface Built {
   id: string;
@@ -36,7 +33,7 @@ export class Service {
     this.telemetry = new PipelineTelemetry(options.registry ?? new Registry());
     const problems: string[] = [];
     const logs = config.service.pipelines.logs;
-    const settingsFor = (kind: Kind, id: string): ComponentSettings => ({
+    const settingsFor = (kind: ComponentKind, id: string): ComponentSettings => ({
       id: `${kind}.${id}`,
       logger: options.logger.child(`${kind}.${id}`),
       metrics: this.telemetry.registry,
@@ -44,17 +41,10 @@ export class Service {
       host: options.host,
       clock: options.clock,
     });
-    const prepare = <F extends Factory>(kind: Kind, id: string): { factory: F; config: unknown; settings: ComponentSettings } | undefined => {
-      const type = id.split('/')[0];
-      const factory = options.factories.find((f) => f.type === type && f.kind === KIND_OF[kind]) as F | undefined;
-      if (!factory) {
-        problems.push(`${kind}.${id}: no ${KIND_OF[kind]} of type "${type}" is built in`);
-        return undefined;
-      }
-      const merged = mergeDefaults(factory.createDefaultConfig(), config[kind][id]);
-      const invalid = (factory.validate as ((c: unknown) => string[]) | undefined)?.(merged) ?? [];
-      problems.push(...invalid.map((p) => `${kind}.${id}.${p}`));
-      return { factory, config: merged, settings: settingsFor(kind, id) };
+    const prepare = <F extends Factory>(kind: ComponentKind, id: string): { factory: F; config: unknown; settings: ComponentSettings } | undefined => {
+      const resolved = resolveComponent<F>(options.factories, kind, id, config[kind][id]);
+      problems.push(...resolved.problems);
+      return resolved.factory ? { factory: resolved.factory, config: resolved.config, settings: settingsFor(kind, id) } : undefined;
     };
 
     const exporterConsumers: LogsConsumer[] = [];

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { AgentProcess } from '../harness/agent';
 import { CLI as BIN, NODE, REPO_ROOT as ROOT } from '../harness/paths';
 import { waitFor } from '../harness/procs';
@@ -24,6 +27,26 @@ describe('CLI', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stdout).toBe('');
+  });
+
+  it('validate reports component-specific errors with the schema errors, in one pass, under the file name', () => {
+    const file = 'test/testdata/bad-component-and-schema.yaml';
+    const r = cli('validate', '--config', file);
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(`invalid config ${file}:`);
+    expect(r.stderr).toContain('  - exporters.file.max_queue_bytes: "lots" is not a size');
+    expect(r.stderr).toContain('  - receivers.ebpf.ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)');
+    expect(r.stderr).toContain('  - exporters.otlp/collector.retry_on_failure.max_interval: "1s" must be at least initial_interval');
+  });
+
+  it('validate names the file for component-specific errors alone too', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-validate-'));
+    const file = path.join(dir, 'agent.yaml');
+    writeFileSync(file, 'receivers: { ebpf: { ring_buffer_size: 3MiB } }\nexporters: { file: {} }\nservice: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }\n');
+    const r = cli('validate', '--config', file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`invalid config ${file}:\n  - receivers.ebpf.ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)\n`);
   });
 
   it('validate names a missing file', () => {

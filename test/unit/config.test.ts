@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { builtinFactories } from '../../src/components';
 import { ConfigError, expandEnv, mergeDefaults, parseConfigText } from '../../src/pipeline/config';
 import { parseDuration, parseSize } from '../../src/pipeline/units';
 
@@ -14,7 +15,7 @@ interface Case {
   values: Array<{ key: string; value: unknown }>;
 }
 
-/** Each testdata file states its expectation in leading `# expect…:` comments. */
+/** Each testdata file states its expectation in leading `# expect…:` comments; components' own checks apply too, as in `validate`. */
 function loadCases(): Case[] {
   return readdirSync(TESTDATA)
     .filter((f) => f.endsWith('.yaml'))
@@ -57,13 +58,13 @@ describe('config files (test/testdata)', () => {
 
   it.each(cases.map((c) => [c.file, c] as const))('%s', (_file, c) => {
     if (c.expectOk) {
-      const config = parseConfigText(c.text, c.file, c.env);
+      const config = parseConfigText(c.text, c.file, c.env, builtinFactories);
       for (const { key, value } of c.values) expect(at(config, key)).toEqual(value);
       return;
     }
     let thrown: unknown;
     try {
-      parseConfigText(c.text, c.file, c.env);
+      parseConfigText(c.text, c.file, c.env, builtinFactories);
     } catch (err) {
       thrown = err;
     }
@@ -76,14 +77,39 @@ describe('config files (test/testdata)', () => {
 
   it.each(readdirSync(path.join(__dirname, '..', '..', 'config', 'examples')))('config/examples/%s is valid', (file) => {
     const text = readFileSync(path.join(__dirname, '..', '..', 'config', 'examples', file), 'utf8');
-    expect(parseConfigText(text, file, {}).service.pipelines.logs.exporters.length).toBeGreaterThan(0);
+    expect(parseConfigText(text, file, {}, builtinFactories).service.pipelines.logs.exporters.length).toBeGreaterThan(0);
   });
 
   it('config/default.yaml is valid', () => {
     const text = readFileSync(path.join(__dirname, '..', '..', 'config', 'default.yaml'), 'utf8');
-    const config = parseConfigText(text, 'default.yaml', {});
+    const config = parseConfigText(text, 'default.yaml', {}, builtinFactories);
     expect(config.service.pipelines.logs.receivers).toEqual(['ebpf']);
     expect(config.exporters.file).toEqual({ path: '-' });
+  });
+});
+
+describe('component checks in file validation', () => {
+  function problemsOf(yaml: string): string[] {
+    try {
+      parseConfigText(yaml, 'agent.yaml', {}, builtinFactories);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    return [];
+  }
+  const pipeline = 'service: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }\n';
+
+  it('skip a section the schema already faulted, so its checks never see ill-typed values', () => {
+    expect(problemsOf(`receivers: { ebpf: { ring_buffer_size: true, events: [] } }\nexporters: { file: {} }\n${pipeline}`)).toEqual([
+      'receivers.ebpf.ring_buffer_size: true is a boolean, expected integer or string',
+    ]);
+  });
+
+  it('cover configured components a pipeline does not use, like the Collector', () => {
+    expect(problemsOf(`receivers: { ebpf: {} }\nexporters: { file: {}, otlp/spare: { timeout: 0s } }\n${pipeline}`)).toEqual([
+      'exporters.otlp/spare.timeout: "0s" must be above 0',
+    ]);
   });
 });
 
