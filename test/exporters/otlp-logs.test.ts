@@ -198,6 +198,33 @@ describe('OTLP logs exporter → gRPC sink', () => {
     sink.release();
   });
 
+  test('sending_queue.enabled: false holds no request back: while every consumer is busy and one request waits, new records are dropped and counted', async () => {
+    const sink = await startSink();
+    sink.stall();
+    const run = async (enabled: boolean) => {
+      const made = createExporter({
+        endpoint: `http://${sink.address}`,
+        sending_queue: { enabled, num_consumers: 1 },
+        batch: { max_size: 10, delay: '10s' },
+        timeout: '30s',
+      });
+      cleanups.push(() => made.exporter.shutdown());
+      await made.exporter.start();
+      // One request in flight (stalled), one waiting for the consumer, then three more.
+      for (let k = 0; k < 5; k++) await made.exporter.consumeLogs(execBatch(10, [null], k * 10));
+      return made.settings;
+    };
+    const queued = await run(true);
+    const unqueued = await run(false);
+    expect(queued.stage.droppedTotal()).toBe(0);
+    expect(unqueued.stage.dropped.get('queue_full')).toBe(30);
+    expect(unqueued.logLines.filter((l) => / warn /.test(l))).toEqual([
+      expect.stringContaining('sending_queue.enabled is false and all 1 export requests are in flight'),
+    ]);
+    sink.release();
+    await until(() => queued.stage.sent === 50 && unqueued.stage.sent === 20, 'the stalled requests and what waited to be delivered');
+  });
+
   test('honours OTEL_EXPORTER_OTLP_LOGS_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS when the config leaves them unset', async () => {
     const sink = await startSink();
     const saved = { ...process.env };

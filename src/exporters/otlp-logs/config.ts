@@ -12,6 +12,13 @@ export interface OtlpExporterConfig {
   /** Per attempt; unset → OTEL_EXPORTER_OTLP_{LOGS_,}TIMEOUT → 10s. */
   timeout?: string;
   sending_queue: {
+    /**
+     * false: no request waits for a consumer. While all `num_consumers` are busy (sending or
+     * retrying) and one finished request waits, new records are dropped (queue_full) instead of
+     * queued: the Collector's "no queue", as a drop with a count rather than blocking the kernel's
+     * ring buffer.
+     */
+    enabled: boolean;
     /** Records held (open batch + waiting + in flight + retrying) before new ones are dropped. */
     queue_size: number;
     /** Export requests in flight at once. */
@@ -39,7 +46,7 @@ export interface OtlpExporterConfig {
 export function createDefaultConfig(): OtlpExporterConfig {
   return {
     headers: {},
-    sending_queue: { queue_size: 100_000, num_consumers: 4 },
+    sending_queue: { enabled: true, queue_size: 100_000, num_consumers: 4 },
     retry_on_failure: { enabled: true, initial_interval: '5s', max_interval: '30s', max_elapsed_time: '5m' },
     batch: { max_size: 8192, max_bytes: '3MiB', delay: '200ms' },
     resource_attributes: {},
@@ -49,6 +56,7 @@ export function createDefaultConfig(): OtlpExporterConfig {
 
 /** The config with durations and sizes in numbers (ms, bytes). */
 export interface ResolvedOtlpConfig {
+  queueEnabled: boolean;
   queueSize: number;
   numConsumers: number;
   retry: { enabled: boolean; initialMs: number; maxMs: number; maxElapsedMs: number };
@@ -63,6 +71,7 @@ const GRPC_DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024;
 
 export function resolveConfig(c: OtlpExporterConfig): ResolvedOtlpConfig {
   return {
+    queueEnabled: c.sending_queue.enabled,
     queueSize: c.sending_queue.queue_size,
     numConsumers: c.sending_queue.num_consumers,
     retry: {

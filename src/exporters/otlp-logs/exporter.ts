@@ -105,8 +105,10 @@ function tlsHint(message: string): string {
  * OTLP/gRPC logs exporter. Records are encoded into protobuf as they arrive
  * (no per-record objects), cut into requests by count, bytes and delay, and
  * sent through the OpenTelemetry gRPC export delegate (transport, TLS,
- * compression, headers, env handling). Holds at most `queue_size` records;
- * retries retryable gRPC codes itself with exponential backoff.
+ * compression, headers, env handling). Holds at most `queue_size` records
+ * (with `sending_queue.enabled: false`, no more than the requests in flight,
+ * one waiting and the open batch); retries retryable gRPC codes itself with
+ * exponential backoff.
  */
 export class OtlpLogsExporter implements Exporter {
   private readonly cfg: ResolvedOtlpConfig;
@@ -202,10 +204,19 @@ export class OtlpLogsExporter implements Exporter {
       stage.drop(n, 'shutdown');
       return;
     }
-    const accept = Math.min(n, this.cfg.queueSize - this.queued);
+    // Without a sending queue, a request waiting for a consumer is as much as is held back.
+    const noRoom = !this.cfg.queueEnabled && this.waiting.size > 0;
+    const accept = noRoom ? 0 : Math.min(n, this.cfg.queueSize - this.queued);
     if (accept < n) {
       stage.drop(n - accept, 'queue_full');
-      this.warnings.warn('queue_full', `queue full (${this.cfg.queueSize} records, sending_queue.queue_size): dropping records while ${this.url} catches up`);
+      if (noRoom) {
+        this.warnings.warn(
+          'no_queue',
+          `sending_queue.enabled is false and all ${this.cfg.numConsumers} export requests are in flight: dropping records while ${this.url} catches up (enable the queue to buffer up to sending_queue.queue_size records)`,
+        );
+      } else {
+        this.warnings.warn('queue_full', `queue full (${this.cfg.queueSize} records, sending_queue.queue_size): dropping records while ${this.url} catches up`);
+      }
     }
     if (accept <= 0) return;
     const encoder = this.encoder;
@@ -340,6 +351,8 @@ export class OtlpLogsExporter implements Exporter {
     // Warn again about a full queue only after it had room to spare.
     if (this.queued < this.cfg.queueSize / 2) this.warnings.reset('queue_full');
     this.dispatch();
+    // Without a queue, requests wait and drain all the time; only a full catch-up ends the episode.
+    if (this.inFlight.size === 0) this.warnings.reset('no_queue');
   }
 
   /** A buffer of exactly `size` bytes over an ArrayBuffer of its own (see PreEncodedLogsSerializer). */
