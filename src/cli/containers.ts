@@ -1,36 +1,19 @@
 import { createDefaultConfig, resolveConfig, type ContainerEnrichmentConfig } from '../processors/container-enrichment/config';
 import { createRuntimeClients, formatContainersTable, listAllContainers } from '../processors/container-enrichment/runtime';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile, mergeDefaults } from '../pipeline/config';
+import { ConfigError, loadConfigFile, mergeDefaults } from '../pipeline/config';
 import { createLogger } from '../pipeline/logger';
 
-const USAGE = 'Usage: ebpf-container-otel containers [--json] [--config FILE]\n';
 const EXIT_OK = 0;
 const EXIT_SOME_UNREACHABLE = 1;
 const EXIT_CONFIG = 2;
-const EXIT_USAGE = 64;
 
 /**
  * `containers`: every container of every reachable runtime, as a `crictl ps`-style table or
  * (`--json`) an array of ContainerInfo. Runtimes come from the config's container_enrichment
- * section (default config when no --config). Exit 1 when a runtime could not be listed.
+ * section. Exit 1 when a runtime could not be listed. Arguments are parsed by the CLI's main.
  */
-export async function containersCommand(argv: string[]): Promise<number> {
-  let json = false;
-  let configPath = DEFAULT_CONFIG_PATH;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--json') json = true;
-    else if (a === '--config' && argv[i + 1]) configPath = argv[++i];
-    else if (a.startsWith('--config=') && a.length > 9) configPath = a.slice(9);
-    else if (a === '-h' || a === '--help') {
-      process.stdout.write(USAGE);
-      return EXIT_OK;
-    } else {
-      process.stderr.write(`containers: unexpected argument "${a}"\n${USAGE}`);
-      return EXIT_USAGE;
-    }
-  }
-
+export async function containersCommand(options: { json: boolean; configPath: string }): Promise<number> {
+  const { json, configPath } = options;
   let section: unknown;
   try {
     const processors = loadConfigFile(configPath).processors;

@@ -12,14 +12,30 @@ import { formatChecks, runChecks } from '../doctor/checks';
 import { addonError, bootTimeNs, probePrograms } from '../native';
 import { containersCommand } from './containers';
 
+type FlagKind = 'value' | 'switch';
+
+interface CommandSpec {
+  synopsis: string;
+  what: string;
+  flags: Record<string, FlagKind>;
+}
+
+/** Each command and the only options it takes; anything else is refused, never ignored. */
+const COMMANDS: Record<string, CommandSpec> = {
+  run: { synopsis: 'run [--config FILE]', what: 'run the agent (default config: config/default.yaml)', flags: { config: 'value' } },
+  validate: { synopsis: 'validate --config FILE', what: 'check a config file; exit 0 "config OK", exit 2 with the errors', flags: { config: 'value' } },
+  doctor: { synopsis: 'doctor [--json]', what: 'check privileges, kernel, BTF, bpffs, tracefs, BPF programs, runtime sockets', flags: { json: 'switch' } },
+  containers: { synopsis: 'containers [--json] [--config FILE]', what: 'list the containers of every reachable runtime', flags: { json: 'switch', config: 'value' } },
+};
+/** Options of any command, so `--config FILE` takes its FILE whichever command it came with. */
+const FLAG_KINDS: Record<string, FlagKind> = Object.assign({}, ...Object.values(COMMANDS).map((c) => c.flags));
+
 const USAGE = `Usage: ebpf-container-otel <command> [options]
 
 Commands:
-  run [--config FILE]          run the agent (default config: config/default.yaml)
-  validate --config FILE       check a config file; exit 0 "config OK", exit 2 with the errors
-  doctor [--json]              check privileges, kernel, BTF, bpffs, tracefs, BPF programs, runtime sockets
-  containers [--json] [--config FILE]
-                               list the containers of every reachable runtime
+${Object.values(COMMANDS)
+  .map((c) => (c.synopsis.length < 27 ? `  ${c.synopsis.padEnd(29)}${c.what}` : `  ${c.synopsis}\n${' '.repeat(31)}${c.what}`))
+  .join('\n')}
 
 Options:
   -h, --help                   show this help
@@ -33,42 +49,48 @@ const STATUS_INTERVAL_MS = 60_000;
 interface Parsed {
   command: string | undefined;
   flags: Map<string, string | true>;
+  /** Options no command takes, as written (`--confg=x.yaml` → `--confg`). */
+  unknown: string[];
+  /** Options given a value they do not take. */
+  valued: string[];
+  extra: string[];
 }
 
 function parseArgs(argv: string[]): Parsed {
-  const flags = new Map<string, string | true>();
-  let command: string | undefined;
+  const parsed: Parsed = { command: undefined, flags: new Map(), unknown: [], valued: [], extra: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a.startsWith('--')) {
-      const [k, v] = a.slice(2).split('=', 2);
-      if (v !== undefined) flags.set(k, v);
-      else if (k === 'config') flags.set(k, argv[++i] ?? '');
-      else flags.set(k, true);
-    } else if (a === '-h') flags.set('help', true);
-    else if (a === '-v') flags.set('version', true);
-    else if (command === undefined) command = a;
-    else throw new UsageError(`unexpected argument "${a}"`);
+    if (a === '-h' || a === '--help') parsed.flags.set('help', true);
+    else if (a === '-v' || a === '--version') parsed.flags.set('version', true);
+    else if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      const kind = Object.hasOwn(FLAG_KINDS, name) ? FLAG_KINDS[name] : undefined;
+      if (kind === undefined) parsed.unknown.push(`--${name}`);
+      else if (kind === 'switch') {
+        if (eq >= 0) parsed.valued.push(`--${name}`);
+        parsed.flags.set(name, true);
+      } else if (eq >= 0) parsed.flags.set(name, a.slice(eq + 1));
+      // `--config --json`: the next option is not the FILE.
+      else parsed.flags.set(name, argv[i + 1] === undefined || argv[i + 1].startsWith('-') ? '' : argv[++i]);
+    } else if (a.startsWith('-') && a !== '-') parsed.unknown.push(a);
+    else if (parsed.command === undefined) parsed.command = a;
+    else parsed.extra.push(a);
   }
-  return { command, flags };
+  return parsed;
 }
-
-class UsageError extends Error {}
 
 function version(): string {
   return JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')).version;
 }
 
+function usageError(command: string, problem: string): number {
+  process.stderr.write(`${command}: ${problem}\nUsage: ebpf-container-otel ${COMMANDS[command].synopsis}\n`);
+  return EXIT_USAGE;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'containers') return containersCommand(argv.slice(1));
-  let parsed: Parsed;
-  try {
-    parsed = parseArgs(argv);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  const { command, flags } = parsed;
+  const { command, flags, unknown, valued, extra } = parseArgs(argv);
   if (flags.has('version')) {
     process.stdout.write(`ebpf-container-otel ${version()}\n`);
     return 0;
@@ -77,29 +99,34 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const configFlag = flags.get('config');
-  if (configFlag === '') {
-    process.stderr.write('--config needs a FILE\n');
+  if (command === undefined) {
+    process.stderr.write(USAGE);
     return EXIT_USAGE;
   }
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!spec) {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const refused = [...unknown, ...[...flags.keys()].filter((f) => !Object.hasOwn(spec.flags, f)).map((f) => `--${f}`)];
+  if (refused.length > 0) return usageError(command, `unknown option ${refused[0]}`);
+  if (valued.length > 0) return usageError(command, `${valued[0]} takes no value`);
+  if (extra.length > 0) return usageError(command, `unexpected argument "${extra[0]}"`);
+  const configFlag = flags.get('config');
+  if (configFlag === '') return usageError(command, '--config needs a FILE');
   const configPath = typeof configFlag === 'string' ? configFlag : undefined;
   switch (command) {
     case 'run':
       return run(configPath ?? DEFAULT_CONFIG_PATH);
     case 'validate':
-      if (!configPath) {
-        process.stderr.write('validate needs --config FILE\n');
-        return EXIT_USAGE;
-      }
+      if (!configPath) return usageError(command, 'needs --config FILE');
       return validate(configPath);
     case 'doctor':
       return doctor(flags.has('json'));
-    case undefined:
-      process.stderr.write(USAGE);
-      return EXIT_USAGE;
+    case 'containers':
+      return containersCommand({ json: flags.has('json'), configPath: configPath ?? DEFAULT_CONFIG_PATH });
     default:
-      process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
-      return EXIT_USAGE;
+      throw new Error(`command "${command}" is in COMMANDS but has no handler`);
   }
 }
 

@@ -7,7 +7,8 @@ import { CLI as BIN, NODE, REPO_ROOT as ROOT } from '../harness/paths';
 import { waitFor } from '../harness/procs';
 
 function cli(...args: string[]) {
-  return spawnSync(NODE, [BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+  // The timeout only guards against a CLI that starts running instead of refusing its arguments.
+  return spawnSync(NODE, [BIN, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 30_000 });
 }
 
 describe('CLI', () => {
@@ -55,12 +56,36 @@ describe('CLI', () => {
     expect(r.stderr).toContain('cannot read nope.yaml: no such file');
   });
 
+  it.each([
+    [['run', '--confg=x.yaml'], '--confg', 'run [--config FILE]'],
+    [['run', '--confg', 'x.yaml'], '--confg', 'run [--config FILE]'],
+    [['validate', '--config', 'test/testdata/valid-minimal.yaml', '--jsn'], '--jsn', 'validate --config FILE'],
+    [['doctor', '--config', 'x.yaml'], '--config', 'doctor [--json]'],
+    [['containers', '--confg', 'x.yaml'], '--confg', 'containers [--json] [--config FILE]'],
+    [['validate', '-c', 'x.yaml'], '-c', 'validate --config FILE'],
+  ])('%j: an option the command does not take exits 64 naming it and the command\'s usage', (args, flag, usage) => {
+    const r = cli(...args);
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(64);
+    expect(r.stderr).toBe(`${args[0]}: unknown option ${flag}\nUsage: ebpf-container-otel ${usage}\n`);
+  });
+
+  it('rejects a value given to a switch, a missing FILE and stray arguments', () => {
+    expect(cli('doctor', '--json=yes')).toMatchObject({ status: 64, stderr: 'doctor: --json takes no value\nUsage: ebpf-container-otel doctor [--json]\n' });
+    expect(cli('validate', '--config')).toMatchObject({ status: 64, stderr: expect.stringContaining('validate: --config needs a FILE') });
+    expect(cli('containers', '--config', '--json')).toMatchObject({ status: 64, stderr: expect.stringContaining('containers: --config needs a FILE') });
+    expect(cli('run', 'extra.yaml')).toMatchObject({ status: 64, stderr: expect.stringContaining('run: unexpected argument "extra.yaml"') });
+  });
+
   it('prints help and version, and rejects unknown commands', () => {
     expect(cli('--help').stdout).toContain('Usage: ebpf-container-otel');
     expect(cli('--version').stdout).toMatch(/^ebpf-container-otel \d+\.\d+\.\d+\n$/);
     const r = cli('frobnicate');
     expect(r.status).toBe(64);
     expect(r.stderr).toContain('unknown command "frobnicate"');
+    // Names an object has by inheritance are no commands or options either.
+    expect(cli('toString')).toMatchObject({ status: 64, stderr: expect.stringContaining('unknown command "toString"') });
+    expect(cli('validate', '--constructor', 'x')).toMatchObject({ status: 64, stderr: expect.stringContaining('validate: unknown option --constructor') });
   });
 });
 
