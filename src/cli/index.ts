@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BootClock } from '../events';
 import { builtinFactories } from '../components';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from '../pipeline/config';
+import { type AgentConfig, ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from '../pipeline/config';
 import { createLogger } from '../pipeline/logger';
 import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
@@ -130,8 +130,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function buildService(configPath: string, logLevel?: 'debug' | 'info' | 'warn' | 'error'): Service {
-  const config = loadConfigFile(configPath, process.env, builtinFactories);
+function buildService(config: AgentConfig, logLevel?: 'debug' | 'info' | 'warn' | 'error'): Service {
   const logger = createLogger(logLevel ?? config.service.log_level ?? 'info');
   return new Service(config, {
     factories: builtinFactories,
@@ -144,7 +143,7 @@ function buildService(configPath: string, logLevel?: 'debug' | 'info' | 'warn' |
 
 function validate(configPath: string): number {
   try {
-    buildService(configPath, 'error');
+    buildService(loadConfigFile(configPath, process.env, builtinFactories), 'error');
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -161,30 +160,44 @@ async function run(configPath: string): Promise<number> {
   let shutdownMs: number;
   const logger = createLogger('info');
   try {
-    service = buildService(configPath);
-    shutdownMs = parseDuration(loadConfigFile(configPath).service.shutdown_timeout ?? '10s');
+    const config = loadConfigFile(configPath, process.env, builtinFactories);
+    service = buildService(config);
+    shutdownMs = parseDuration(config.service.shutdown_timeout ?? '10s');
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     return err instanceof ConfigError ? EXIT_CONFIG : 1;
   }
-  logger.info(`ebpf-container-otel ${version()} starting with ${configPath}: ${service.componentIds().join(', ')}`);
-  await service.start();
-  logger.info('running; Ctrl-C to stop');
-  // Also what keeps the process alive: components unref their own timers.
-  const status = setInterval(() => logger.info(`status ${JSON.stringify(service.telemetry.snapshot())}`), STATUS_INTERVAL_MS);
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  clearInterval(status);
-  logger.info(`${signal}: shutting down (deadline ${shutdownMs} ms; send it again to exit at once)`);
-  const again = () => {
+  // Installed before start, which can take seconds (the eBPF receiver loads and attaches its
+  // programs): a signal meanwhile must not kill a half-started agent without its shutdown.
+  let starting = true;
+  let received: NodeJS.Signals | undefined;
+  let requestStop: (signal: NodeJS.Signals) => void = () => undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => (requestStop = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (received === undefined) {
+      received = signal;
+      if (starting) logger.info(`${signal} during start: shutting down once start has finished (send it again to exit at once)`);
+      requestStop(signal);
+      return;
+    }
     logger.error('second signal: exiting without flushing');
     process.exit(130);
   };
-  process.once('SIGINT', again);
-  process.once('SIGTERM', again);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  logger.info(`ebpf-container-otel ${version()} starting with ${configPath}: ${service.componentIds().join(', ')}`);
+  await service.start();
+  starting = false;
+  let status: NodeJS.Timeout | undefined;
+  if (received === undefined) {
+    logger.info('running; Ctrl-C to stop');
+    // Also what keeps the process alive: components unref their own timers.
+    status = setInterval(() => logger.info(`status ${JSON.stringify(service.telemetry.snapshot())}`), STATUS_INTERVAL_MS);
+  }
+  const signal = await stopRequested;
+  clearInterval(status);
+  logger.info(`${signal}: shutting down (deadline ${shutdownMs} ms; send it again to exit at once)`);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), shutdownMs);

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -123,5 +124,57 @@ service:
     const exporter = stages.find((s) => s.component === 'exporters.file')!;
     expect(receiver.sent).toBeGreaterThan(0);
     expect(exporter.sent).toBe(receiver.sent);
+  });
+
+  it('a signal during a slow start is not lost: the agent shuts down gracefully once start settles', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-run-slow-'));
+    // A Docker socket that accepts and never answers: the enrichment processor's start waits for its list.
+    const socket = path.join(dir, 'docker.sock');
+    const held: Socket[] = [];
+    const silent: Server = createServer((conn) => void held.push(conn));
+    await new Promise<void>((resolve) => silent.listen(socket, resolve));
+    const config = path.join(dir, 'agent.yaml');
+    writeFileSync(config, `
+receivers:
+  synthetic: { rate: 100, batch_size: 10 }
+processors:
+  container_enrichment:
+    runtimes:
+      docker: { socket: ${socket} }
+      containerd: { enabled: false }
+      cri: { enabled: false }
+      podman: { enabled: false }
+      lxc: { enabled: false }
+    pinned_map: { write: false, read_path: ${path.join(dir, 'no-map')} }
+exporters:
+  file: { path: "-" }
+service:
+  shutdown_timeout: 5s
+  pipelines:
+    logs: { receivers: [synthetic], processors: [container_enrichment], exporters: [file] }
+`);
+    const child = spawn(NODE, [BIN, 'run', '--config', config], { cwd: ROOT });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    try {
+      for (let waited = 0; !stderr.includes('starting with') && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      // Well inside the processor's start: it waits up to 5 s for a runtime's first list.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(held.length).toBeGreaterThan(0);
+      const signalledAt = Date.now();
+      child.kill('SIGTERM');
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(stderr).toContain('SIGTERM during start: shutting down once start has finished');
+      expect(stderr).toContain('SIGTERM: shutting down');
+      expect(stderr).toContain('stopped');
+      expect(stderr).not.toContain('running; Ctrl-C to stop');
+      // It waited for the start rather than dying or hanging.
+      expect(Date.now() - signalledAt).toBeLessThan(15_000);
+    } finally {
+      child.kill('SIGKILL');
+      for (const conn of held) conn.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });
