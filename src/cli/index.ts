@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
 import { formatChecks, runChecks } from '../doctor/checks';
-import { addonError, bootTimeNs, probePrograms } from '../native';
+import { addonError, bootTimeNs, brokenOnPurpose, probePrograms } from '../native';
 import { containersCommand } from './containers';
 
 type FlagKind = 'value' | 'switch';
@@ -217,7 +217,7 @@ async function run(configPath: string): Promise<number> {
 
 async function doctor(json: boolean): Promise<number> {
   const error = addonError();
-  const results = await runChecks({ probePrograms: error === undefined ? () => probePrograms() : undefined, addonError: error });
+  const results = await runChecks({ probePrograms: error === undefined ? () => probePrograms() : undefined, brokenOnPurpose: brokenOnPurpose(), addonError: error });
   process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : `${formatChecks(results)}\n`);
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 }

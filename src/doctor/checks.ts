@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BREAK_PROGRAMS_ENV } from '../native';
 import { WELL_KNOWN, listUserPodmanSockets } from '../processors/container-enrichment/runtime/discovery';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -36,6 +37,8 @@ export interface DoctorOptions {
   kernelRelease?: string;
   /** Native probe of BPF program loadability; absent when the addon is not built. */
   probePrograms?: () => Array<{ program: string; event: string; loaded: boolean; reason: string }>;
+  /** Programs the probe was made to fail on purpose (EBPF_CONTAINER_OTEL_BREAK_PROGRAMS). */
+  brokenOnPurpose?: string[];
   addonError?: string;
 }
 
@@ -140,16 +143,33 @@ function checkPrograms(options: DoctorOptions): CheckResult[] {
   if (!options.probePrograms) {
     return [{ check: 'native addon', status: 'fail', detail: options.addonError ?? 'not built', fix: 'run npm run build:addon (needs clang, libbpf-dev, bpftool: scripts/setup.sh installs them)' }];
   }
+  const forced = new Set(options.brokenOnPurpose ?? []);
   try {
-    return options.probePrograms().map((p) => ({
-      check: `bpf program ${p.program}`,
-      status: p.loaded ? 'ok' : 'warn',
-      detail: p.loaded ? `loads (${p.event} events, ring buffer ok)` : `skipped: ${p.reason}`,
-      fix: p.loaded ? '' : `${p.event} events are unavailable on this kernel; the other event types still work`,
-    }));
+    return options.probePrograms().map((p): CheckResult => {
+      const check = `bpf program ${p.program}`;
+      if (p.loaded) return { check, status: 'ok', detail: `loads (${p.event} events, ring buffer ok)`, fix: '' };
+      if (forced.has(p.program)) {
+        return {
+          check,
+          status: 'warn',
+          detail: `skipped: ${p.reason} (refused on purpose: ${BREAK_PROGRAMS_ENV} names it)`,
+          fix: `unset ${BREAK_PROGRAMS_ENV} (it makes the kernel refuse the programs it names, for tests and demonstrations)`,
+        };
+      }
+      return { check, status: 'warn', detail: `skipped: ${p.reason}`, fix: programFix(p.event, p.reason) };
+    });
   } catch (err) {
     return [{ check: 'bpf programs', status: 'fail', detail: (err as Error).message, fix: 'run as root with CAP_BPF and CAP_PERFMON, on a kernel with BTF' }];
   }
+}
+
+/** What to do about a program that is not running, by why: only a refusal is the kernel's doing. */
+function programFix(event: string, reason: string): string {
+  const pair = /its pair (\S+) is not running/.exec(reason);
+  if (pair) return `runs only together with ${pair[1]}: see its line`;
+  if (/Operation not permitted|Permission denied/.test(reason)) return `not permitted: run as root, or with CAP_BPF and CAP_PERFMON; ${event} events are off until then`;
+  if (/^(load|attach) failed/.test(reason)) return `${event} events are unavailable on this kernel (see the detail); the other event types still work`;
+  return `${event} events are off for this reason; the other event types still work`;
 }
 
 export async function runChecks(options: DoctorOptions = {}): Promise<CheckResult[]> {

@@ -95,8 +95,13 @@ export function bootTimeNs(): bigint {
   return loadAddon().bootTimeNs();
 }
 
+/** The programs BREAK_PROGRAMS_ENV names; `doctor` tells their refusal from the kernel's own. */
+export function brokenOnPurpose(env: Record<string, string | undefined> = process.env): string[] {
+  return (env[BREAK_PROGRAMS_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 function withBreakPrograms(options: SessionOptions): SessionOptions {
-  const fromEnv = (process.env[BREAK_PROGRAMS_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const fromEnv = brokenOnPurpose();
   if (fromEnv.length === 0) return options;
   return { ...options, breakPrograms: [...new Set([...(options.breakPrograms ?? []), ...fromEnv])] };
 }

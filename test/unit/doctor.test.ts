@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { checkCapabilities, checkKernel, checkMount, checkTracepoints, runChecks } from '../../src/doctor/checks';
+import { addonError, BREAK_PROGRAMS_ENV } from '../../src/native';
 import { CLI, NODE } from '../harness/paths';
 
 describe('doctor checks', () => {
@@ -40,7 +41,51 @@ describe('doctor checks', () => {
   });
 });
 
+describe('doctor BPF program lines', () => {
+  const probe = () => [
+    { program: 'handle_exec', event: 'exec', loaded: false, reason: 'load failed (Invalid argument): prog \'handle_exec\': BPF program load failed: Invalid argument' },
+    { program: 'handle_exit', event: 'exit', loaded: true, reason: '' },
+    { program: 'enter_openat2', event: 'open', loaded: false, reason: 'attach failed (No such file or directory): tracepoint missing?' },
+    { program: 'exit_openat2', event: 'open', loaded: false, reason: 'skipped: its pair enter_openat2 is not running' },
+    { program: 'enter_connect', event: 'connect', loaded: false, reason: 'load failed (Operation not permitted): no detail from libbpf' },
+  ];
+  const line = async (program: string, brokenOnPurpose: string[] = []) =>
+    (await runChecks({ probePrograms: probe, brokenOnPurpose })).find((r) => r.check === `bpf program ${program}`)!;
+
+  it('say why a program is off, and blame the kernel only when the kernel refused it', async () => {
+    expect(await line('handle_exit')).toMatchObject({ status: 'ok', fix: '' });
+    expect((await line('handle_exec')).fix).toMatch(/^exec events are unavailable on this kernel/);
+    expect((await line('enter_openat2')).fix).toMatch(/^open events are unavailable on this kernel/);
+    expect(await line('exit_openat2')).toMatchObject({ status: 'warn', fix: 'runs only together with enter_openat2: see its line' });
+    expect((await line('enter_connect')).fix).toMatch(/^not permitted: run as root/);
+  });
+
+  it(`say so when ${BREAK_PROGRAMS_ENV} made the kernel refuse it`, async () => {
+    const forced = await line('handle_exec', ['handle_exec']);
+    expect(forced.status).toBe('warn');
+    expect(forced.detail).toContain(`refused on purpose: ${BREAK_PROGRAMS_ENV} names it`);
+    expect(forced.fix).toBe(`unset ${BREAK_PROGRAMS_ENV} (it makes the kernel refuse the programs it names, for tests and demonstrations)`);
+  });
+});
+
 describe('doctor CLI', () => {
+  const realBpf = process.getuid?.() === 0 && addonError() === undefined;
+  if (!realBpf) console.warn(`SKIPPED doctor --json with ${BREAK_PROGRAMS_ENV}: needs root and the native addon (${addonError() ?? 'not root'})`);
+
+  (realBpf ? it : it.skip)(`--json with ${BREAK_PROGRAMS_ENV}=handle_exec: handle_exec warns with the kernel's reason, handle_exit is ok`, () => {
+    const r = spawnSync(NODE, [CLI, 'doctor', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, [BREAK_PROGRAMS_ENV]: 'handle_exec' },
+    });
+    const results = JSON.parse(r.stdout) as Array<{ check: string; status: string; detail: string; fix: string }>;
+    const exec = results.find((x) => x.check === 'bpf program handle_exec')!;
+    expect(exec.status).toBe('warn');
+    expect(exec.detail).toMatch(/^skipped: load failed \(Invalid argument\): .*handle_exec.* \(refused on purpose: /);
+    expect(exec.fix).toContain(`unset ${BREAK_PROGRAMS_ENV}`);
+    expect(exec.fix).not.toContain('unavailable on this kernel');
+    expect(results.find((x) => x.check === 'bpf program handle_exit')).toMatchObject({ status: 'ok', fix: '' });
+  });
+
   it('--json prints an array of {check, status, detail, fix}', () => {
     let out: string;
     try {
