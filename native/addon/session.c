@@ -782,13 +782,35 @@ static napi_value probe_programs(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/*
+ * Whether this kernel creates BPF_MAP_TYPE_RINGBUF maps, the session's one
+ * event transport: libbpf creates and closes a page-sized one. For doctor, so
+ * a missing ring buffer is named as such rather than as every program failing.
+ * { supported, error }: error is set when the probe itself failed (EPERM…).
+ */
+static napi_value probe_ring_buffer(napi_env env, napi_callback_info info)
+{
+	napi_value out, v;
+	int rc;
+
+	(void)info;
+	rc = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	CHECK(env, napi_create_object(env, &out));
+	CHECK(env, napi_get_boolean(env, rc == 1, &v));
+	CHECK(env, napi_set_named_property(env, out, "supported", v));
+	CHECK(env, napi_create_string_utf8(env, rc < 0 ? strerror(-rc) : "", NAPI_AUTO_LENGTH, &v));
+	CHECK(env, napi_set_named_property(env, out, "error", v));
+	return out;
+}
+
 napi_value session_init(napi_env env, napi_value exports)
 {
 	napi_property_descriptor fns[] = {
 		{ "openSession", NULL, open_session, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "probePrograms", NULL, probe_programs, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "probeRingBuffer", NULL, probe_ring_buffer, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 
-	CHECK(env, napi_define_properties(env, exports, 2, fns));
+	CHECK(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));
 	return exports;
 }

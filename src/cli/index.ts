@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
 import { formatChecks, runChecks } from '../doctor/checks';
-import { addonError, bootTimeNs, brokenOnPurpose, probePrograms } from '../native';
+import { addonError, bootTimeNs, brokenOnPurpose, probePrograms, probeRingBuffer } from '../native';
 import { containersCommand } from './containers';
 
 type FlagKind = 'value' | 'switch';
@@ -24,7 +24,7 @@ interface CommandSpec {
 const COMMANDS: Record<string, CommandSpec> = {
   run: { synopsis: 'run [--config FILE]', what: 'run the agent (default config: config/default.yaml)', flags: { config: 'value' } },
   validate: { synopsis: 'validate --config FILE', what: 'check a config file; exit 0 "config OK", exit 2 with the errors', flags: { config: 'value' } },
-  doctor: { synopsis: 'doctor [--json]', what: 'check privileges, kernel, BTF, bpffs, tracefs, BPF programs, runtime sockets', flags: { json: 'switch' } },
+  doctor: { synopsis: 'doctor [--json]', what: 'check privileges, kernel, BTF, bpffs, tracefs, ring buffer, BPF programs, runtime sockets', flags: { json: 'switch' } },
   containers: { synopsis: 'containers [--json] [--config FILE]', what: 'list the containers of every reachable runtime', flags: { json: 'switch', config: 'value' } },
 };
 /** Options of any command, so `--config FILE` takes its FILE whichever command it came with. */
@@ -217,7 +217,13 @@ async function run(configPath: string): Promise<number> {
 
 async function doctor(json: boolean): Promise<number> {
   const error = addonError();
-  const results = await runChecks({ probePrograms: error === undefined ? () => probePrograms() : undefined, brokenOnPurpose: brokenOnPurpose(), addonError: error });
+  const native = error === undefined;
+  const results = await runChecks({
+    probePrograms: native ? () => probePrograms() : undefined,
+    probeRingBuffer: native ? () => probeRingBuffer() : undefined,
+    brokenOnPurpose: brokenOnPurpose(),
+    addonError: error,
+  });
   process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : `${formatChecks(results)}\n`);
   return results.some((r) => r.status === 'fail') ? 1 : 0;
 }

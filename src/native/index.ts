@@ -43,6 +43,7 @@ interface NativeAddon {
   createContainersMap(path: string, maxEntries: number): NativeMapHandle;
   openSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession;
   probePrograms(options: SessionOptions): ProgramStatus[];
+  probeRingBuffer(): RingBufferSupport;
   createLogEncoder(errnoNames: Array<string | undefined>): NativeLogEncoder;
   encodeLogRecords(
     encoder: NativeLogEncoder,
@@ -112,6 +113,17 @@ function withBreakPrograms(options: SessionOptions): SessionOptions {
  */
 export function probePrograms(options: SessionOptions = {}): ProgramStatus[] {
   return loadAddon().probePrograms(withBreakPrograms(options));
+}
+
+/** Whether this kernel creates BPF_MAP_TYPE_RINGBUF maps (5.8+); `error` when the probe itself failed. */
+export interface RingBufferSupport {
+  supported: boolean;
+  error: string;
+}
+
+/** Creates and closes a tiny ring buffer map; needs root (CAP_BPF). */
+export function probeRingBuffer(): RingBufferSupport {
+  return loadAddon().probeRingBuffer();
 }
 
 /**

@@ -31,13 +31,37 @@ describe('doctor checks', () => {
   it('runs every check on this machine', async () => {
     const results = await runChecks();
     const names = results.map((r) => r.check);
-    for (const expected of ['root', 'capability CAP_BPF', 'capability CAP_PERFMON', 'capability CAP_SYS_ADMIN', 'kernel version', 'kernel BTF', 'bpf mounted', 'tracefs mounted', 'tracepoints', 'runtime socket containerd', 'runtime socket docker', 'runtime socket podman', 'runtime socket cri']) {
+    for (const expected of ['root', 'capability CAP_BPF', 'capability CAP_PERFMON', 'capability CAP_SYS_ADMIN', 'kernel version', 'kernel BTF', 'bpf mounted', 'tracefs mounted', 'tracepoints', 'ring buffer', 'runtime socket containerd', 'runtime socket docker', 'runtime socket podman', 'runtime socket cri']) {
       expect(names).toContain(expected);
     }
     for (const r of results) {
       expect(['ok', 'warn', 'fail']).toContain(r.status);
       if (r.status !== 'ok') expect(r.fix.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('doctor ring buffer line', () => {
+  const ringLine = async (probeRingBuffer?: () => { supported: boolean; error: string }, addonError?: string) =>
+    (await runChecks({ probeRingBuffer, addonError })).find((r) => r.check === 'ring buffer');
+
+  it('is ok when a BPF_MAP_TYPE_RINGBUF map can be created, and a fail with its fix otherwise', async () => {
+    expect(await ringLine(() => ({ supported: true, error: '' }))).toMatchObject({ status: 'ok', fix: '' });
+    expect(await ringLine(() => ({ supported: false, error: '' }))).toMatchObject({
+      status: 'fail',
+      detail: 'this kernel has no BPF_MAP_TYPE_RINGBUF (added in 5.8); the BPF programs report every event through one',
+      fix: 'run on kernel 5.13 or newer',
+    });
+    expect(await ringLine(() => ({ supported: false, error: 'Operation not permitted' }))).toMatchObject({
+      status: 'fail',
+      detail: 'cannot create a BPF_MAP_TYPE_RINGBUF map: Operation not permitted',
+      fix: 'run as root, or with CAP_BPF',
+    });
+    expect(await ringLine(undefined, 'native addon not built: run npm run build:addon')).toMatchObject({
+      status: 'fail',
+      detail: 'not probed: native addon not built: run npm run build:addon',
+      fix: 'run npm run build:addon (needs clang, libbpf-dev, bpftool: scripts/setup.sh installs them)',
+    });
   });
 });
 
@@ -84,6 +108,13 @@ describe('doctor CLI', () => {
     expect(exec.fix).toContain(`unset ${BREAK_PROGRAMS_ENV}`);
     expect(exec.fix).not.toContain('unavailable on this kernel');
     expect(results.find((x) => x.check === 'bpf program handle_exit')).toMatchObject({ status: 'ok', fix: '' });
+  });
+
+  (realBpf ? it : it.skip)('probes the ring buffer for real, a line of its own in the text and in --json', () => {
+    const text = spawnSync(NODE, [CLI, 'doctor'], { encoding: 'utf8' }).stdout;
+    expect(text).toMatch(/^ok {4}ring buffer: BPF_MAP_TYPE_RINGBUF maps can be created/m);
+    const json = JSON.parse(spawnSync(NODE, [CLI, 'doctor', '--json'], { encoding: 'utf8' }).stdout) as Array<Record<string, string>>;
+    expect(json.find((x) => x.check === 'ring buffer')).toMatchObject({ status: 'ok', fix: '' });
   });
 
   it('--json prints an array of {check, status, detail, fix}', () => {
