@@ -1,7 +1,6 @@
 const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const SIZE_UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3 };
 
-
 /** Go-style durations as in Collector configs: `500ms`, `2s`, `1.5m`. Returns milliseconds. */
 export function parseDuration(text: string | number): number {
   if (typeof text === 'number') return text;
