@@ -84,6 +84,11 @@ export class DockerHarness {
     this.docker(['load', '-i', buildTestImage().archive]);
   }
 
+  /** The engine's own answer: `RepoDigests` of an image (Docker gives none for an image only loaded). */
+  repoDigestsOf(image: string): string[] {
+    return JSON.parse(this.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', image])) ?? [];
+  }
+
   /** `docker run -d` of the test image without networking; returns the full id. */
   runContainer(name: string, command: string[] = ['/bin/sleep', '100000'], labels: Record<string, string> = {}): string {
     const l = Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);

@@ -76,6 +76,11 @@ network_config_dir = "${d}/net"
     return run('podman', ['--remote', '--url', `unix://${this.socket}`, ...args], { env: this.env }).trim();
   }
 
+  /** The engine's own answer: `RepoDigests` of an image (Podman computes one for a loaded image too). */
+  repoDigestsOf(image: string): string[] {
+    return JSON.parse(this.podman(['image', 'inspect', '--format', '{{json .RepoDigests}}', image])) ?? [];
+  }
+
   loadImage(): void {
     this.podman(['load', '-i', buildTestImage().archive]);
   }

@@ -9,6 +9,7 @@ export interface EngineHarness {
   runContainer(name: string, command?: string[], labels?: Record<string, string>): string;
   pidOf(id: string): number;
   removeContainer(id: string): void;
+  repoDigestsOf(image: string): string[];
 }
 
 /**
@@ -27,7 +28,10 @@ export function engineApiTests(runtime: 'docker' | 'podman', harness: () => Engi
     const listed = (await client.list()).find((c) => c.id === id);
     expectContainer(listed, want);
     expect(listed!.labels.team).toBe('obs');
-    expect(listed!.image).toMatchObject({ id: buildTestImage().configDigest, digest: '' });
+    const repoDigests = h.repoDigestsOf(TEST_IMAGE);
+    expect(listed!.image).toEqual({ name: TEST_IMAGE, id: buildTestImage().configDigest, digest: repoDigests[0] ?? '' });
+    // Podman gives a loaded image a repository digest, so the lookup is exercised, not only its absence.
+    if (runtime === 'podman') expect(listed!.image.digest).toMatch(/^localhost\/ebpf-otel-busybox@sha256:[0-9a-f]{64}$/);
     expect(listed!.startedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     expectContainer(await client.get(id), want);
     expectContainer(await client.get(name), want);

@@ -133,7 +133,7 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
   });
   new Counter({
     name: `${PREFIX}runtime_cache_evictions_total`,
-    help: "Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256).",
+    help: "Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256. docker/podman: image repository digests, 1024).",
     labelNames: ['component', 'runtime', 'endpoint'],
     registers: [registry],
     collect() {

@@ -288,6 +288,39 @@ export abstract class RuntimeClientBase {
   protected abstract closeTransport(): Promise<void>;
 }
 
+/**
+ * Answers to a lookup many containers share (an image's digests): concurrent asks share one call,
+ * an answer is trusted for `ttlMs` (a tag can be re-pointed), at most `max` keys are kept (the
+ * oldest goes first, counted in `evictions`), and a failed lookup is not remembered.
+ */
+export class SharedLookups<V> {
+  /** Insertion-ordered, so the first key is the oldest entry. */
+  private readonly entries = new Map<string, { at: number; value: Promise<V> }>();
+  evictions = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
+
+  get(key: string, lookup: () => Promise<V>): Promise<V> {
+    const now = Date.now();
+    const cached = this.entries.get(key);
+    if (cached !== undefined && now - cached.at < this.ttlMs) return cached.value;
+    this.entries.delete(key);
+    const entry = { at: now, value: lookup() };
+    if (this.entries.size >= this.max) {
+      this.entries.delete(this.entries.keys().next().value!);
+      this.evictions++;
+    }
+    this.entries.set(key, entry);
+    entry.value.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    return entry.value;
+  }
+}
+
 /** Maps with at most `limit` calls in flight (one inspect per container must not open hundreds of requests). */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
-import { RuntimeClientBase, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RuntimeClientBase, SharedLookups, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { serviceClient, decodeContainerdEvent, unary } from './proto';
 import type { RuntimeEvent, RuntimeEventKind } from './types';
 
@@ -67,8 +67,8 @@ export class ContainerdClient extends RuntimeClientBase {
     events: grpc.Client;
     version: grpc.Client;
   };
-  /** `ns\0name` → digest (in flight or settled), insertion-ordered for eviction; see MAX_IMAGE_CACHE. */
-  private readonly imageDigests = new Map<string, { at: number; digest: Promise<string> }>();
+  /** `ns\0name` → manifest digest. */
+  private readonly imageDigests = new SharedLookups<string>(MAX_IMAGE_CACHE, IMAGE_TTL_MS);
   private namespaceCache: { at: number; names: Promise<string[]> } | undefined;
   /** Container records being fetched, so get() and identify() of one id share a call; entries live only while in flight. */
   private readonly records = new Map<string, Promise<PbContainer | undefined>>();
@@ -79,7 +79,7 @@ export class ContainerdClient extends RuntimeClientBase {
    * event stream reconnects (changes may have been missed).
    */
   private readonly created = new Map<string, { at: number; record: Promise<PbContainer | undefined> }>();
-  /** Entries of `imageDigests` and `created` dropped because the cache was full. */
+  /** Entries of `created` dropped because the cache was full. */
   private evictions = 0;
   /** Sandbox ids seen, so their task events are ignored; bounded by the sandboxes on the host. */
   private sandboxes = new Set<string>();
@@ -258,33 +258,18 @@ export class ContainerdClient extends RuntimeClientBase {
     });
   }
 
-  /**
-   * Image name → manifest digest, since every container of an image asks:
-   * concurrent asks share one call; bounded (oldest evicted) and trusted for
-   * IMAGE_TTL_MS because a tag can be re-pointed.
-   */
+  /** Image name → manifest digest; every container of an image asks. */
   private imageDigest(ns: string, name: string): Promise<string> {
     if (!name) return Promise.resolve('');
-    const key = `${ns}\0${name}`;
-    const now = Date.now();
-    const cached = this.imageDigests.get(key);
-    if (cached !== undefined && now - cached.at < IMAGE_TTL_MS) return cached.digest;
-    this.imageDigests.delete(key);
-    const digest = this.call<{ image: { target?: { digest: string } } }>(this.clients.images, 'Get', { name }, ns).then(
-      (res) => res.image.target?.digest ?? '',
-      (err: grpc.ServiceError) => {
-        if (err.code === grpc.status.NOT_FOUND) return '';
-        throw err;
-      },
+    return this.imageDigests.get(`${ns}\0${name}`, () =>
+      this.call<{ image: { target?: { digest: string } } }>(this.clients.images, 'Get', { name }, ns).then(
+        (res) => res.image.target?.digest ?? '',
+        (err: grpc.ServiceError) => {
+          if (err.code === grpc.status.NOT_FOUND) return '';
+          throw err;
+        },
+      ),
     );
-    const entry = { at: now, digest };
-    if (this.imageDigests.size >= MAX_IMAGE_CACHE) this.evictOldest(this.imageDigests);
-    this.imageDigests.set(key, entry);
-    // A failed lookup is not remembered: the next container asks again.
-    digest.catch(() => {
-      if (this.imageDigests.get(key) === entry) this.imageDigests.delete(key);
-    });
-    return digest;
   }
 
   protected streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
@@ -360,7 +345,7 @@ export class ContainerdClient extends RuntimeClientBase {
   }
 
   cacheEvictions(): number {
-    return this.evictions;
+    return this.evictions + this.imageDigests.evictions;
   }
 
   /** Maps iterate in insertion order: the first key is the oldest entry. */

@@ -1,10 +1,14 @@
 import * as http from 'node:http';
 import type { ContainerInfo, ContainerState } from '../../../events';
-import { RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RuntimeClientBase, SharedLookups, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import type { RuntimeEventKind } from './types';
 
 const CALL_TIMEOUT_MS = 5_000;
 const INSPECT_CONCURRENCY = 8;
+/** Image id → repository digests entries; the oldest goes when full. */
+const MAX_IMAGE_CACHE = 1024;
+/** An image id is immutable, but a push or pull can add a repository digest to it. */
+const IMAGE_TTL_MS = 60_000;
 /** Label cri-dockerd puts on pod sandboxes. */
 const DOCKER_TYPE_LABEL = 'io.kubernetes.docker.type';
 
@@ -66,6 +70,8 @@ export class DockerClient extends RuntimeClientBase {
   readonly endpoint: string;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: INSPECT_CONCURRENCY + 1 });
   private eventsRequest: http.ClientRequest | undefined;
+  /** Image id → the repository digest of the container's image reference. */
+  private readonly repoDigests = new SharedLookups<string[]>(MAX_IMAGE_CACHE, IMAGE_TTL_MS);
 
   constructor(
     readonly runtime: 'docker' | 'podman',
@@ -147,12 +153,33 @@ export class DockerClient extends RuntimeClientBase {
       mntns: 0,
       cgroupPath: '',
       // The engine's image id is the digest of the image config, not a repository digest.
-      image: { name: c.Config.Image, id: c.Image, digest: '' },
+      image: { name: c.Config.Image, id: c.Image, digest: repoDigestFor(c.Config.Image, await this.imageRepoDigests(c.Image).catch(() => [])) },
       labels,
       ...(k8s ? { k8s } : {}),
       sandbox: labels[DOCKER_TYPE_LABEL] === 'podsandbox',
       startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : '',
     });
+  }
+
+  cacheEvictions(): number {
+    return this.repoDigests.evictions;
+  }
+
+  /**
+   * `RepoDigests` of an image (`repo@sha256:…`); none for an image never pushed or pulled, or gone.
+   * A failed lookup leaves the container without one rather than failing its inspect.
+   */
+  private imageRepoDigests(imageId: string): Promise<string[]> {
+    if (!imageId) return Promise.resolve([]);
+    return this.repoDigests.get(imageId, () =>
+      this.request<{ RepoDigests?: string[] | null }>(`/images/${encodeURIComponent(imageId)}/json`).then(
+        (img) => img.RepoDigests ?? [],
+        (err: unknown) => {
+          if (err instanceof HttpError && err.status === 404) return [];
+          throw err;
+        },
+      ),
+    );
   }
 
   protected streamOnce(emit: (event: PendingEvent) => void, established: () => Promise<void>): Promise<void> {
@@ -218,3 +245,9 @@ export class DockerClient extends RuntimeClientBase {
 
 /** A single event is a few hundred bytes; a line this long means the stream is not what we think. */
 const MAX_EVENT_BYTES = 1 << 20;
+
+/** The repository digest of `reference`'s repository, else the first one ('' for none). */
+function repoDigestFor(reference: string, digests: string[]): string {
+  const repo = reference.replace(/@.*$/, '').replace(/:[^:/]*$/, '');
+  return digests.find((d) => d.slice(0, d.indexOf('@')) === repo) ?? digests[0] ?? '';
+}
