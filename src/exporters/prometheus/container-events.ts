@@ -118,11 +118,8 @@ export class ContainerEventCounters {
     this.overflowed++;
     this.overflowedKeys.add(key);
     if (this.overflowedKeys.size > this.overflowMemory) {
-      for (const oldest of this.overflowedKeys) {
-        this.overflowedKeys.delete(oldest);
-        this.forgotten++;
-        break;
-      }
+      this.overflowedKeys.delete(this.overflowedKeys.values().next().value!);
+      this.forgotten++;
     }
   }
 
