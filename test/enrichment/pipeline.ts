@@ -44,6 +44,13 @@ export interface SeenRecord {
   container: ContainerInfo | null;
   /** When the processor passed it on (ms, Date.now()). */
   at: number;
+  /** The record's cgroup id as the kernel wrote it (diagnostics). */
+  cgroupId?: number;
+}
+
+/** Receiver settings a test may change (merged over the receiver's defaults). */
+export interface ReceiverOverrides {
+  filters?: Partial<EbpfReceiverConfig['filters']>;
 }
 
 const NO_RUNTIMES: RuntimesConfig = {
@@ -75,6 +82,7 @@ class ContainerRecords implements LogsConsumer {
         path: type === 'open' ? batch.openPath(i) : '',
         container: batch.containers?.[i] ?? null,
         at,
+        cgroupId: batch.cgroupId(i),
       });
     }
   }
@@ -109,6 +117,7 @@ export async function startRealPipeline(
   runtimes: RuntimesConfig,
   processorConfig: Partial<Omit<ContainerEnrichmentConfig, 'pinned_map'>> & { pinned_map: Partial<ContainerEnrichmentConfig['pinned_map']> },
   events: EbpfReceiverConfig['events'] = ['exec', 'open', 'exit'],
+  receiverOverrides: ReceiverOverrides = {},
 ): Promise<RealPipeline> {
   const registry = new Registry();
   const clock = new BootClock();
@@ -122,7 +131,7 @@ export async function startRealPipeline(
   const problems = containerEnrichmentProcessorFactory.validate!(config);
   if (problems.length) throw new Error(problems.join('; '));
   const processor = containerEnrichmentProcessorFactory.create(config, settings('processors.container_enrichment', registry, clock), collector) as ContainerEnrichmentProcessor;
-  const receiverConfig = mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), { events });
+  const receiverConfig = mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), { ...receiverOverrides, events });
   const receiver = ebpfReceiverFactory.create(receiverConfig, settings('receivers.ebpf', registry, clock), processor);
   await processor.start();
   try {
