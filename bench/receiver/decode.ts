@@ -17,7 +17,7 @@ export function decodeRate(seconds: number, batchSize: number): { recordsPerSeco
       : { type: 'open', tsBootNs: BigInt(i), pid: 1000 + (i % 50), mntns: 4026531840 + (i % 8), comm: 'worker', path: '/nonexistent/ebpf-container-otel-bench', ret: -2 },
   );
   const buffer = encodeRecords(specs);
-  const clock = new BootClock(() => 0n);
+  const clock = new BootClock();
   let records = 0;
   let checksum = 0;
   const end = process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9));

@@ -9,7 +9,7 @@
  */
 import { Registry } from 'prom-client';
 import { BootClock, type EventBatch } from '../../src/events';
-import { bootTimeNs } from '../../src/native';
+import { nativeClockSource } from '../../src/native';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
 import { StageCounters } from '../../src/pipeline/telemetry';
@@ -33,7 +33,7 @@ const receiver = ebpfReceiverFactory.create(
     metrics: new Registry(),
     stage,
     host: { hostname: 'bench', nodeName: '' },
-    clock: new BootClock(bootTimeNs),
+    clock: new BootClock(nativeClockSource),
   },
   {
     async consumeLogs(batch: EventBatch): Promise<void> {

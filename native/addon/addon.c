@@ -164,10 +164,48 @@ static napi_value boot_time_ns(napi_env env, napi_callback_info info)
 	return out;
 }
 
+static int64_t timespec_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+/*
+ * Neither clock can be read at the same instant as the other: boot time is
+ * read between two wall-clock reads and set against their midpoint; of a few
+ * tries the one with the shortest bracket wins, so a preemption between the
+ * reads does not skew the offset.
+ */
+#define OFFSET_TRIES 5
+
+static napi_value realtime_minus_boottime_ns(napi_env env, napi_callback_info info)
+{
+	struct timespec before, boot, after;
+	int64_t gap, best_gap = INT64_MAX, best = 0;
+	napi_value out;
+
+	(void)info;
+	for (int i = 0; i < OFFSET_TRIES; i++) {
+		if (clock_gettime(CLOCK_REALTIME, &before) || clock_gettime(CLOCK_BOOTTIME, &boot) ||
+		    clock_gettime(CLOCK_REALTIME, &after))
+			THROW(env, "clock_gettime(CLOCK_REALTIME / CLOCK_BOOTTIME) failed");
+		gap = timespec_ns(&after) - timespec_ns(&before);
+		/* A wall-clock step between the reads makes the gap negative: not a sample. */
+		if (gap < 0 || gap >= best_gap)
+			continue;
+		best_gap = gap;
+		best = timespec_ns(&before) + gap / 2 - timespec_ns(&boot);
+	}
+	if (best_gap == INT64_MAX)
+		THROW(env, "CLOCK_REALTIME stepped back during every read of the boot-time offset");
+	CHECK(env, napi_create_bigint_int64(env, best, &out));
+	return out;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	napi_property_descriptor props[] = {
 		{ "bootTimeNs", NULL, boot_time_ns, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "realtimeMinusBoottimeNs", NULL, realtime_minus_boottime_ns, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 
 	libbpf_set_print(libbpf_print);

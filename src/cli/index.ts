@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
 import { formatChecks, runChecks } from '../doctor/checks';
-import { addonError, bootTimeNs, brokenOnPurpose, probePrograms, probeRingBuffer } from '../native';
+import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRingBuffer } from '../native';
 import { containersCommand } from './containers';
 
 type FlagKind = 'value' | 'switch';
@@ -136,8 +136,8 @@ function buildService(config: AgentConfig, logLevel?: 'debug' | 'info' | 'warn' 
     factories: builtinFactories,
     logger,
     host: { hostname: os.hostname(), nodeName: config.service.node_name ?? process.env.NODE_NAME ?? '' },
-    // Without the addon (validate on a build machine) the monotonic clock is close enough.
-    clock: new BootClock(addonError() === undefined ? bootTimeNs : undefined),
+    // Without the addon (validate on a build machine, synthetic records) nothing carries a kernel stamp to match.
+    clock: new BootClock(addonError() === undefined ? nativeClockSource : undefined),
   });
 }
 

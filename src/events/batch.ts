@@ -1,3 +1,4 @@
+import type { BootClock } from './clock';
 import type { ContainerInfo } from './container';
 import {
   Connect,
@@ -10,30 +11,6 @@ import {
   Open,
   eventTypeName,
 } from './record';
-
-/** Converts kernel boot-time nanoseconds into Unix epoch nanoseconds. */
-export class BootClock {
-  private offsetNs = 0n;
-
-  constructor(private readonly bootNowNs: () => bigint = () => process.hrtime.bigint()) {
-    this.refresh();
-  }
-
-  /** Recomputed periodically: wall-clock steps (NTP) move the offset. */
-  refresh(): void {
-    const epochNs = BigInt(Date.now()) * 1_000_000n;
-    this.offsetNs = epochNs - this.bootNowNs();
-  }
-
-  toEpochNs(bootNs: bigint): bigint {
-    return bootNs + this.offsetNs;
-  }
-
-  /** What `toEpochNs` adds: Unix epoch ns at boot. */
-  get bootToEpochNs(): bigint {
-    return this.offsetNs;
-  }
-}
 
 export type RecordContainers = Array<ContainerInfo | null | undefined>;
 

@@ -1,5 +1,7 @@
-export { BootClock, EventBatch, formatIPv6 } from './batch';
+export { EventBatch, formatIPv6 } from './batch';
 export type { ParseResult, RecordContainers } from './batch';
+export { BootClock } from './clock';
+export type { ClockSource } from './clock';
 export type { ContainerInfo, ContainerState, KubernetesInfo, RuntimeName } from './container';
 export { encodeRecord, encodeRecords } from './encode';
 export type { RecordCommon, RecordSpec } from './encode';

@@ -1,5 +1,6 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
+import type { ClockSource } from '../events';
 import { PACKAGE_ROOT } from '../pipeline/paths';
 import type {
   BpfSession,
@@ -39,6 +40,7 @@ interface NativeMapHandle {
 
 interface NativeAddon {
   bootTimeNs(): bigint;
+  realtimeMinusBoottimeNs(): bigint;
   openContainersMap(path: string): NativeMapHandle;
   createContainersMap(path: string, maxEntries: number): NativeMapHandle;
   openSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession;
@@ -95,6 +97,14 @@ export function addonError(): string | undefined {
 export function bootTimeNs(): bigint {
   return loadAddon().bootTimeNs();
 }
+
+/** CLOCK_REALTIME − CLOCK_BOOTTIME in ns, both read at (nearly) one instant: boot time → Unix time. */
+export function realtimeMinusBoottimeNs(): bigint {
+  return loadAddon().realtimeMinusBoottimeNs();
+}
+
+/** The kernel's own clocks at ns precision, for a BootClock. */
+export const nativeClockSource: ClockSource = { bootNowNs: bootTimeNs, realtimeMinusBootNs: realtimeMinusBoottimeNs };
 
 /** The programs BREAK_PROGRAMS_ENV names; `doctor` tells their refusal from the kernel's own. */
 export function brokenOnPurpose(env: Record<string, string | undefined> = process.env): string[] {

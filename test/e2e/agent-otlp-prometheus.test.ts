@@ -161,6 +161,12 @@ service:
 
   const received = (): FlatRecord[] => sink.requests.flatMap(flatRecords);
 
+  /** No record is timed after its own observation (kernel boot time and observed time on one clock). */
+  function expectNoneObservedEarly(records: FlatRecord[]): void {
+    const early = records.filter((f) => BigInt(f.record.timeUnixNano) > BigInt(f.record.observedTimeUnixNano));
+    expect(early.map((f) => `${f.record.eventName} time ${f.record.timeUnixNano} > observed ${f.record.observedTimeUnixNano}`)).toEqual([]);
+  }
+
   /** Waits for the exec, both opens and the exit of what ran in `key`'s container. */
   async function recordsOf(key: 'ctr' | 'pod') {
     const r = ran.get(key)!;
@@ -233,6 +239,7 @@ service:
     // Grouped by container: every record of this mount namespace is under this resource, and
     // this resource holds records of this mount namespace only.
     const all = received();
+    expectNoneObservedEarly(all);
     const ofNs = all.filter((f) => f.attributes['linux.mnt_ns.id'] === String(r.mntns));
     const underResource = all.filter((f) => f.resource['container.id'] === resource['container.id']);
     expect(ofNs.filter((f) => f.resource['container.id'] !== resource['container.id'])).toEqual([]);
@@ -320,6 +327,7 @@ service:
     expect(passedOn).toBeGreaterThan(0);
     expect(stage('exporters.otlp')).toEqual({ component: 'exporters.otlp', received: passedOn, sent: sink.records, dropped: {} });
     expect(sink.records).toBe(passedOn);
+    expectNoneObservedEarly(received());
     expect(stage('exporters.prometheus')).toEqual({ component: 'exporters.prometheus', received: passedOn, sent: passedOn, dropped: {} });
     expect(agent.log().split('\n').filter((l) => / error /.test(l) || /^\s+at /.test(l))).toEqual([]);
   });

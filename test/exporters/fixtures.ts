@@ -6,6 +6,14 @@ import { PipelineTelemetry } from '../../src/pipeline/telemetry';
 
 export const HOST = { hostname: 'node-a.example', nodeName: 'node-a' };
 
+/**
+ * A clock that stands still at `nowEpochNs`, `bootNowNs` after boot: encoders observe every
+ * record at exactly that instant, and the fixtures' records (stamped earlier) are before it.
+ */
+export function stoppedClock(nowEpochNs = 1_700_000_000_123_456_789n, bootNowNs = 10_000_000_000_000n): BootClock {
+  return new BootClock({ bootNowNs: () => bootNowNs, realtimeMinusBootNs: () => nowEpochNs - bootNowNs });
+}
+
 /** A CRI (Kubernetes) container, a plain Docker container; index-aligned with host events as null. */
 const REPO_DIGEST = `registry.local:5000/team/web@sha256:${'ab'.repeat(32)}`;
 const DOCKER_IMAGE_ID = `sha256:${'cd'.repeat(32)}`;
@@ -52,7 +60,7 @@ export function sampleSpecs(): RecordSpec[] {
 
 export const SAMPLE_CONTAINERS: Array<ContainerInfo | null> = [POD_CONTAINER, POD_CONTAINER, DOCKER_CONTAINER, DOCKER_CONTAINER, null];
 
-export function sampleBatch(clock = new BootClock(() => 0n)): EventBatch {
+export function sampleBatch(clock = stoppedClock()): EventBatch {
   const { batch, malformed } = EventBatch.parse(encodeRecords(sampleSpecs()), clock);
   if (malformed !== 0) throw new Error('sample records did not parse');
   batch.containers = SAMPLE_CONTAINERS;
@@ -67,7 +75,7 @@ export function execBatch(count: number, containers: Array<ContainerInfo | null>
     const seq = startSeq + k;
     specs.push({ type: 'exec', tsBootNs: BigInt(seq), pid: seq % 4_000_000, ppid: 1, mntns: 1, comm: 'bench', filename: '/usr/bin/true', args: ['/usr/bin/true', String(seq), arg] });
   }
-  const { batch } = EventBatch.parse(encodeRecords(specs), new BootClock(() => 0n));
+  const { batch } = EventBatch.parse(encodeRecords(specs), stoppedClock());
   batch.containers = specs.map((_s, k) => containers[k % containers.length]);
   return batch;
 }
@@ -86,7 +94,7 @@ export function testSettings(id: string, registry = new Registry()): TestSetting
     metrics: registry,
     stage: telemetry.stage(id),
     host: HOST,
-    clock: new BootClock(() => 0n),
+    clock: stoppedClock(),
     telemetry,
     logLines,
   };
@@ -202,9 +210,13 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
   });
   expect(groups.get('')!.resource).toEqual({ 'service.name': 'ebpf-container-otel', 'host.name': HOST.hostname, 'k8s.node.name': HOST.nodeName });
 
+  // Observed when encoded, by the batch's own clock, at ns precision; never before the record.
+  for (const rec of [...groups.values()].flatMap((g) => g.records)) {
+    expect(rec.observedTimeUnixNano).toBe(String(batch.clock.nowEpochNs()));
+    expect(BigInt(rec.timeUnixNano)).toBeLessThanOrEqual(BigInt(rec.observedTimeUnixNano));
+  }
   const [exec, open] = groups.get(POD_CONTAINER.id)!.records;
   expect(exec.timeUnixNano).toBe(String(batch.timeUnixNs(0)));
-  expect(BigInt(exec.observedTimeUnixNano)).toBeGreaterThan(0n);
   expect([exec.severityNumber, exec.severityText, exec.eventName]).toEqual([9, 'INFO', 'process.exec']);
   expect(plain(exec.body)).toBe('exec /usr/bin/curl');
   expect(attrs(exec.attributes)).toEqual({

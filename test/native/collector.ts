@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { BootClock, type EventBatch } from '../../src/events';
-import { bootTimeNs } from '../../src/native';
+import { nativeClockSource } from '../../src/native';
 import type { ComponentSettings, LogsConsumer } from '../../src/pipeline/component';
 import { createLogger } from '../../src/pipeline/logger';
 import { StageCounters } from '../../src/pipeline/telemetry';
@@ -121,6 +121,6 @@ export function testSettings(id: string): ComponentSettings & { stage: StageCoun
     metrics: new Registry(),
     stage: new StageCounters(id),
     host: { hostname: 'test', nodeName: '' },
-    clock: new BootClock(bootTimeNs),
+    clock: new BootClock(nativeClockSource),
   };
 }

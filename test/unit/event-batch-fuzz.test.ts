@@ -14,7 +14,7 @@ function rng(seed: number): () => number {
   };
 }
 
-const clock = new BootClock(() => 1_000_000_000n);
+const clock = new BootClock();
 
 function randomSpec(r: () => number, i: number): RecordSpec {
   const common = { tsBootNs: BigInt(i) * 1000n, pid: 100 + i, mntns: 4026531840 + (i % 5), comm: `proc${i % 7}` };

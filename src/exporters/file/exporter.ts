@@ -63,7 +63,7 @@ export class FileExporter implements Exporter {
       stage.drop(n, 'export_failed');
       return;
     }
-    const line = `${this.encoder.encode(batch, BigInt(Date.now()) * 1_000_000n)}\n`;
+    const line = `${this.encoder.encode(batch)}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.queuedBytes > 0 && this.queuedBytes + bytes > this.maxQueueBytes) {
       stage.drop(n, 'queue_full');

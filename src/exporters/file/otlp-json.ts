@@ -79,11 +79,14 @@ export class OtlpJsonEncoder {
     this.resources = new ResourceCache(host, resourceOverrides, resourceJson);
   }
 
-  /** One line (no trailing newline); records grouped under one resource per container. */
-  encode(batch: EventBatch, observedUnixNano: bigint): string {
+  /**
+   * One line (no trailing newline); records grouped under one resource per
+   * container. Observed now, by the batch's own clock: never before a record's time.
+   */
+  encode(batch: EventBatch): string {
     const groups = new Map<string, string[]>();
     const w = this.writer;
-    w.observedUnixNano = String(observedUnixNano);
+    w.observedUnixNano = String(batch.clock.nowEpochNs());
     for (let i = 0; i < batch.length; i++) {
       const info: ContainerInfo | null = batch.containers?.[i] ?? null;
       const resource = this.resources.get(info);

@@ -112,18 +112,18 @@ export class LogsRequestEncoder {
     private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
   ) {
     this.resources = new ResourceCache(host, resourceOverrides, resourceField);
-    this.setObserved(BigInt(Date.now()) * 1_000_000n);
   }
 
-  setObserved(unixNs: bigint): void {
-    this.clock[1] = unixNs;
-  }
-
-  /** Appends records `[start, end)` of `batch`; each request filled on the way goes to `sealed`. */
+  /**
+   * Appends records `[start, end)` of `batch`, observed now by the batch's own
+   * clock; each request filled on the way goes to `sealed`.
+   */
   add(batch: EventBatch, start: number, end: number, sealed: (request: EncodedRequest) => void): void {
     const count = end - start;
     if (count <= 0) return;
+    // Offset and now read together: a record stamped before now is never timed after it.
     this.clock[0] = batch.clock.bootToEpochNs;
+    this.clock[1] = batch.clock.nowEpochNs();
     if (this.slots.length < count) {
       this.slots = new Uint32Array(count);
       this.order = new Uint32Array(count);

@@ -220,7 +220,6 @@ export class OtlpLogsExporter implements Exporter {
     }
     if (accept <= 0) return;
     const encoder = this.encoder;
-    encoder.setObserved(BigInt(Date.now()) * 1_000_000n);
     encoder.add(batch, 0, accept, (request) => this.enqueue(request));
     if (encoder.records >= this.cfg.batchMaxSize) this.seal();
     this.queued += accept;

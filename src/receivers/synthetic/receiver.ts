@@ -53,7 +53,8 @@ export class SyntheticReceiver implements Receiver {
 
   private emit(n: number): void {
     const specs: RecordSpec[] = [];
-    const now = process.hrtime.bigint();
+    // On the pipeline's boot clock, as the kernel would stamp them: converted and observed on one scale.
+    const now = this.settings.clock.bootNowNs();
     for (let k = 0; k < n; k++) {
       const seq = this.produced + k;
       specs.push({
