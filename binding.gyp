@@ -51,17 +51,25 @@
           "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/connect.bpf.c", "-o", "<(bpf_dir)/connect.bpf.o"]
         },
         {
+          "action_name": "bpf_compile_cgroup",
+          "inputs": ["native/bpf/cgroup.bpf.c", "<@(bpf_headers)"],
+          "outputs": ["<(bpf_dir)/cgroup.bpf.o"],
+          "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/cgroup.bpf.c", "-o", "<(bpf_dir)/cgroup.bpf.o"]
+        },
+        {
           "action_name": "bpf_link",
           "inputs": [
             "<(bpf_dir)/exec.bpf.o",
             "<(bpf_dir)/exit.bpf.o",
             "<(bpf_dir)/open.bpf.o",
-            "<(bpf_dir)/connect.bpf.o"
+            "<(bpf_dir)/connect.bpf.o",
+            "<(bpf_dir)/cgroup.bpf.o"
           ],
           "outputs": ["<(bpf_dir)/ebpf_otel.bpf.o"],
           "action": [
             "bpftool", "gen", "object", "<(bpf_dir)/ebpf_otel.bpf.o",
-            "<(bpf_dir)/exec.bpf.o", "<(bpf_dir)/exit.bpf.o", "<(bpf_dir)/open.bpf.o", "<(bpf_dir)/connect.bpf.o"
+            "<(bpf_dir)/exec.bpf.o", "<(bpf_dir)/exit.bpf.o", "<(bpf_dir)/open.bpf.o", "<(bpf_dir)/connect.bpf.o",
+            "<(bpf_dir)/cgroup.bpf.o"
           ]
         },
         {

@@ -23,7 +23,6 @@
 #include <uv.h>
 
 #include "addon.h"
-#include "containers_map.h"
 #include "events.h"
 #include "ebpf_otel.skel.h"
 #include "maps.h"
@@ -44,10 +43,13 @@ static const struct program_spec PROGRAMS[] = {
 	{ "exit_openat2", EVENT_OPEN, "enter_openat2" },
 	{ "enter_connect", EVENT_CONNECT, "exit_connect" },
 	{ "exit_connect", EVENT_CONNECT, "enter_connect" },
+	/* Attribution: container cgroups as they come and go (hierarchy-filtered). */
+	{ "handle_cgroup_mkdir", EVENT_CGROUP_MKDIR, "handle_cgroup_rmdir" },
+	{ "handle_cgroup_rmdir", EVENT_CGROUP_RMDIR, "handle_cgroup_mkdir" },
 };
 #define PROGRAM_COUNT (sizeof(PROGRAMS) / sizeof(PROGRAMS[0]))
 
-static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect" };
+static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect", "cgroup_mkdir", "cgroup_rmdir" };
 
 #define DEFAULT_RING_SIZE (32u << 20)
 /* Probes only verify programs: a small ring keeps them cheap. */
@@ -62,7 +64,7 @@ static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect" };
 struct options {
 	uint32_t ring_size;
 	uint32_t exec_args_max;
-	bool events[EVENT_CONNECT + 1];
+	bool events[EVENT_TYPE_MAX + 1];
 	bool disabled[PROGRAM_COUNT];
 	bool broken[PROGRAM_COUNT];
 	uint32_t deny_pids[DENY_PIDS_MAX];
@@ -71,8 +73,10 @@ struct options {
 	uint32_t n_deny_comms;
 	bool containers_only;
 	bool open_failed_only;
-	char containers_map[CONTAINERS_PATH_MAX];
-	uint32_t containers_map_max_entries;
+	bool cgroup_events;
+	int cgroup_subsys_index;
+	uint32_t cgroup_hierarchy_id;
+	uint32_t host_mntns;
 	uint32_t max_batch_records;
 	uint32_t drain_interval_ms;
 };
@@ -91,7 +95,6 @@ struct bpf_state {
 struct session {
 	napi_env env;
 	struct bpf_state bpf;
-	int containers_fd;
 	struct ring_buffer *rb;
 	uv_timer_t timer;
 	uint64_t interval_ms;
@@ -152,7 +155,8 @@ static bool program_list(napi_env env, napi_value obj, const char *key, bool *ou
 		p = program_index(name);
 		if (p < 0) {
 			throw_error(env, "option %s[%u]: unknown BPF program \"%s\" (known: handle_exec, handle_exit, "
-					 "enter_openat, exit_openat, enter_openat2, exit_openat2, enter_connect, exit_connect)",
+					 "enter_openat, exit_openat, enter_openat2, exit_openat2, enter_connect, exit_connect, "
+					 "handle_cgroup_mkdir, handle_cgroup_rmdir)",
 				    key, i, name);
 			return false;
 		}
@@ -166,14 +170,14 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 	napi_value array, v;
 	uint32_t n;
 	char name[64];
-	bool present;
+	uint32_t subsys_index = UINT32_MAX;
 
 	memset(o, 0, sizeof(*o));
 	o->ring_size = DEFAULT_RING_SIZE;
 	o->exec_args_max = MAX_ARGS_LEN;
 	o->max_batch_records = DEFAULT_BATCH_RECORDS;
 	o->drain_interval_ms = 5;
-	o->containers_map_max_entries = 1024;
+	o->cgroup_events = true;
 	for (int i = 1; i <= EVENT_CONNECT; i++)
 		o->events[i] = true;
 
@@ -181,10 +185,12 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 	    !get_u32_option(env, obj, "execArgsMaxBytes", &o->exec_args_max) ||
 	    !get_u32_option(env, obj, "maxBatchRecords", &o->max_batch_records) ||
 	    !get_u32_option(env, obj, "drainIntervalMs", &o->drain_interval_ms) ||
-	    !get_u32_option(env, obj, "containersMapMaxEntries", &o->containers_map_max_entries) ||
 	    !get_bool_option(env, obj, "containersOnly", &o->containers_only) ||
 	    !get_bool_option(env, obj, "openFailedOnly", &o->open_failed_only) ||
-	    !get_string_option(env, obj, "containersMap", o->containers_map, sizeof(o->containers_map), &present) ||
+	    !get_bool_option(env, obj, "cgroupEvents", &o->cgroup_events) ||
+	    !get_u32_option(env, obj, "cgroupSubsysIndex", &subsys_index) ||
+	    !get_u32_option(env, obj, "cgroupHierarchyId", &o->cgroup_hierarchy_id) ||
+	    !get_u32_option(env, obj, "hostMntns", &o->host_mntns) ||
 	    !program_list(env, obj, "disablePrograms", o->disabled) ||
 	    !program_list(env, obj, "breakPrograms", o->broken))
 		return false;
@@ -200,8 +206,14 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 		throw_error(env, "maxBatchRecords and drainIntervalMs must be positive");
 		return false;
 	}
-	if (o->containers_only && !present) {
-		throw_error(env, "containersOnly needs containersMap (the pinned map path)");
+	/* The kernel's subsys[] has at most 16 entries (CGROUP_SUBSYS_COUNT). */
+	if (subsys_index != UINT32_MAX && subsys_index >= 16) {
+		throw_error(env, "cgroupSubsysIndex %u is not a cgroup controller index (0-15)", subsys_index);
+		return false;
+	}
+	o->cgroup_subsys_index = subsys_index == UINT32_MAX ? -1 : (int)subsys_index;
+	if (o->containers_only && !o->host_mntns) {
+		throw_error(env, "containersOnly needs hostMntns (the host's mount namespace inode)");
 		return false;
 	}
 
@@ -222,6 +234,7 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 			o->events[e] = true;
 		}
 	}
+	o->events[EVENT_CGROUP_MKDIR] = o->events[EVENT_CGROUP_RMDIR] = o->cgroup_events;
 
 	if (!get_array_option(env, obj, "denyPids", &array, &n))
 		return false;
@@ -255,7 +268,7 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 
 /* ---- loading ---- */
 
-static struct ebpf_otel *open_skeleton(const struct options *o, const bool *autoload, bool probe, int containers_fd)
+static struct ebpf_otel *open_skeleton(const struct options *o, const bool *autoload, bool probe)
 {
 	struct ebpf_otel *skel = ebpf_otel__open();
 
@@ -266,8 +279,10 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 	skel->rodata->containers_only = o->containers_only;
 	skel->rodata->open_failed_only = o->open_failed_only;
 	skel->rodata->exec_args_max = o->exec_args_max;
-	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size) ||
-	    (containers_fd >= 0 && bpf_map__reuse_fd(skel->maps.containers, containers_fd))) {
+	skel->rodata->cgroup_subsys_index = o->cgroup_subsys_index;
+	skel->rodata->cgroup_hierarchy_id = o->cgroup_hierarchy_id;
+	skel->rodata->host_mntns = o->host_mntns;
+	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size)) {
 		ebpf_otel__destroy(skel);
 		return NULL;
 	}
@@ -307,7 +322,7 @@ static void probe_each(const struct options *o, bool *want, struct program_statu
 		memset(only, 0, sizeof(only));
 		only[i] = true;
 		libbpf_clear_message();
-		skel = open_skeleton(o, only, true, -1);
+		skel = open_skeleton(o, only, true);
 		err = skel ? ebpf_otel__load(skel) : -errno;
 		if (err) {
 			want[i] = false;
@@ -335,8 +350,7 @@ static void drop_orphans(bool *want, struct program_status *status)
  * its own; st->status says, per program, whether it runs and why not.
  * Returns 0, or -1 with err set when nothing at all could be loaded.
  */
-static int bpf_state_open(struct bpf_state *st, const struct options *o, bool probe, int containers_fd, char *err,
-			  size_t errlen)
+static int bpf_state_open(struct bpf_state *st, const struct options *o, bool probe, char *err, size_t errlen)
 {
 	bool want[PROGRAM_COUNT];
 	size_t i, running = 0;
@@ -353,7 +367,7 @@ static int bpf_state_open(struct bpf_state *st, const struct options *o, bool pr
 	drop_orphans(want, st->status);
 
 	libbpf_clear_message();
-	st->skel = open_skeleton(o, want, probe, containers_fd);
+	st->skel = open_skeleton(o, want, probe);
 	rc = st->skel ? ebpf_otel__load(st->skel) : -errno;
 	if (rc) {
 		/* Some program was refused: find which, then load the rest. */
@@ -361,7 +375,7 @@ static int bpf_state_open(struct bpf_state *st, const struct options *o, bool pr
 		probe_each(o, want, st->status);
 		drop_orphans(want, st->status);
 		libbpf_clear_message();
-		st->skel = open_skeleton(o, want, probe, containers_fd);
+		st->skel = open_skeleton(o, want, probe);
 		rc = st->skel ? ebpf_otel__load(st->skel) : -errno;
 		if (rc) {
 			snprintf(err, errlen, "loading the BPF programs failed (%s): %s", strerror(-rc),
@@ -525,9 +539,6 @@ static void on_timer_closed(uv_handle_t *handle)
 	ring_buffer__free(s->rb);
 	s->rb = NULL;
 	bpf_state_close(&s->bpf);
-	if (s->containers_fd >= 0)
-		close(s->containers_fd);
-	s->containers_fd = -1;
 	napi_delete_reference(s->env, s->callback);
 	napi_async_destroy(s->env, s->async_ctx);
 	if (s->cleanup_hook)
@@ -637,7 +648,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 	if (!values)
 		THROW(env, "ebpf session: out of memory");
 	CHECK(env, napi_create_object(env, &out));
-	for (uint32_t type = 1; type <= EVENT_CONNECT; type++) {
+	for (uint32_t type = 1; type <= EVENT_TYPE_MAX; type++) {
 		struct event_counters sum = { 0 };
 
 		if (bpf_map_lookup_elem(bpf_map__fd(s->bpf.skel->maps.counters), &type, values) == 0) {
@@ -689,17 +700,9 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		free(s);
 		THROW(env, "ebpf session: out of memory");
 	}
-	s->containers_fd = -1;
 	if (!parse_options(env, argv[0], o))
 		goto fail;
-	if (o->containers_only) {
-		s->containers_fd = containers_map_ensure(o->containers_map, o->containers_map_max_entries, err, sizeof(err));
-		if (s->containers_fd < 0) {
-			throw_error(env, "%s", err);
-			goto fail;
-		}
-	}
-	if (bpf_state_open(&s->bpf, o, false, s->containers_fd, err, sizeof(err))) {
+	if (bpf_state_open(&s->bpf, o, false, err, sizeof(err))) {
 		throw_error(env, "%s", err);
 		goto fail;
 	}
@@ -748,8 +751,6 @@ fail_loaded:
 	ring_buffer__free(s->rb);
 	bpf_state_close(&s->bpf);
 fail:
-	if (s->containers_fd >= 0)
-		close(s->containers_fd);
 	free(s->staging);
 	free(s);
 	free(o);
@@ -775,7 +776,7 @@ static napi_value probe_programs(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	/* A failure to load anything still has per-program reasons worth showing. */
-	bpf_state_open(&st, o, true, -1, err, sizeof(err));
+	bpf_state_open(&st, o, true, err, sizeof(err));
 	free(o);
 	out = status_array(env, &st);
 	bpf_state_close(&st);

@@ -20,6 +20,13 @@ const volatile bool filter_comms __weak = false;
 const volatile bool containers_only __weak = false;
 const volatile bool open_failed_only __weak = false;
 const volatile __u32 exec_args_max __weak = MAX_ARGS_LEN;
+/* The container hierarchy: the unified one (-1, hierarchy 0) or the v1
+ * controller at this index of the kernel's subsystems (the order of
+ * /proc/cgroups), whose hierarchy is cgroup_hierarchy_id. */
+const volatile int cgroup_subsys_index __weak = -1;
+const volatile __u32 cgroup_hierarchy_id __weak = 0;
+/* containers_only passes tasks outside this mount namespace (the host's). */
+const volatile __u64 host_mntns __weak = 0;
 /* BPF_RB_NO_WAKEUP: the addon drains on a timer, so no per-record wake-up. */
 const volatile __u64 submit_flags __weak = BPF_RB_NO_WAKEUP;
 
@@ -50,14 +57,6 @@ struct {
 	__type(value, __u8);
 } deny_comms SEC(".maps") __weak;
 
-/* Replaced by the shared pinned map (bpf_map__reuse_fd) when containers_only is on. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, __u64);
-	__type(value, struct container_value);
-} containers SEC(".maps") __weak;
-
 enum counter_kind { COUNT_PRODUCED, COUNT_DROPPED, COUNT_FILTERED };
 
 static __always_inline void count(__u32 type, enum counter_kind kind)
@@ -85,6 +84,18 @@ static __always_inline __u64 task_mntns(struct task_struct *task)
 	return task->nsproxy->mnt_ns->ns.inum;
 }
 
+/*
+ * The task's cgroup in the container hierarchy. cgroup_subsys_index is
+ * frozen rodata, so the verifier sees a constant index and prunes the other
+ * branch.
+ */
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	if (cgroup_subsys_index < 0)
+		return task->cgroups->dfl_cgrp->kn->id;
+	return task->cgroups->subsys[cgroup_subsys_index]->cgroup->kn->id;
+}
+
 /* True when the current task passes the configured filters; counts it otherwise. */
 static __always_inline bool pass_filters(__u32 type)
 {
@@ -101,12 +112,10 @@ static __always_inline bool pass_filters(__u32 type)
 		if (bpf_map_lookup_elem(&deny_comms, comm))
 			goto filtered;
 	}
-	if (containers_only) {
-		__u64 mntns = task_mntns(bpf_get_current_task_btf());
-
-		if (!bpf_map_lookup_elem(&containers, &mntns))
-			goto filtered;
-	}
+	/* Decided from the task alone, so a container's first exec passes
+	 * before user space has heard of the container. */
+	if (containers_only && task_mntns(bpf_get_current_task_btf()) == host_mntns)
+		goto filtered;
 	return true;
 filtered:
 	count(type, COUNT_FILTERED);
@@ -114,10 +123,9 @@ filtered:
 }
 
 /*
- * The same values as bpf_get_current_{pid_tgid,uid_gid,cgroup_id,comm}, read
- * from the task directly: uid/gid are the kernel ids (what the helper
- * reports in the initial user namespace), cgroup_id is the default
- * hierarchy's kernfs id, comm is kept NUL-padded by the kernel.
+ * The same values as bpf_get_current_{pid_tgid,uid_gid,comm}, read from the
+ * task directly: uid/gid are the kernel ids (what the helper reports in the
+ * initial user namespace), comm is kept NUL-padded by the kernel.
  */
 static __always_inline void fill_header(struct event_header *h, __u16 type, __u32 size)
 {
@@ -135,7 +143,7 @@ static __always_inline void fill_header(struct event_header *h, __u16 type, __u3
 	h->gid = cred->gid.val;
 	h->flags = 0;
 	h->mntns = task_mntns(task);
-	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	h->cgroup_id = task_cgroup_id(task);
 	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 }
 

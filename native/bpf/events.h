@@ -13,13 +13,19 @@
 #define MAX_PATH_LEN 256
 #define MAX_FILENAME_LEN 256
 #define MAX_ARGS_LEN 1024
+#define MAX_CGROUP_PATH_LEN 512
 
 enum event_type {
 	EVENT_EXEC = 1,
 	EVENT_EXIT = 2,
 	EVENT_OPEN = 3,
 	EVENT_CONNECT = 4,
+	/* Attribution records: a cgroup of the container hierarchy was made or
+	 * removed. The enrichment processor consumes them; they are not exported. */
+	EVENT_CGROUP_MKDIR = 5,
+	EVENT_CGROUP_RMDIR = 6,
 };
+#define EVENT_TYPE_MAX EVENT_CGROUP_RMDIR
 
 /* 72 bytes */
 struct event_header {
@@ -34,7 +40,9 @@ struct event_header {
 	__u32 gid;
 	__u32 flags;       /* reserved, 0 */
 	__u64 mntns;       /* mount namespace inode number */
-	__u64 cgroup_id;   /* cgroup v2 id (bpf_get_current_cgroup_id) */
+	__u64 cgroup_id;   /* kernfs id of the task's cgroup in the container hierarchy:
+	                    * the unified one (cgroup v2), else the v1 controller the
+	                    * loader chose; never reused within a boot */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -79,6 +87,17 @@ struct connect_event {
 	__u8 addr[16];     /* IPv4 in the first 4 bytes */
 	__u16 sock_type;   /* SOCK_STREAM (1), SOCK_DGRAM (2) */
 	__u16 reserved[3];
+};
+
+/* payload at 72; hdr.cgroup_id is the cgroup made or removed (not the
+ * caller's); path[] holds path_len bytes (no NUL), relative to the
+ * hierarchy's root, e.g. /docker/<id> */
+struct cgroup_event {
+	struct event_header hdr;
+	__u32 hierarchy_id;
+	__u16 path_len;
+	__u16 reserved;
+	char path[MAX_CGROUP_PATH_LEN];
 };
 
 #endif

@@ -7,7 +7,7 @@
 #define EBPF_CONTAINER_OTEL_MAPS_H
 
 /* Per-CPU counters, one slot per enum event_type (slot 0 unused). */
-#define COUNTER_SLOTS (EVENT_CONNECT + 1)
+#define COUNTER_SLOTS (EVENT_TYPE_MAX + 1)
 
 struct event_counters {
 	__u64 produced;  /* records submitted to the ring buffer */

@@ -105,11 +105,23 @@ struct kernfs_node {
 	__u64 id;
 };
 
-struct cgroup {
-	struct kernfs_node *kn;
+struct cgroup_root {
+	int hierarchy_id;
 };
 
+struct cgroup {
+	struct kernfs_node *kn;
+	struct cgroup_root *root;
+};
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+};
+
+/* The kernel's subsys[] has CGROUP_SUBSYS_COUNT entries (config-dependent);
+ * CO-RE relocates the field by name whatever its dimension. */
 struct css_set {
+	struct cgroup_subsys_state *subsys[16];
 	struct cgroup *dfl_cgrp;
 };
 
@@ -149,6 +161,11 @@ struct trace_event_raw_sched_process_exit {
 };
 
 #pragma clang attribute pop
+
+/* raw_tp programs get the tracepoint's arguments as they were passed. */
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
 
 /*
  * The syscalls:sys_{enter,exit}_* tracepoint records are generated per

@@ -1,6 +1,7 @@
 import type { BootClock } from './clock';
 import type { ContainerInfo } from './container';
 import {
+  CgroupRecord,
   Connect,
   EVENT_VERSION,
   EventTypeName,
@@ -13,6 +14,16 @@ import {
 } from './record';
 
 export type RecordContainers = Array<ContainerInfo | null | undefined>;
+
+/** A cgroup of the container hierarchy was made or removed (native/bpf/cgroup.bpf.c). */
+export interface CgroupChange {
+  kind: 'mkdir' | 'rmdir';
+  cgroupId: number;
+  hierarchyId: number;
+  /** From the hierarchy's root, e.g. /docker/<id>. */
+  path: string;
+  tsBootNs: bigint;
+}
 
 export interface ParseResult {
   batch: EventBatch;
@@ -35,6 +46,8 @@ export class EventBatch {
    * Absent (no enrichment in the pipeline): nothing is known either way.
    */
   containers: RecordContainers | undefined;
+  /** Cgroups made or removed before this batch's records were drained; for the enrichment processor. */
+  cgroupChanges: CgroupChange[] = [];
 
   constructor(
     readonly buffer: Buffer,
@@ -52,19 +65,32 @@ export class EventBatch {
   static parse(buffer: Buffer, clock: BootClock): ParseResult {
     const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const offsets = new Uint32Array(Math.max(1, Math.floor(buffer.byteLength / Header.length)));
+    const changes: CgroupChange[] = [];
     let count = 0;
     let malformed = 0;
     let at = 0;
+    const done = () => {
+      const batch = new EventBatch(buffer, offsets.subarray(0, count), clock);
+      batch.cgroupChanges = changes;
+      return { batch, malformed };
+    };
     while (at + Header.length <= buffer.byteLength) {
       const size = view.getUint32(at + Header.size, true);
       if (size < Header.length || at + size > buffer.byteLength) {
         // The size itself cannot be trusted: nothing after it can be located.
         malformed++;
-        return { batch: new EventBatch(buffer, offsets.subarray(0, count), clock), malformed };
+        return done();
       }
-      const name = eventTypeName(view.getUint16(at + Header.type, true));
+      const type = view.getUint16(at + Header.type, true);
+      const name = eventTypeName(type);
       const version = view.getUint16(at + Header.version, true);
-      if (name === undefined || version !== EVENT_VERSION || size < MIN_RECORD_LENGTH[name] || !payloadFits(view, at, size, name)) {
+      if (version !== EVENT_VERSION) {
+        malformed++;
+      } else if (type === CgroupRecord.mkdir || type === CgroupRecord.rmdir) {
+        const change = cgroupChange(buffer, view, at, size);
+        if (change) changes.push(change);
+        else malformed++;
+      } else if (name === undefined || size < MIN_RECORD_LENGTH[name] || !payloadFits(view, at, size, name)) {
         malformed++;
       } else {
         offsets[count++] = at;
@@ -72,7 +98,7 @@ export class EventBatch {
       at += size;
     }
     if (at < buffer.byteLength) malformed++;
-    return { batch: new EventBatch(buffer, offsets.subarray(0, count), clock), malformed };
+    return done();
   }
 
   /** A batch of the records whose index `keep` returns true for; shares the buffer. */
@@ -206,6 +232,19 @@ export class EventBatch {
     while (end < limit && this.buffer[end] !== 0) end++;
     return this.buffer.toString('utf8', start, end);
   }
+}
+
+function cgroupChange(buffer: Buffer, view: DataView, at: number, size: number): CgroupChange | undefined {
+  if (size < CgroupRecord.path) return undefined;
+  const pathLength = view.getUint16(at + CgroupRecord.pathLength, true);
+  if (CgroupRecord.path + pathLength > size) return undefined;
+  return {
+    kind: view.getUint16(at + Header.type, true) === CgroupRecord.mkdir ? 'mkdir' : 'rmdir',
+    cgroupId: view.getUint32(at + Header.cgroupId, true) + view.getUint32(at + Header.cgroupId + 4, true) * TWO_POW_32,
+    hierarchyId: view.getUint32(at + CgroupRecord.hierarchyId, true),
+    path: buffer.toString('utf8', at + CgroupRecord.path, at + CgroupRecord.path + pathLength),
+    tsBootNs: view.getBigUint64(at + Header.tsBootNs, true),
+  };
 }
 
 /** Variable-length payloads must lie inside the record that carries them. */

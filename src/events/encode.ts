@@ -1,4 +1,4 @@
-import { Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open, RECORD_ALIGNMENT } from './record';
+import { CgroupRecord, Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open, RECORD_ALIGNMENT } from './record';
 
 /** Fields shared by every record; what the BPF programs fill from the current task. */
 export interface RecordCommon {
@@ -17,7 +17,11 @@ export type RecordSpec =
   | (RecordCommon & { type: 'exec'; filename: string; args: string[]; argsTruncated?: boolean })
   | (RecordCommon & { type: 'exit'; exitCode: number; exitSignal?: number; durationNs?: bigint })
   | (RecordCommon & { type: 'open'; path: string; flags?: number; mode?: number; ret: number })
-  | (RecordCommon & { type: 'connect'; family: 4 | 6; address: Uint8Array; port: number; ret: number; sockType?: number });
+  | (RecordCommon & { type: 'connect'; family: 4 | 6; address: Uint8Array; port: number; ret: number; sockType?: number })
+  /** cgroupId: the cgroup made or removed; path from the hierarchy's root. */
+  | (RecordCommon & { type: 'cgroup_mkdir' | 'cgroup_rmdir'; path: string; hierarchyId?: number });
+
+const TYPE_CODE: Record<RecordSpec['type'], number> = { ...EventType, cgroup_mkdir: CgroupRecord.mkdir, cgroup_rmdir: CgroupRecord.rmdir };
 
 /**
  * Writes records in the kernel's layout. The test source, the decoder's tests
@@ -33,7 +37,7 @@ export function encodeRecord(spec: RecordSpec): Buffer {
   const size = align(Header.length + payload.length);
   const buf = Buffer.alloc(size);
   buf.writeUInt32LE(size, Header.size);
-  buf.writeUInt16LE(EventType[spec.type], Header.type);
+  buf.writeUInt16LE(TYPE_CODE[spec.type], Header.type);
   buf.writeUInt16LE(EVENT_VERSION, Header.version);
   buf.writeBigUInt64LE(spec.tsBootNs, Header.tsBootNs);
   buf.writeUInt32LE(spec.pid, Header.pid);
@@ -86,6 +90,15 @@ function payloadOf(spec: RecordSpec): Buffer {
       p.writeUInt16LE(spec.port, Connect.port - base);
       Buffer.from(spec.address).copy(p, Connect.addr - base);
       p.writeUInt16LE(spec.sockType ?? 1, Connect.sockType - base);
+      return p;
+    }
+    case 'cgroup_mkdir':
+    case 'cgroup_rmdir': {
+      const path = Buffer.from(spec.path);
+      const p = Buffer.alloc(CgroupRecord.path - base + path.length);
+      p.writeUInt32LE(spec.hierarchyId ?? 0, CgroupRecord.hierarchyId - base);
+      p.writeUInt16LE(path.length, CgroupRecord.pathLength - base);
+      path.copy(p, CgroupRecord.path - base);
       return p;
     }
   }

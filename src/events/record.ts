@@ -51,6 +51,13 @@ export const Connect = {
   length: 104,
 } as const;
 
+/**
+ * Attribution records (cgroup_mkdir/rmdir of the container hierarchy): the
+ * header's cgroupId is the cgroup made or removed. Parsed apart from the
+ * event records (EventBatch.cgroupChanges), never exported.
+ */
+export const CgroupRecord = { mkdir: 5, rmdir: 6, hierarchyId: 72, pathLength: 76, path: 80 } as const;
+
 /** Smallest valid record of each type, used to reject truncated records. */
 export const MIN_RECORD_LENGTH: Record<EventTypeName, number> = {
   exec: Exec.data,

@@ -12,6 +12,7 @@ import type {
 
 export type {
   BpfEventName,
+  BpfRecordName,
   BpfSession,
   ContainersMapEntry,
   EventTypeCounters,

@@ -23,12 +23,14 @@ export interface PinnedContainersMap {
 }
 
 export type BpfEventName = 'exec' | 'exit' | 'open' | 'connect';
+/** Every record type the programs submit: the events plus the attribution records. */
+export type BpfRecordName = BpfEventName | 'cgroup_mkdir' | 'cgroup_rmdir';
 
 /** Whether one BPF program runs on this kernel, and why not. */
 export interface ProgramStatus {
   /** e.g. `handle_exec`, `enter_openat`. */
   program: string;
-  event: BpfEventName;
+  event: BpfRecordName;
   /** Loaded and attached: producing events. */
   loaded: boolean;
   /** Empty when loaded; otherwise what refused it (config, verifier, attach). */
@@ -44,10 +46,14 @@ export interface SessionOptions {
   denyPids?: number[];
   /** Matched against the kernel's 15-byte comm. */
   denyComms?: string[];
+  /** Only tasks outside `hostMntns`. */
   containersOnly?: boolean;
-  containersMap?: string;
-  /** Used only when the session has to create the pinned map. */
-  containersMapMaxEntries?: number;
+  hostMntns?: number;
+  /** The container hierarchy (src/host/cgroups.ts): the v1 controller's subsystem index, absent for the unified hierarchy. */
+  cgroupSubsysIndex?: number;
+  cgroupHierarchyId?: number;
+  /** The cgroup_mkdir/rmdir programs (attribution records); default on. */
+  cgroupEvents?: boolean;
   /** Open events only when the open failed (ret < 0); the rest count as filtered. */
   openFailedOnly?: boolean;
   maxBatchRecords?: number;
@@ -65,7 +71,7 @@ export interface EventTypeCounters {
   filtered: number;
 }
 
-export interface SessionStats extends Record<BpfEventName, EventTypeCounters> {
+export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
   /** Samples whose header size was impossible (skipped by the addon). */
   malformed: number;
   batches: number;

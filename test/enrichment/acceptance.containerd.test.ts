@@ -2,7 +2,7 @@
  * Acceptance on real BPF and a real containerd (with its CRI plugin): events
  * of processes in containers carry their container; the first exec of fresh
  * containers is enriched; our pinned map follows containers as bpftool sees
- * it; 100 real containers leave index, tombstones and map at their base size.
+ * it; 100 real containers are indexed and pinned, then leave the map and the index.
  */
 import * as path from 'node:path';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
@@ -132,11 +132,9 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
     }
   });
 
-  test('100 real containers started and stopped: index, tombstones and pinned map back to their base size', async () => {
-    const sizes = () => ({ live: p.processor.index.liveSize(), tombstones: p.processor.index.tombstoneCount(), pinned: dumpPinned(MAP).size });
-    await p.waitFor('no tombstones left from earlier tests', () => p.processor.index.tombstoneCount() === 0);
-    const before = sizes();
+  test('100 real containers started and stopped: each is indexed and pinned, then exits, leaves the map and is forgotten', async () => {
     const ids = Array.from({ length: 100 }, (_, k) => `many-${process.pid}-${k}`);
+    const pinnedIds = () => new Set([...dumpPinned(MAP).values()].map((e) => e.containerId));
     const inParallel = async (fn: (id: string) => Promise<unknown>) => {
       const queue = [...ids];
       await Promise.all(Array.from({ length: 4 }, async () => {
@@ -145,21 +143,25 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
     };
     try {
       await inParallel((id) => runSleeper(id, '100000'));
-      const peak = await p.waitFor('all 100 indexed and pinned', () => {
-        const s = sizes();
-        return s.live === before.live + 100 && s.pinned === before.pinned + 100 ? s : undefined;
+      await p.waitFor('all 100 described and pinned', () => {
+        const pinned = pinnedIds();
+        return ids.every((id) => p.processor.index.get(id)?.described === true && pinned.has(id));
       }, 60_000);
       await inParallel(remove);
-      const after = await p.waitFor('back to base', () => {
-        const s = sizes();
-        return s.live === before.live && s.pinned === before.pinned && s.tombstones === before.tombstones ? s : undefined;
+      await p.waitFor('all 100 exited and out of the pinned map', () => {
+        const pinned = pinnedIds();
+        // Exited, or already forgotten (tombstone_ttl is 1s here).
+        return ids.every((id) => (p.processor.index.get(id)?.exitedAt ?? 0) > 0 || (p.processor.index.get(id) === undefined && !pinned.has(id))) &&
+          ids.every((id) => !pinned.has(id));
       }, 60_000);
-      console.log(`100 containers: base ${JSON.stringify(before)}, peak ${JSON.stringify(peak)}, after ${JSON.stringify(after)}`);
+      expect([...p.processor.index.live()].filter((k) => ids.includes(k.id))).toEqual([]);
+      // tombstone_ttl is 1s here.
+      await p.waitFor('all 100 forgotten', () => ids.every((id) => p.processor.index.get(id) === undefined), 10_000);
       const metrics = await p.registry.metrics();
-      expect(metrics).toContain(`ebpf_container_otel_enrichment_index_containers{component="processors.container_enrichment"} ${before.live}`);
-      expect(metrics).toContain(`ebpf_container_otel_enrichment_tombstones{component="processors.container_enrichment"} ${before.tombstones}`);
+      expect(metrics).toContain(`ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="live"} ${p.processor.index.liveCount()}`);
+      expect(metrics).toContain(`ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="exited"} ${p.processor.index.exitedCount()}`);
     } finally {
       await inParallel((id) => remove(id).catch(() => undefined));
     }
-  }, 180_000);
+}, 180_000);
 });

@@ -172,7 +172,7 @@ export const COMMAND = 'cat /etc/hostname; touch /tmp/x';
  * race of a container's very first events is the containerd race test's.
  */
 export async function indexed(p: RealPipeline, ns: number): Promise<void> {
-  await p.waitFor(`mntns ${ns} in the index`, () => p.processor.index.lookup(ns));
+  await p.waitFor(`a described container of mntns ${ns} in the index`, () => [...p.processor.index.live()].some((k) => k.mntns === ns && k.described));
 }
 
 /** Waits for the exec of the `sh -c` and the opens of /etc/hostname and /tmp/x in namespace `ns`. */

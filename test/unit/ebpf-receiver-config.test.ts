@@ -2,20 +2,24 @@ import { ebpfReceiverFactory, toSessionOptions } from '../../src/receivers/ebpf'
 import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import { mergeDefaults, parseConfigText } from '../../src/pipeline/config';
 
+const HOST = { hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 7, mountPath: '/sys/fs/cgroup/memory' }, hostMntns: 4026531841 };
+
 function config(user: unknown): EbpfReceiverConfig {
   return mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), user);
 }
 
 describe('ebpf receiver config', () => {
-  it('has valid defaults: all four event types, a 32 MiB ring, the shared containers map', () => {
+  it('has valid defaults: all four event types, a 32 MiB ring, the host facts the kernel side needs', () => {
     const c = ebpfReceiverFactory.createDefaultConfig();
     expect(ebpfReceiverFactory.validate!(c)).toEqual([]);
-    expect(toSessionOptions(c, 4242)).toMatchObject({
+    expect(toSessionOptions(c, 4242, HOST)).toMatchObject({
       events: ['exec', 'exit', 'open', 'connect'],
       ringBufferSize: 32 * 1024 * 1024,
       denyPids: [4242],
       containersOnly: false,
-      containersMap: '/sys/fs/bpf/ebpf-container-otel/containers',
+      hostMntns: 4026531841,
+      cgroupSubsysIndex: 4,
+      cgroupHierarchyId: 7,
       drainIntervalMs: 5,
       maxBatchRecords: 8192,
     });
@@ -28,7 +32,7 @@ receivers:
     events: [exec, open]
     ring_buffer_size: 64MiB
     exec_args_max_bytes: 256
-    filters: { containers_only: true, containers_map: /sys/fs/bpf/x/containers, deny_comms: [sshd], deny_pids: [1], exclude_self: false, open_failed_only: true }
+    filters: { containers_only: true, deny_comms: [sshd], deny_pids: [1], exclude_self: false, open_failed_only: true }
     batch: { max_records: 1024, drain_interval: 10ms, max_in_flight: 8 }
     disable_programs: [enter_openat2]
 exporters: { file: {} }
@@ -37,7 +41,7 @@ service: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }
     const parsed = parseConfigText(yaml, 'test.yaml', {});
     const c = config(parsed.receivers.ebpf);
     expect(ebpfReceiverFactory.validate!(c)).toEqual([]);
-    expect(toSessionOptions(c, 1)).toMatchObject({ denyPids: [1], denyComms: ['sshd'], openFailedOnly: true, drainIntervalMs: 10 });
+    expect(toSessionOptions(c, 1, HOST)).toMatchObject({ denyPids: [1], denyComms: ['sshd'], openFailedOnly: true, drainIntervalMs: 10 });
   });
 
   it('names the key, the bad value and what is allowed', () => {

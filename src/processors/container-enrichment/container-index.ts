@@ -1,181 +1,233 @@
-import type { ContainerInfo, RuntimeName } from '../../events';
+import type { ContainerInfo } from '../../events';
+import { type CgroupContainer, containerOfCgroupPath } from './cgroup';
 
-/** Told about every live mount namespace that appears or goes: the pinned-map writer listens. */
-export interface IndexListener {
-  added(mntns: number, info: ContainerInfo): void;
-  removed(mntns: number, info: ContainerInfo): void;
-}
-
-export type UpsertResult = 'added' | 'updated' | 'full' | 'no-mntns';
-
-interface Tombstone {
-  mntns: number;
+/** One container, known by its id and the cgroups its processes run in. */
+export interface Known {
+  id: string;
+  /** What its records carry: from the cgroup path alone until a runtime (or another agent's map) describes it. */
   info: ContainerInfo;
-  /** When its container was seen exiting (the clock of `now`). */
-  diedAt: number;
-  expiresAt: number;
+  /** A runtime or another agent's map described it (else: id and runtime from the path only). */
+  described: boolean;
+  /** From the path: a pattern that names a container beyond doubt, or one a runtime must confirm. */
+  certain: boolean;
+  /** The lookup is over: no more waiting for a description. */
+  settled: boolean;
+  /** Its cgroups that exist: id → path. */
+  cgroups: Map<number, string>;
+  /** Its removed cgroups, still resolvable until it is forgotten (records drained after the rmdir). */
+  removedCgroups: number[];
+  /** Its processes' mount namespace, for the mntns-keyed pinned map; 0 until seen. */
+  mntns: number;
+  /** When it was seen exiting (the clock of `now`); undefined while live. */
+  exitedAt: number | undefined;
 }
+
+/** `created`: new, or started again; either way worth a runtime lookup. */
+export type AddResult = { known: Known; created: boolean } | 'not-container' | 'full';
 
 /**
- * mntns → ContainerInfo. Live containers and tombstones share one Map so a
- * lookup on the hot path is a single `Map.get`. A container may own several
- * mount namespaces (its init's, plus any a process inside it created and an
- * on-demand lookup tied to it). Bounded by `maxContainers` (live + tombstones):
- * the oldest tombstone makes room; with none left, new containers are refused
- * and counted in `refused`.
+ * cgroup id → container. A cgroup id is a kernfs id, never reused within a
+ * boot, so a record's cgroup names its container for good — unlike its mount
+ * namespace inode, which the kernel hands to the next container within
+ * milliseconds. Cgroups that belong to no container are remembered too
+ * (`null`, bounded, oldest forgotten first), so a host service's records
+ * cost one Map.get.
+ *
+ * Bounded by `maxContainers` (live + exited): the oldest exited one makes
+ * room; with none, new containers are refused and counted in `refused`.
  */
 export class ContainerIndex {
-  private readonly byMntns = new Map<number, ContainerInfo>();
-  private readonly mntnsById = new Map<string, number[]>();
-  /** Insertion order is expiry order: the TTL is the same for all. */
-  private readonly tombstones = new Map<number, Tombstone>();
+  private readonly byCgroup = new Map<number, Known | null>();
+  private readonly byId = new Map<string, Known>();
+  /** Insertion order is expiry order: one TTL for all. */
+  private readonly exited = new Set<Known>();
+  private notContainers = 0;
   refused = 0;
+  notContainerEvicted = 0;
 
   constructor(
     private readonly maxContainers: number,
     private readonly tombstoneTtlMs: number,
     private readonly now: () => number,
-    private readonly listener?: IndexListener,
   ) {}
 
-  lookup(mntns: number): ContainerInfo | undefined {
-    return this.byMntns.get(mntns);
+  /** undefined: never heard of; null: not a container's cgroup. */
+  lookup(cgroupId: number): Known | null | undefined {
+    return this.byCgroup.get(cgroupId);
   }
 
-  /** Live container by id. */
-  byId(id: string): ContainerInfo | undefined {
-    const list = this.mntnsById.get(id);
-    return list ? this.byMntns.get(list[0]) : undefined;
+  get(id: string): Known | undefined {
+    return this.byId.get(id);
   }
 
-  liveSize(): number {
-    return this.byMntns.size - this.tombstones.size;
+  liveCount(): number {
+    return this.byId.size - this.exited.size;
   }
 
-  tombstoneCount(): number {
-    return this.tombstones.size;
+  exitedCount(): number {
+    return this.exited.size;
   }
 
-  /** Ids of live containers reported by `runtime`, for resync diffs. */
-  liveIds(runtime: RuntimeName): string[] {
-    const out: string[] = [];
-    for (const [id, list] of this.mntnsById) {
-      if (this.byMntns.get(list[0])?.runtime === runtime) out.push(id);
+  *live(): IterableIterator<Known> {
+    for (const k of this.byId.values()) if (k.exitedAt === undefined) yield k;
+  }
+
+  /** A cgroup and its path: the container it belongs to, made known by id if new. */
+  addCgroup(cgroupId: number, cgroupPath: string): AddResult {
+    const current = this.byCgroup.get(cgroupId);
+    if (current) return { known: current, created: false };
+    const owner = containerOfCgroupPath(cgroupPath);
+    if (!owner) {
+      this.markNotContainer(cgroupId);
+      return 'not-container';
     }
-    return out;
+    const result = this.ensure(owner, cgroupPath);
+    if (result === 'full') return result;
+    if (current === null) this.notContainers--;
+    this.byCgroup.set(cgroupId, result.known);
+    result.known.cgroups.set(cgroupId, cgroupPath);
+    return result;
   }
 
-  /** Every live mount namespace with its container. */
-  *live(): IterableIterator<[number, ContainerInfo]> {
-    for (const [mntns, info] of this.byMntns) {
-      if (!this.tombstones.has(mntns)) yield [mntns, info];
-    }
+  /** A runtime says the cgroup at `cgroupPath` is `known`'s, whatever its path looks like. */
+  attachCgroup(cgroupId: number, cgroupPath: string, known: Known): void {
+    const current = this.byCgroup.get(cgroupId);
+    if (current === known) return;
+    if (current) current.cgroups.delete(cgroupId);
+    if (current === null) this.notContainers--;
+    this.byCgroup.set(cgroupId, known);
+    known.cgroups.set(cgroupId, cgroupPath);
   }
 
-  /**
-   * Records that `mntns` (default: info.mntns) belongs to `info`. A mount
-   * namespace claimed by another container is taken over: inode numbers are
-   * reused, and the runtime's latest word wins.
-   */
-  upsert(info: ContainerInfo, mntns = info.mntns): UpsertResult {
-    // A description without a namespace (its processes already gone) still
-    // updates a container known by id, e.g. Docker's names over containerd's view.
-    if (!mntns) mntns = this.mntnsById.get(info.id)?.[0] ?? 0;
-    if (!mntns) return 'no-mntns';
-    const current = this.byMntns.get(mntns);
-    let wasLive = false;
-    if (current === undefined) {
-      if (this.byMntns.size >= this.maxContainers && !this.evictOldestTombstone()) {
-        this.refused++;
-        return 'full';
-      }
-    } else if (!this.tombstones.delete(mntns)) {
-      wasLive = current.id === info.id;
-      if (!wasLive) {
-        this.forgetMntns(current.id, mntns);
-        this.listener?.removed(mntns, current);
-      }
+  /** The cgroup was removed. Returns its container when that was its last cgroup. */
+  removeCgroup(cgroupId: number): Known | undefined {
+    const known = this.byCgroup.get(cgroupId);
+    if (known === null) {
+      this.byCgroup.delete(cgroupId);
+      this.notContainers--;
+      return undefined;
     }
-    const list = this.mntnsById.get(info.id) ?? [];
-    if (!list.includes(mntns)) list.push(mntns);
-    this.mntnsById.set(info.id, list);
-    // Every namespace of the container points at its latest info (state, labels).
-    for (const m of list) {
-      const before = m === mntns && !wasLive ? undefined : this.byMntns.get(m);
-      this.byMntns.set(m, info);
-      if (before === undefined || !this.sameForListener(before, info)) this.listener?.added(m, info);
-    }
-    return current === undefined ? 'added' : 'updated';
+    if (!known || !known.cgroups.delete(cgroupId)) return undefined;
+    // Kept until the container is forgotten: records drained after the rmdir still carry this id.
+    known.removedCgroups.push(cgroupId);
+    return known.cgroups.size === 0 ? known : undefined;
   }
 
-  /** The container exited: each of its mount namespaces becomes a tombstone. */
-  exit(id: string): boolean {
-    const list = this.mntnsById.get(id);
-    if (!list) return false;
-    this.mntnsById.delete(id);
-    const diedAt = this.now();
-    const expiresAt = diedAt + this.tombstoneTtlMs;
-    for (const mntns of list) {
-      const info = this.byMntns.get(mntns)!;
-      const stopped: ContainerInfo = { ...info, state: 'stopped' };
-      this.listener?.removed(mntns, info);
-      if (this.tombstoneTtlMs > 0) {
-        this.byMntns.set(mntns, stopped);
-        this.tombstones.set(mntns, { mntns, info: stopped, diedAt, expiresAt });
-      } else {
-        this.byMntns.delete(mntns);
-      }
-    }
+  /** A known container (by a runtime's word) without a cgroup seen yet. */
+  ensureById(info: ContainerInfo): Known | 'full' {
+    const known = this.byId.get(info.id);
+    if (known) return known;
+    const result = this.ensure({ id: info.id, runtime: info.runtime, certain: true, podUid: info.k8s?.podUid ?? '' }, info.cgroupPath);
+    return result === 'full' ? result : result.known;
+  }
+
+  /** The container exited; it stays resolvable for the tombstone TTL. False when unknown or already exited. */
+  exit(known: Known): boolean {
+    if (known.exitedAt !== undefined) return false;
+    known.exitedAt = this.now();
+    known.info = { ...known.info, state: 'stopped' };
+    if (this.tombstoneTtlMs <= 0) this.forget(known);
+    else this.exited.add(known);
     return true;
   }
 
-  /** When the container whose tombstone `mntns` is exited; undefined when no tombstone. */
-  diedAt(mntns: number): number | undefined {
-    return this.tombstones.get(mntns)?.diedAt;
+  /** A path that only looked like containerd's /<namespace>/<id>, and containerd never confirmed it: no container. */
+  demote(known: Known): void {
+    if (known.certain || this.byId.get(known.id) !== known) return;
+    this.byId.delete(known.id);
+    this.exited.delete(known);
+    for (const c of known.cgroups.keys()) this.markNotContainer(c);
+    for (const c of known.removedCgroups) this.byCgroup.delete(c);
   }
 
-  /** The namespace inode was reused by a new container: the tombstone no longer speaks for it. */
-  forgetTombstone(mntns: number): void {
-    if (this.tombstones.delete(mntns)) this.byMntns.delete(mntns);
-  }
-
-  /** Drops tombstones whose grace period is over; returns how many. */
+  /** Forgets exited containers whose grace period is over; returns how many. */
   sweep(): number {
-    const now = this.now();
+    const dueBefore = this.now() - this.tombstoneTtlMs;
     let n = 0;
-    for (const t of this.tombstones.values()) {
-      if (t.expiresAt > now) break;
-      this.tombstones.delete(t.mntns);
-      this.byMntns.delete(t.mntns);
+    for (const k of this.exited) {
+      if (k.exitedAt! > dueBefore) break;
+      this.forget(k);
       n++;
     }
     return n;
   }
 
-  /** Live containers' changes that matter to the pinned map: its four strings. */
-  private sameForListener(a: ContainerInfo, b: ContainerInfo): boolean {
-    return (
-      a.name === b.name &&
-      a.k8s?.namespace === b.k8s?.namespace &&
-      a.k8s?.podName === b.k8s?.podName &&
-      a.k8s?.containerName === b.k8s?.containerName
-    );
+  private ensure(owner: CgroupContainer, cgroupPath: string): { known: Known; created: boolean } | 'full' {
+    const existing = this.byId.get(owner.id);
+    if (existing) {
+      if (owner.certain) existing.certain = true;
+      // A new cgroup for an exited container: it was started again (docker start, a restart policy).
+      if (existing.exitedAt !== undefined) {
+        this.exited.delete(existing);
+        existing.exitedAt = undefined;
+        existing.info = { ...existing.info, state: 'running' };
+        existing.mntns = 0;
+        existing.settled = false;
+        return { known: existing, created: true };
+      }
+      return { known: existing, created: false };
+    }
+    if (this.byId.size >= this.maxContainers && !this.evictOldestExited()) {
+      this.refused++;
+      return 'full';
+    }
+    const known: Known = {
+      id: owner.id,
+      info: pathOnlyInfo(owner, cgroupPath),
+      described: false,
+      certain: owner.certain,
+      settled: false,
+      cgroups: new Map(),
+      removedCgroups: [],
+      mntns: 0,
+      exitedAt: undefined,
+    };
+    this.byId.set(owner.id, known);
+    return { known, created: true };
   }
 
-  private forgetMntns(id: string, mntns: number): void {
-    const list = this.mntnsById.get(id);
-    if (!list) return;
-    const rest = list.filter((m) => m !== mntns);
-    if (rest.length) this.mntnsById.set(id, rest);
-    else this.mntnsById.delete(id);
+  private markNotContainer(cgroupId: number): void {
+    this.byCgroup.set(cgroupId, null);
+    this.notContainers++;
+    if (this.notContainers <= this.maxContainers * 4) return;
+    for (const [id, v] of this.byCgroup) {
+      if (v !== null) continue;
+      this.byCgroup.delete(id);
+      this.notContainers--;
+      this.notContainerEvicted++;
+      return;
+    }
   }
 
-  private evictOldestTombstone(): boolean {
-    for (const t of this.tombstones.values()) {
-      this.tombstones.delete(t.mntns);
-      this.byMntns.delete(t.mntns);
+  private forget(known: Known): void {
+    this.exited.delete(known);
+    if (this.byId.get(known.id) === known) this.byId.delete(known.id);
+    for (const c of [...known.cgroups.keys(), ...known.removedCgroups]) if (this.byCgroup.get(c) === known) this.byCgroup.delete(c);
+  }
+
+  private evictOldestExited(): boolean {
+    for (const k of this.exited) {
+      this.forget(k);
       return true;
     }
     return false;
   }
+}
+
+/** All a cgroup path tells: the id, the runtime, a kubelet pod's uid. */
+function pathOnlyInfo(owner: CgroupContainer, cgroupPath: string): ContainerInfo {
+  return {
+    id: owner.id,
+    name: '',
+    runtime: owner.runtime,
+    state: 'running',
+    pid: 0,
+    mntns: 0,
+    cgroupPath,
+    image: { name: '', id: '', digest: '' },
+    labels: {},
+    ...(owner.podUid ? { k8s: { namespace: '', podName: '', podUid: owner.podUid, containerName: '' } } : {}),
+    sandbox: false,
+    startedAt: '',
+  };
 }

@@ -1,5 +1,6 @@
 import { existsSync, rmdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { cgroupIdOf, detectContainerHierarchy, walkCgroups } from '../../host/cgroups';
 import { createPinnedContainersMap, openPinnedContainersMap, unpinPath } from '../../native';
 import type { ProcessorFactory } from '../../pipeline/component';
 import { type ContainerEnrichmentConfig, createDefaultConfig, resolveConfig, validateConfig } from './config';
@@ -12,6 +13,9 @@ export { DEFAULT_READ_MAP_PATH, DEFAULT_WRITE_MAP_PATH } from './config';
 export { ContainerEnrichmentProcessor } from './processor';
 export type { EnrichmentDeps } from './processor';
 
+/** Directories one walk of the cgroup tree visits at most (a node has a few thousand cgroups). */
+const WALK_MAX_DIRS = 200_000;
+
 export const containerEnrichmentProcessorFactory: ProcessorFactory<ContainerEnrichmentConfig> = {
   kind: 'processor',
   type: 'container_enrichment',
@@ -20,9 +24,15 @@ export const containerEnrichmentProcessorFactory: ProcessorFactory<ContainerEnri
   create(config, settings, next) {
     const resolved = resolveConfig(config);
     const { logger } = settings;
+    const hierarchy = detectContainerHierarchy(path.join(resolved.hostRoot, 'sys/fs/cgroup'));
     return new ContainerEnrichmentProcessor(resolved, settings, next, {
       runtimeClients: () => createRuntimeClients(resolved.runtimes, { hostRoot: resolved.hostRoot, hostProc: resolved.hostProc, logger: logger.child('runtime') }),
       proc: createProcFs(resolved.hostProc, logger),
+      cgroups: {
+        hierarchy,
+        walk: () => walkCgroups(hierarchy.mountPath, WALK_MAX_DIRS),
+        idOf: (cgroupPath) => cgroupIdOf(hierarchy.mountPath, cgroupPath),
+      },
       maps: { open: openPinnedContainersMap, create: createPinnedContainersMap, unpin: unpinAndTidy, exists: existsSync },
       now: Date.now,
     });

@@ -3,7 +3,16 @@ import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
 const PREFIX = `${METRIC_PREFIX}enrichment_`;
 
-export type UnenrichedReason = 'deadline' | 'overflow' | 'shutdown' | 'no_mntns' | 'unidentified';
+/**
+ * Why a record went downstream without its container's full description:
+ * path_only: its container is known from its cgroup path (id, runtime) and no runtime described it;
+ * deadline: pending.deadline passed before a runtime answered (it carries what the path says, if anything);
+ * overflow: the pending bounds were full; shutdown: the processor stopped while it waited;
+ * not_container: outside the host's mount namespace, yet in no container's cgroup (a service with a private /tmp);
+ * unresolved: its cgroup could not be found (the process and cgroup were gone);
+ * no_cgroup: the kernel could not read the task's cgroup.
+ */
+export type UnenrichedReason = 'path_only' | 'deadline' | 'overflow' | 'shutdown' | 'not_container' | 'unresolved' | 'no_cgroup';
 export type MapOp = 'update' | 'delete' | 'read';
 
 /**
@@ -15,8 +24,16 @@ export class EnrichmentCounters {
   misses = 0;
   hostEvents = 0;
   releasedEnriched = 0;
-  unidentifiedEvicted = 0;
-  readonly releasedUnenriched: Record<UnenrichedReason, number> = { deadline: 0, overflow: 0, shutdown: 0, no_mntns: 0, unidentified: 0 };
+  cgroupRescans = 0;
+  readonly withoutMetadata: Record<UnenrichedReason, number> = {
+    path_only: 0,
+    deadline: 0,
+    overflow: 0,
+    shutdown: 0,
+    not_container: 0,
+    unresolved: 0,
+    no_cgroup: 0,
+  };
   readonly mapErrors: Record<MapOp, number> = { update: 0, delete: 0, read: 0 };
 }
 
@@ -25,11 +42,11 @@ export interface EnrichmentSource {
   component: string;
   counters: EnrichmentCounters;
   pending(): number;
-  indexSize(): number;
-  tombstones(): number;
+  /** Containers known by identity (cgroup), live and exited (kept for the tombstone TTL). */
+  containers(): { live: number; exited: number };
   indexRefused(): number;
-  /** Namespaces recently found to be no known container. */
-  unidentified(): number;
+  /** Cgroups remembered as no container's that were forgotten to stay within bounds. */
+  notContainerEvicted(): number;
   /** Entries in our own pinned map (-1 when not writing) and in the source map (-1 when not open). */
   pinnedEntries(): { write: number; read: number };
   /** `cacheEvictions` only for clients with bounded caches. */
@@ -93,17 +110,34 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       },
     });
 
-  counter('hits_total', 'Records whose mount namespace was in the container index on arrival.', (s) => s.counters.hits);
-  counter('misses_total', 'Records of a mount namespace unknown on arrival (held, or passed on unenriched).', (s) => s.counters.misses);
-  counter('host_events_total', "Records from the host's own mount namespace.", (s) => s.counters.hostEvents);
-  counter('released_enriched_total', 'Held records released with their container once it became known.', (s) => s.counters.releasedEnriched);
-  countersBy('released_unenriched_total', 'Records of an unknown mount namespace passed on without a container, by reason (deadline; overflow of the pending bounds; shutdown; no_mntns: the kernel could not read the namespace; unidentified: the namespace missed its deadline recently and is not held again until the next resync).', 'reason', (s) => s.counters.releasedUnenriched);
-  gauge('unidentified_namespaces', 'Namespaces that missed their deadline recently; their records pass on without waiting until the next resync.', (s) => s.unidentified());
-  counter('unidentified_evicted_total', 'Unidentified namespaces forgotten early because max_containers of them were remembered.', (s) => s.counters.unidentifiedEvicted);
+  counter('hits_total', "Records whose container's description was known on arrival.", (s) => s.counters.hits);
+  counter('misses_total', 'Records of a container not described yet, or of a cgroup not known yet, on arrival (held, or passed on).', (s) => s.counters.misses);
+  counter('host_events_total', "Records of host processes (the host's mount namespace, outside any container cgroup).", (s) => s.counters.hostEvents);
+  counter('released_enriched_total', 'Held records released with their container once a runtime described it.', (s) => s.counters.releasedEnriched);
+  countersBy(
+    'records_without_metadata_total',
+    "Records passed on without their container's full description, by reason: path_only (container id and runtime from its cgroup path, no runtime described it), deadline, overflow (pending bounds), shutdown, not_container (private mount namespace, no container cgroup), unresolved (cgroup not found), no_cgroup.",
+    'reason',
+    (s) => s.counters.withoutMetadata,
+  );
   gauge('pending_records', 'Records held while their container is looked up.', (s) => s.pending());
-  gauge('index_containers', 'Live mount namespaces in the container index.', (s) => s.indexSize());
-  gauge('tombstones', 'Exited containers kept resolvable for late events.', (s) => s.tombstones());
+  new Gauge({
+    name: `${PREFIX}containers`,
+    help: 'Containers known by identity (their cgroups): live, and exited ones kept resolvable for late records (tombstone_ttl).',
+    labelNames: ['component', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sources) {
+        const { live, exited } = s.containers();
+        this.set({ component: s.component, state: 'live' }, live);
+        this.set({ component: s.component, state: 'exited' }, exited);
+      }
+    },
+  });
   counter('index_refused_total', 'Containers not indexed because max_containers was reached.', (s) => s.indexRefused());
+  counter('not_container_cgroups_evicted_total', "Cgroups remembered as no container's forgotten to stay within 4 × max_containers.", (s) => s.notContainerEvicted());
+  counter('cgroup_rescans_total', 'Walks of the cgroup tree for a cgroup no record announced (e.g. a cgroup record lost to a full ring buffer).', (s) => s.counters.cgroupRescans);
   new Gauge({
     name: `${PREFIX}pinned_map_entries`,
     help: 'Entries in the pinned containers maps: ours (map="write") and the source one (map="read").',

@@ -1,7 +1,6 @@
 import type { ContainerInfo } from '../../events';
 import type { WarnOnce } from '../../pipeline/logger';
 import type { ContainersMapEntry, PinnedContainersMap } from '../../native/types';
-import type { IndexListener } from './container-index';
 import type { EnrichmentCounters } from './metrics';
 
 /**
@@ -18,7 +17,7 @@ export function entryOf(mntns: number, info: ContainerInfo): ContainersMapEntry 
   };
 }
 
-/** A container known only from another agent's map: all it tells is ids and names. */
+/** What another agent's map says of one container: ids and names only. */
 export function infoFromEntry(entry: ContainersMapEntry): ContainerInfo {
   const k8s = entry.namespace || entry.pod
     ? { namespace: entry.namespace, podName: entry.pod, podUid: '', containerName: entry.container }
@@ -40,12 +39,14 @@ export function infoFromEntry(entry: ContainersMapEntry): ContainerInfo {
 }
 
 /**
- * Mirrors the index's live mount namespaces into our pinned map as they come
- * and go, so the BPF containers-only filter sees a container as soon as the
- * index does, and never a reused inode of an exited one.
+ * Keeps our pinned map (mntns-keyed, Inspektor Gadget's layout) equal to the
+ * live containers. A mount namespace inode is reused within milliseconds, so
+ * each entry has an owner: a new container taking an inode replaces the
+ * entry, and the old container's exit, seen later, leaves it alone.
  */
-export class PinnedMapWriter implements IndexListener {
-  private readonly written = new Set<number>();
+export class PinnedMapWriter {
+  private readonly owners = new Map<number, string>();
+  private readonly written = new Map<number, ContainersMapEntry>();
 
   constructor(
     readonly map: PinnedContainersMap,
@@ -54,13 +55,18 @@ export class PinnedMapWriter implements IndexListener {
   ) {}
 
   get size(): number {
-    return this.written.size;
+    return this.owners.size;
   }
 
-  added(mntns: number, info: ContainerInfo): void {
+  /** `info`'s processes run in `mntns`; written unless the entry already says so. */
+  put(mntns: number, info: ContainerInfo): void {
+    const entry = entryOf(mntns, info);
+    const before = this.written.get(mntns);
+    if (before && this.owners.get(mntns) === info.id && sameEntry(before, entry)) return;
     try {
-      this.map.update(entryOf(mntns, info));
-      this.written.add(mntns);
+      this.map.update(entry);
+      this.owners.set(mntns, info.id);
+      this.written.set(mntns, entry);
     } catch (err) {
       this.counters.mapErrors.update++;
       this.warn.warn(
@@ -71,13 +77,16 @@ export class PinnedMapWriter implements IndexListener {
     }
   }
 
-  removed(mntns: number, info: ContainerInfo): void {
+  /** The container `id` exited: its entry goes, unless another container owns the inode by now. */
+  release(mntns: number, id: string): void {
+    if (this.owners.get(mntns) !== id) return;
+    this.owners.delete(mntns);
     this.written.delete(mntns);
     try {
       this.map.delete(mntns);
     } catch (err) {
       this.counters.mapErrors.delete++;
-      this.warn.warn('pinned-delete', `pinned map ${this.map.path}: cannot remove container ${info.id} (mntns ${mntns}): ${(err as Error).message}`);
+      this.warn.warn('pinned-delete', `pinned map ${this.map.path}: cannot remove container ${id} (mntns ${mntns}): ${(err as Error).message}`);
     }
   }
 
@@ -95,14 +104,19 @@ export class PinnedMapWriter implements IndexListener {
       this.warn.warn('pinned-read', `pinned map ${this.map.path}: cannot list entries: ${(err as Error).message}`);
     }
     for (const entry of existing) {
-      if (!want.has(entry.mntns)) {
-        try {
-          this.map.delete(entry.mntns);
-        } catch {
-          this.counters.mapErrors.delete++;
-        }
+      if (want.get(entry.mntns)?.id === entry.containerId) continue;
+      try {
+        this.map.delete(entry.mntns);
+      } catch {
+        this.counters.mapErrors.delete++;
       }
     }
-    for (const [mntns, info] of want) this.added(mntns, info);
+    this.owners.clear();
+    this.written.clear();
+    for (const [mntns, info] of want) this.put(mntns, info);
   }
+}
+
+function sameEntry(a: ContainersMapEntry, b: ContainersMapEntry): boolean {
+  return a.containerId === b.containerId && a.namespace === b.namespace && a.pod === b.pod && a.container === b.container;
 }

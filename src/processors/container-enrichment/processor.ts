@@ -1,21 +1,32 @@
-import { type ContainerInfo, EventBatch, EventType, type RecordContainers } from '../../events';
-import type { PinnedContainersMap } from '../../native/types';
+import { type CgroupChange, type ContainerInfo, EventBatch, type RecordContainers } from '../../events';
+import { cgroupPathIn, type ContainerHierarchy } from '../../host/cgroups';
+import type { ContainersMapEntry, PinnedContainersMap } from '../../native/types';
 import type { ComponentSettings, LogsConsumer, Processor } from '../../pipeline/component';
 import { once } from '../../pipeline/component';
 import { WarnOnce } from '../../pipeline/logger';
 import type { ResolvedConfig } from './config';
-import { ContainerIndex } from './container-index';
+import { ContainerIndex, type Known } from './container-index';
 import { EnrichmentCounters, registerEnrichmentMetrics, type UnenrichedReason } from './metrics';
 import { type HeldGroup, PendingBuffer } from './pending';
 import { infoFromEntry, PinnedMapWriter } from './pinned-map';
 import type { ProcFs } from './procfs';
-import { candidateIds, getFromRuntimes, outranks } from './resolver';
+import { getFromRuntimes, outranks } from './resolver';
 import { type RuntimeClient, type RuntimeEvent, RuntimeUnavailableError } from './runtime/types';
+
+/** The host's tree of the container hierarchy; tests inject a fake. */
+export interface CgroupTree {
+  readonly hierarchy: ContainerHierarchy;
+  /** Every cgroup of the hierarchy: id → path from its root. */
+  walk(): Map<number, string>;
+  /** The id of the cgroup at `path`; undefined when it does not exist (any more). */
+  idOf(path: string): number | undefined;
+}
 
 /** Everything the processor touches outside itself; tests inject fakes. */
 export interface EnrichmentDeps {
   runtimeClients(): RuntimeClient[];
   proc: ProcFs;
+  cgroups: CgroupTree;
   maps: {
     open(path: string): PinnedContainersMap;
     /** Reuses a pinned map of the right layout at `path`, else creates and pins one (mkdir -p). */
@@ -30,18 +41,24 @@ export interface EnrichmentDeps {
 const HOUSEKEEPING_MS = 500;
 /** The initial list of a slow runtime does not hold up the pipeline's start longer than this. */
 const START_LIST_WAIT_MS = 5000;
-/** First retry of an on-demand lookup (runc moves its init into the container cgroup within ms); doubles up to RETRY_MAX_MS while the deadline allows. */
+/** First retry of a runtime lookup (a runtime may make the cgroup a moment before it answers for the id); doubles up to RETRY_MAX_MS. */
 const RETRY_BASE_MS = 2;
-/** A container's runtime usually knows it within a few ms; records should not wait long after. */
 const RETRY_MAX_MS = 100;
-/** Container ids remembered per held namespace (a process's cgroup names one or two). */
-const MAX_CANDIDATES = 16;
+/** How long a path that only looks like containerd's /<namespace>/<id> waits for containerd to confirm it. */
+const UNCERTAIN_LOOKUP_MS = 100;
+/** A walk of the cgroup tree for cgroups no record announced happens at most this often. */
+const RESCAN_MIN_MS = 250;
+const UNRESOLVED = 'cgroup:';
 
 /**
- * Tags each record with the container its mount namespace belongs to
- * (DESIGN.md §4). Records of an unknown namespace wait, bounded, while the
- * container is looked up; they go downstream as their own batch when it is
- * found or when their deadline passes.
+ * Tags each record with its container, by the record's cgroup id: unique
+ * over a boot, unlike the mount namespace inode the kernel reuses within
+ * milliseconds. Containers are learned from the kernel as their cgroups are
+ * made (cgroup records drained with the events, before the container's first
+ * record) and from the cgroup tree at start; the cgroup path names the
+ * container, the runtimes describe it. Records of a container not described
+ * yet wait, bounded, and go downstream as their own batch when a runtime
+ * answers or their deadline passes.
  */
 export class ContainerEnrichmentProcessor implements Processor {
   readonly index: ContainerIndex;
@@ -52,12 +69,10 @@ export class ContainerEnrichmentProcessor implements Processor {
   private writer: PinnedMapWriter | undefined;
   private source: PinnedContainersMap | undefined;
   private sourceRefused = false;
-  private sourceEntries = 0;
-  private readonly sourceIds = new Set<string>();
-  private readonly exitSeq = new Map<string, number>();
-  /** mntns → until when its records pass without waiting; bounded by max_containers. */
-  private readonly unidentified = new Map<number, number>();
-  private eventSeq = 0;
+  private sourceById = new Map<string, ContainersMapEntry>();
+  private readonly lookups = new Set<string>();
+  private lastRescan = 0;
+  private rescanTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private deadlineAt = 0;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -75,20 +90,16 @@ export class ContainerEnrichmentProcessor implements Processor {
     private readonly deps: EnrichmentDeps,
   ) {
     this.warn = new WarnOnce(settings.logger);
-    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now, {
-      added: (mntns, info) => this.writer?.added(mntns, info),
-      removed: (mntns, info) => this.writer?.removed(mntns, info),
-    });
+    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now);
     this.pending = new PendingBuffer(config.pending.maxPerMntns, config.pending.maxTotal, config.pending.deadlineMs, deps.now);
     this.unregisterMetrics = registerEnrichmentMetrics(settings.metrics, {
       component: settings.id,
       counters: this.counters,
       pending: () => this.pending.size,
-      indexSize: () => this.index.liveSize(),
-      tombstones: () => this.index.tombstoneCount(),
+      containers: () => ({ live: this.index.liveCount(), exited: this.index.exitedCount() }),
       indexRefused: () => this.index.refused,
-      unidentified: () => this.unidentified.size,
-      pinnedEntries: () => ({ write: this.writer?.size ?? -1, read: this.source ? this.sourceEntries : -1 }),
+      notContainerEvicted: () => this.index.notContainerEvicted,
+      pinnedEntries: () => ({ write: this.writer?.size ?? -1, read: this.source ? this.sourceById.size : -1 }),
       runtimes: () => this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy(), cacheEvictions: c.cacheEvictions?.() })),
     });
     this.shutdown = once(() => this.stop());
@@ -96,6 +107,13 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   async start(): Promise<void> {
     this.hostMntns = this.deps.proc.hostMntns();
+    if (!this.deps.cgroups.hierarchy.mountPath) {
+      this.settings.logger.warn(
+        `the ${this.deps.cgroups.hierarchy.controller} cgroup hierarchy is not mounted here: containers that existed before the agent started are found from /proc only ` +
+          '(mount the host\'s /sys/fs/cgroup, e.g. at <host_root>/sys/fs/cgroup)',
+      );
+    }
+    this.rescan();
     if (this.config.pinnedMap.write) this.writer = this.openWriter();
     this.followSource();
     this.clients = this.deps.runtimeClients();
@@ -107,10 +125,12 @@ export class ContainerEnrichmentProcessor implements Processor {
     }
     const initial = Promise.all(this.clients.map((c) => this.relist(c)));
     await Promise.race([initial, new Promise<void>((resolve) => this.every(START_LIST_WAIT_MS, resolve, false))]);
+    for (const k of this.index.live()) if (!k.described) this.startLookup(k);
     // Entries kept from an earlier run whose containers are gone must not linger.
-    this.writer?.reconcile(this.index.live());
+    this.writer?.reconcile(this.published());
     this.every(this.config.resyncIntervalMs, () => {
       for (const c of this.clients) void this.relist(c);
+      this.exitVanished();
     });
     this.every(HOUSEKEEPING_MS, () => {
       this.index.sweep();
@@ -119,138 +139,267 @@ export class ContainerEnrichmentProcessor implements Processor {
   }
 
   async consumeLogs(batch: EventBatch): Promise<void> {
+    for (const change of batch.cgroupChanges) this.onCgroupChange(change);
     const n = batch.length;
     const containers: RecordContainers = new Array(n);
     const index = this.index;
     const host = this.hostMntns;
-    let keep: Uint8Array | undefined;
+    const without = this.counters.withoutMetadata;
+    let drop: Uint8Array | undefined;
     let hits = 0;
     let hostEvents = 0;
     let misses = 0;
-    let newGroups: number[] | undefined;
+    let dropped = 0;
     for (let i = 0; i < n; i++) {
-      const mntns = batch.mntns(i);
-      const info = index.lookup(mntns);
-      if (info !== undefined && (info.state !== 'stopped' || this.tombstoneHolds(batch, i, mntns))) {
-        containers[i] = info;
-        hits++;
+      const cgroupId = batch.cgroupId(i);
+      let known = index.lookup(cgroupId);
+      if (known === undefined) {
+        if (batch.mntns(i) === host) known = null;
+        else if (cgroupId === 0) {
+          without.no_cgroup++;
+          continue;
+        } else known = this.resolve(cgroupId, batch.pid(i));
+      }
+      if (known === null) {
+        // No container's cgroup: the host, or a host service with a private mount namespace.
+        if (batch.mntns(i) === host) {
+          containers[i] = null;
+          hostEvents++;
+        } else without.not_container++;
+        if (this.config.dropHostEvents) {
+          (drop ??= new Uint8Array(n))[i] = 1;
+          dropped++;
+        }
         continue;
       }
-      if (mntns === host) {
-        containers[i] = null;
-        hostEvents++;
-        if (this.config.dropHostEvents) (keep ??= new Uint8Array(n).fill(1))[i] = 0;
-        continue;
+      if (known !== undefined) {
+        if (known.mntns === 0) this.noteMntns(known, batch.mntns(i));
+        if (known.described) {
+          containers[i] = known.info;
+          hits++;
+          continue;
+        }
+        if (known.settled) {
+          if (known.certain) {
+            containers[i] = known.info;
+            without.path_only++;
+          } else without.not_container++;
+          continue;
+        }
       }
       misses++;
-      // 0: the kernel could not read the namespace; nothing to wait for.
-      if (mntns === 0 || this.stopped) {
-        this.counters.releasedUnenriched[mntns === 0 ? 'no_mntns' : 'shutdown']++;
-        continue;
-      }
-      if (this.unidentified.size > 0 && this.stillUnidentified(batch, i, mntns)) {
-        this.counters.releasedUnenriched.unidentified++;
-        continue;
-      }
+      const key = known ? known.id : UNRESOLVED + cgroupId;
       const at = batch.offsets[i];
-      const held = this.pending.hold(mntns, batch.pid(i), batch.ppid(i), batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
+      const held = this.pending.hold(key, batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
       if (held === 'overflow') {
-        this.counters.releasedUnenriched.overflow++;
+        if (known?.certain) containers[i] = known.info;
+        without.overflow++;
         continue;
       }
-      (keep ??= new Uint8Array(n).fill(1))[i] = 0;
-      if (held === 'new-group') (newGroups ??= []).push(mntns);
+      (drop ??= new Uint8Array(n))[i] = 1;
+      if (held === 'new-group') this.armDeadline();
     }
     this.counters.hits += hits;
     this.counters.misses += misses;
     this.counters.hostEvents += hostEvents;
     batch.containers = containers;
-    if (this.config.dropHostEvents && hostEvents > 0) this.settings.stage.drop(hostEvents, 'host_event');
-    if (newGroups) {
-      this.armDeadline();
-      for (const mntns of newGroups) void this.lookup(mntns, 0);
-    }
-    const out = keep ? batch.filter((i) => keep[i] === 1) : batch;
+    if (dropped > 0) this.settings.stage.drop(dropped, 'host_event');
+    const out = drop ? batch.filter((i) => drop[i] === 0) : batch;
     if (out.length > 0) await this.next.consumeLogs(out);
   }
 
-  /**
-   * A tombstone's namespace inode may already belong to a new container: the
-   * kernel reuses freed inodes at once. Its dead processes can no longer exec,
-   * and none of them started after it died; a record saying otherwise is the
-   * new container's (then the tombstone goes and the record waits as unknown).
-   */
-  private tombstoneHolds(batch: EventBatch, i: number, mntns: number): boolean {
-    const diedAt = this.index.diedAt(mntns)!;
-    const eventMs = Number(batch.timeUnixNs(i) / 1_000_000n);
-    let reused = batch.typeCode(i) === EventType.exec && eventMs > diedAt;
-    if (!reused) {
-      const startBootMs = this.deps.proc.startBootMs(batch.pid(i));
-      reused = startBootMs !== undefined && Number(batch.clock.toEpochNs(BigInt(Math.round(startBootMs)) * 1_000_000n) / 1_000_000n) > diedAt;
+  private onCgroupChange(change: CgroupChange): void {
+    if (change.kind === 'mkdir') {
+      const result = this.index.addCgroup(change.cgroupId, change.path);
+      if (result === 'full') this.warnIndexFull(change.path);
+      else if (result !== 'not-container' && result.created) this.startLookup(result.known);
+      return;
     }
-    if (reused) this.index.forgetTombstone(mntns);
-    return !reused;
+    const last = this.index.removeCgroup(change.cgroupId);
+    if (last) this.exitContainer(last);
   }
 
   /**
-   * A namespace no lookup could tie to a container within the deadline (a
-   * service with a private /tmp, an unconfigured runtime) is not held again
-   * until the next resync could have found it: its records would only wait in
-   * vain. An exec whose cgroup names a container ends that early (the inode
-   * may have been reused by a new container).
+   * A cgroup no cgroup record announced (made before the agent, or its record
+   * lost): the record's process names its path, else a walk of the tree.
+   * undefined: not found yet (the records wait, a walk is due).
    */
-  private stillUnidentified(batch: EventBatch, i: number, mntns: number): boolean {
-    const until = this.unidentified.get(mntns);
-    if (until === undefined) return false;
-    if (until > this.deps.now() && !(batch.typeCode(i) === EventType.exec && candidateIds(batch.pid(i), this.deps.proc).length > 0)) return true;
-    this.unidentified.delete(mntns);
-    return false;
+  private resolve(cgroupId: number, pid: number): Known | null | undefined {
+    const { hierarchy } = this.deps.cgroups;
+    const text = this.deps.proc.cgroup(pid);
+    const cgroupPath = text === undefined ? undefined : cgroupPathIn(text, hierarchy.hierarchyId);
+    // The process may have moved since the record: only a path that still has the record's id counts.
+    if (cgroupPath !== undefined && (!hierarchy.mountPath || this.deps.cgroups.idOf(cgroupPath) === cgroupId)) {
+      const result = this.index.addCgroup(cgroupId, cgroupPath);
+      if (result === 'not-container') return null;
+      if (result === 'full') return this.warnIndexFull(cgroupPath);
+      if (result.created) this.startLookup(result.known);
+      return result.known;
+    }
+    this.scheduleRescan();
+    return undefined;
   }
 
-  private rememberUnidentified(mntns: number): void {
-    if (this.index.lookup(mntns)) return;
-    this.unidentified.delete(mntns);
-    this.unidentified.set(mntns, this.deps.now() + this.config.resyncIntervalMs);
-    if (this.unidentified.size > this.config.maxContainers) {
-      for (const oldest of this.unidentified.keys()) {
-        this.unidentified.delete(oldest);
-        this.counters.unidentifiedEvicted++;
-        break;
+  private warnIndexFull(cgroupPath: string): undefined {
+    this.warn.warn(
+      'index-full',
+      `container index full (${this.config.maxContainers} containers incl. exited ones): the container of cgroup ${cgroupPath} is not indexed, its events pass unenriched ` +
+        '(raise processors.container_enrichment.max_containers or lower tombstone_ttl; counted in enrichment_index_refused_total)',
+    );
+    return undefined;
+  }
+
+  private scheduleRescan(): void {
+    if (this.rescanTimer || !this.deps.cgroups.hierarchy.mountPath) return;
+    const wait = Math.max(0, this.lastRescan + RESCAN_MIN_MS - this.deps.now());
+    this.rescanTimer = setTimeout(() => {
+      this.rescanTimer = undefined;
+      if (!this.stopped) this.rescan();
+    }, wait);
+    this.rescanTimer.unref();
+  }
+
+  /** Learns every container cgroup of the tree; records waiting for a cgroup found now move on. */
+  private rescan(): void {
+    this.lastRescan = this.deps.now();
+    if (!this.deps.cgroups.hierarchy.mountPath) return;
+    this.counters.cgroupRescans++;
+    for (const [cgroupId, cgroupPath] of this.deps.cgroups.walk()) {
+      if (this.index.lookup(cgroupId) !== undefined) continue;
+      const result = this.index.addCgroup(cgroupId, cgroupPath);
+      if (typeof result === 'object' && result.created && this.clients.length > 0) this.startLookup(result.known);
+    }
+    for (const group of this.pending.takeWhere((key) => key.startsWith(UNRESOLVED) && this.index.lookup(Number(key.slice(UNRESOLVED.length))) !== undefined)) {
+      const known = this.index.lookup(Number(group.key.slice(UNRESOLVED.length)));
+      if (!known) this.release([group], null);
+      else if (known.described) this.release([group], known.info);
+      else if (!known.settled) {
+        for (const r of group.records) this.pending.hold(known.id, r, group.clock);
+        this.armDeadline();
+      } else this.release([group], known.certain ? known.info : null, 'path_only');
+    }
+  }
+
+  /** The first mount namespace a container's processes are seen in, other than the host's. */
+  private noteMntns(known: Known, mntns: number): void {
+    if (mntns === 0 || mntns === this.hostMntns) return;
+    known.mntns = mntns;
+    this.publish(known);
+  }
+
+  /** Our pinned map lists a live container once its namespace is known and it is surely a container. */
+  private publish(known: Known): void {
+    if (this.writer && known.mntns !== 0 && known.exitedAt === undefined && (known.certain || known.described)) this.writer.put(known.mntns, known.info);
+  }
+
+  private *published(): IterableIterator<[number, ContainerInfo]> {
+    for (const k of this.index.live()) if (k.mntns !== 0 && (k.certain || k.described)) yield [k.mntns, k.info];
+  }
+
+  private exitContainer(known: Known): void {
+    if (!this.index.exit(known)) return;
+    if (this.writer && known.mntns !== 0) this.writer.release(known.mntns, known.id);
+  }
+
+  /** Live containers none of whose cgroups exist any more (their removal was never seen) exit now. */
+  private exitVanished(): void {
+    if (!this.deps.cgroups.hierarchy.mountPath) return;
+    for (const k of [...this.index.live()]) {
+      if (k.cgroups.size === 0) continue;
+      for (const [cgroupId, cgroupPath] of k.cgroups) {
+        if (this.deps.cgroups.idOf(cgroupPath) !== cgroupId && this.index.removeCgroup(cgroupId)) this.exitContainer(k);
       }
     }
   }
 
-  /** Where a container's mount namespace is now known, held records of it are released. */
-  learn(info: ContainerInfo, mntns = info.mntns): void {
-    if (mntns !== 0 && mntns === this.hostMntns) {
-      // A container sharing the host's mount namespace cannot be told apart from the host.
-      this.warn.warn('host-mntns', `container ${info.id} (${info.runtime}) shares the host's mount namespace ${mntns}; its events stay host events (warned once)`);
+  /**
+   * A runtime (or another agent's map) describes a container. Records that
+   * waited for it are released; our pinned map follows.
+   */
+  private describe(info: ContainerInfo): void {
+    if (this.stopped || info.sandbox) return;
+    let known = this.index.get(info.id);
+    if (!known) {
+      const made = this.index.ensureById(info);
+      if (made === 'full') return void this.warnIndexFull(info.cgroupPath || info.id);
+      known = made;
+      this.attachByPid(known, info.pid);
+    }
+    if (known.described && outranks(known.info, info)) return;
+    const cgroupPath = known.info.cgroupPath;
+    const podUid = known.info.k8s?.podUid;
+    const merged: ContainerInfo = { ...info, cgroupPath: info.cgroupPath || cgroupPath };
+    if (merged.k8s && !merged.k8s.podUid && podUid) merged.k8s = { ...merged.k8s, podUid };
+    if (known.exitedAt !== undefined) merged.state = 'stopped';
+    known.info = merged;
+    known.described = true;
+    known.certain = true;
+    if (info.pid > 0 && known.exitedAt === undefined) {
+      const mntns = this.deps.proc.mntns(info.pid);
+      if (mntns !== undefined && mntns !== this.hostMntns) known.mntns = mntns;
+    }
+    this.publish(known);
+    const group = this.pending.take(known.id);
+    if (group) this.release([group], known.info);
+  }
+
+  /** A container the runtime knows, in a cgroup whose path did not name it (a custom cgroup parent). */
+  private attachByPid(known: Known, pid: number): void {
+    const text = pid > 0 ? this.deps.proc.cgroup(pid) : undefined;
+    const cgroupPath = text === undefined ? undefined : cgroupPathIn(text, this.deps.cgroups.hierarchy.hierarchyId);
+    const cgroupId = cgroupPath === undefined ? undefined : this.deps.cgroups.idOf(cgroupPath);
+    if (cgroupId !== undefined && cgroupPath !== undefined && cgroupPath !== '/') this.index.attachCgroup(cgroupId, cgroupPath, known);
+  }
+
+  private startLookup(known: Known): void {
+    if (this.stopped || this.lookups.has(known.id)) return;
+    this.lookups.add(known.id);
+    // containerd knows a container before making its cgroup: a two-level path it does not know at once is no container.
+    const budget = known.certain ? this.config.pending.deadlineMs : Math.min(UNCERTAIN_LOOKUP_MS, this.config.pending.deadlineMs);
+    void this.lookup(known, 0, this.deps.now() + budget);
+  }
+
+  /** Every runtime is asked by id at once, retried with backoff until `until`; then another agent's map; then the path alone. */
+  private async lookup(known: Known, attempt: number, until: number): Promise<void> {
+    const found = this.clients.length === 0 ? undefined : await getFromRuntimes([known.id], this.clients, (richer) => this.describe(richer));
+    if (this.stopped) return void this.lookups.delete(known.id);
+    if (found) this.describe(found);
+    const fromMap = known.described ? undefined : this.sourceEntryFor(known);
+    if (fromMap) this.describe(infoFromEntry(fromMap));
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
+    if (known.described || this.deps.now() + delay >= until || this.clients.length === 0) {
+      this.lookups.delete(known.id);
+      if (!known.described) this.settle(known);
       return;
     }
-    const current = mntns ? this.index.lookup(mntns) : this.index.byId(info.id);
-    if (current && current.id === info.id && current.state !== 'stopped' && outranks(current, info)) return;
-    const result = this.index.upsert(info, mntns);
-    if (result === 'full') {
-      this.warn.warn(
-        'index-full',
-        `container index full (${this.config.maxContainers} containers incl. tombstones): container ${info.id} not indexed, its events pass unenriched ` +
-          '(raise processors.container_enrichment.max_containers or lower tombstone_ttl; counted in enrichment_index_refused_total)',
-      );
-      return;
-    }
-    if (!mntns) return;
-    this.unidentified.delete(mntns);
-    const group = this.pending.take(mntns);
-    if (group) this.release([group], info);
+    const t = setTimeout(() => void this.lookup(known, attempt + 1, until), delay);
+    t.unref();
+  }
+
+  /** No one describes it: what waited goes on with what its cgroup path says (or as no container, for an unconfirmed path). */
+  private settle(known: Known): void {
+    known.settled = true;
+    if (known.certain) this.publish(known);
+    else this.index.demote(known);
+    const group = this.pending.take(known.id);
+    if (group) this.release([group], known.certain ? known.info : undefined, known.certain ? 'path_only' : 'not_container');
+  }
+
+  /** Another agent's entry for this container, by id: its mount namespace alone could be another container's. */
+  private sourceEntryFor(known: Known): ContainersMapEntry | undefined {
+    return this.sourceById.get(known.id);
   }
 
   private async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.rescanTimer);
     await Promise.allSettled(this.clients.map((c) => c.close()));
-    const held = this.pending.takeAll();
-    if (held.length) this.release(held, undefined, 'shutdown');
+    for (const group of this.pending.takeAll()) {
+      const known = this.knownOf(group);
+      this.release([group], known?.certain ? known.info : undefined, 'shutdown');
+    }
     await Promise.allSettled([...this.inFlight]);
     this.source?.close();
     this.source = undefined;
@@ -269,12 +418,16 @@ export class ContainerEnrichmentProcessor implements Processor {
     this.unregisterMetrics();
   }
 
+  private knownOf(group: HeldGroup): Known | undefined {
+    if (!group.key.startsWith(UNRESOLVED)) return this.index.get(group.key);
+    return this.index.lookup(Number(group.key.slice(UNRESOLVED.length))) ?? undefined;
+  }
+
   private openWriter(): PinnedMapWriter {
     const { writePath, maxEntries } = this.config.pinnedMap;
-    const { maps } = this.deps;
     let map: PinnedContainersMap;
     try {
-      map = maps.create(writePath, maxEntries);
+      map = this.deps.maps.create(writePath, maxEntries);
     } catch (err) {
       throw new Error(
         `pinned containers map ${writePath}: ${(err as Error).message} ` +
@@ -285,9 +438,11 @@ export class ContainerEnrichmentProcessor implements Processor {
   }
 
   /**
-   * Another agent's map (Inspektor Gadget layout) is a source for mount
-   * namespaces no runtime client knows. It may appear or vanish at any time;
-   * one with another layout is refused once, loudly, and never read.
+   * Another agent's map (Inspektor Gadget layout) describes containers no
+   * runtime client knows. Its entries are keyed by mount namespace, which a
+   * new container may have reused: an entry is only ever applied to the
+   * container its id names. It may appear or vanish at any time; one with
+   * another layout is refused once, loudly, and never read.
    */
   private followSource(): void {
     const { readPath } = this.config.pinnedMap;
@@ -295,10 +450,11 @@ export class ContainerEnrichmentProcessor implements Processor {
       // Unpinned by its owner: our fd would keep showing a map nobody updates.
       this.source.close();
       this.source = undefined;
-      this.settings.logger.info(`pinned map ${readPath} is gone; its containers become tombstones`);
+      this.sourceById = new Map();
+      this.settings.logger.info(`pinned map ${readPath} is gone`);
     }
     if (!this.source) {
-      if (this.sourceRefused || !this.deps.maps.exists(readPath)) return this.forgetSourceEntries(new Set());
+      if (this.sourceRefused || !this.deps.maps.exists(readPath)) return;
       try {
         this.source = this.deps.maps.open(readPath);
         this.settings.logger.info(`using containers from pinned map ${readPath}`);
@@ -319,26 +475,13 @@ export class ContainerEnrichmentProcessor implements Processor {
       this.warn.warn('source-read', `pinned map ${readPath}: cannot read entries, closing it: ${(err as Error).message}`);
       this.source.close();
       this.source = undefined;
-      return this.forgetSourceEntries(new Set());
+      this.sourceById = new Map();
+      return;
     }
-    this.sourceEntries = entries.length;
-    const present = new Set<string>();
+    this.sourceById = new Map(entries.map((e) => [e.containerId, e]));
     for (const entry of entries) {
-      present.add(entry.containerId);
-      const known = this.index.lookup(entry.mntns);
-      // Runtimes know more; and an entry already taken needs no second look.
-      if (known && known.state !== 'stopped' && (known.runtime !== 'pinned-map' || known.id === entry.containerId)) continue;
-      this.sourceIds.add(entry.containerId);
-      this.learn(infoFromEntry(entry));
-    }
-    this.forgetSourceEntries(present);
-  }
-
-  private forgetSourceEntries(present: Set<string>): void {
-    for (const id of this.sourceIds) {
-      if (present.has(id)) continue;
-      this.sourceIds.delete(id);
-      if (this.index.byId(id)?.runtime === 'pinned-map') this.index.exit(id);
+      const known = this.index.get(entry.containerId);
+      if (known && !known.described) this.describe(infoFromEntry(entry));
     }
   }
 
@@ -361,124 +504,28 @@ export class ContainerEnrichmentProcessor implements Processor {
       this.listing.delete(client);
     }
     this.warn.reset(`list-${client.runtime}`);
-    if (this.stopped) return;
-    const seen = new Set<string>();
     for (const info of list) {
-      if (info.sandbox) continue;
-      if (info.state === 'stopped') continue;
-      seen.add(info.id);
-      this.learn(this.withMntns(info));
-    }
-    for (const id of this.index.liveIds(client.runtime)) {
-      if (!seen.has(id)) this.index.exit(id);
+      if (info.state !== 'stopped') this.describe(info);
     }
   }
 
   private onRuntimeEvent(client: RuntimeClient, event: RuntimeEvent): void {
     if (this.stopped) return;
-    const seq = ++this.eventSeq;
     switch (event.kind) {
       case 'exited':
-      case 'deleted':
-        this.index.exit(event.id);
-        this.noteExit(event.id, seq);
+      case 'deleted': {
+        const known = this.index.get(event.id);
+        if (known) this.exitContainer(known);
         return;
+      }
       case 'oom':
         return;
       default:
-        if (event.container) return this.learnFromEvent(event.container, event.pid, seq);
+        if (event.container) return this.describe(event.container);
         client.get(event.id).then(
-          (info) => info && this.learnFromEvent(info, event.pid, seq),
+          (info) => info && this.describe(info),
           (err: Error) => this.warn.warn(`get-${client.runtime}`, `${client.runtime}: cannot fetch container ${event.id} after its ${event.kind} event: ${err.message}`),
         );
-    }
-  }
-
-  private learnFromEvent(info: ContainerInfo, pid: number | undefined, seq: number): void {
-    // An exit seen after this event was issued makes the (slower) answer stale.
-    if (this.stopped || info.sandbox || info.state === 'stopped' || (this.exitSeq.get(info.id) ?? 0) > seq) return;
-    this.learn(this.withMntns(info, pid));
-  }
-
-  /** Bounded like the index: only ids whose answers may still be in flight matter. */
-  private noteExit(id: string, seq: number): void {
-    this.exitSeq.delete(id);
-    this.exitSeq.set(id, seq);
-    if (this.exitSeq.size > this.config.maxContainers) {
-      for (const oldest of this.exitSeq.keys()) {
-        this.exitSeq.delete(oldest);
-        break;
-      }
-    }
-  }
-
-  private withMntns(info: ContainerInfo, pid?: number): ContainerInfo {
-    if (info.mntns) return info;
-    const p = info.pid || pid;
-    const mntns = p ? this.deps.proc.mntns(p) : undefined;
-    return mntns ? { ...info, mntns } : info;
-  }
-
-  /**
-   * pid → cgroup → container id → runtime `get`; then another agent's map.
-   * Retried with backoff until the group is released: a container can be in
-   * its cgroup before its runtime reports it. The first cgroup read happens
-   * synchronously within consumeLogs, while short-lived processes still exist,
-   * and the ids found are kept for the retries.
-   */
-  private async lookup(mntns: number, attempt: number): Promise<void> {
-    const group = this.pending.peek(mntns);
-    if (!group) return;
-    for (const pid of group.pids) {
-      // Only a process (still) in the event's namespace speaks for it.
-      if (this.deps.proc.mntns(pid) !== mntns) continue;
-      for (const id of candidateIds(pid, this.deps.proc)) {
-        if (group.candidates.length < MAX_CANDIDATES && !group.candidates.some((c) => c.id === id)) group.candidates.push({ id, pid });
-      }
-    }
-    if (group.candidates.length > 0) {
-      // A container already indexed under another namespace needs no runtime round trip.
-      const known = group.candidates.map((c) => this.index.byId(c.id)).find((c) => c !== undefined);
-      const found = known ?? await getFromRuntimes(
-        group.candidates.map((c) => c.id),
-        this.clients,
-        (richer) => {
-          if (!this.stopped) this.learn(this.withMntns(richer));
-        },
-      );
-      if (this.stopped || !this.pending.has(mntns)) return;
-      if (found) {
-        const info = this.withMntns(found);
-        this.learn(info);
-        // The cgroup was read from a process in the event's namespace; it may
-        // have exited since, but a reused pid in another namespace must not count.
-        const from = group.candidates.find((c) => c.id === found.id)?.pid;
-        const now = from === undefined ? undefined : this.deps.proc.mntns(from);
-        if (info.mntns !== mntns && from !== undefined && (now === undefined || now === mntns)) this.learn(info, mntns);
-        if (!this.pending.has(mntns)) return;
-      }
-    }
-    const fromMap = this.sourceLookup(mntns);
-    if (fromMap) {
-      this.sourceIds.add(fromMap.id);
-      this.learn(fromMap);
-      return;
-    }
-    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
-    if (this.deps.now() + delay < group.deadline) {
-      const t = setTimeout(() => void this.lookup(mntns, attempt + 1), delay);
-      t.unref();
-    }
-  }
-
-  private sourceLookup(mntns: number): ContainerInfo | undefined {
-    if (!this.source) return undefined;
-    try {
-      const entry = this.source.lookup(mntns);
-      return entry ? infoFromEntry(entry) : undefined;
-    } catch {
-      this.counters.mapErrors.read++;
-      return undefined;
     }
   }
 
@@ -489,19 +536,22 @@ export class ContainerEnrichmentProcessor implements Processor {
     this.deadlineAt = due;
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
-      const expired = this.pending.takeExpired();
-      if (expired.length) {
-        for (const g of expired) this.rememberUnidentified(g.mntns);
-        this.release(expired, undefined, 'deadline');
+      for (const group of this.pending.takeExpired()) {
+        const known = this.knownOf(group);
+        if (known) known.settled = true;
+        this.release([group], known?.certain ? known.info : undefined, group.key.startsWith(UNRESOLVED) && !known ? 'unresolved' : 'deadline');
       }
       this.armDeadline();
     }, Math.max(0, due - this.deps.now()));
     this.deadlineTimer.unref();
   }
 
-  /** Held records go downstream as one batch of their own. */
-  /** `info` undefined: released unidentified, for `reason`. */
-  private release(groups: HeldGroup[], info: ContainerInfo | undefined, reason?: UnenrichedReason): void {
+  /**
+   * Held records go downstream as one batch of their own, in their order.
+   * `info`: the container (null: not a container's; undefined: unknown).
+   * `reason`: why it goes without a full description; none: described.
+   */
+  private release(groups: HeldGroup[], info: ContainerInfo | null | undefined, reason?: UnenrichedReason): void {
     const records = groups.flatMap((g) => g.records);
     const offsets = new Uint32Array(records.length);
     let at = 0;
@@ -510,8 +560,14 @@ export class ContainerEnrichmentProcessor implements Processor {
       at += r.length;
     });
     const batch = new EventBatch(Buffer.concat(records, at), offsets, groups[0].clock);
-    batch.containers = new Array<ContainerInfo | undefined>(records.length).fill(info);
-    if (reason) this.counters.releasedUnenriched[reason] += records.length;
+    batch.containers = new Array<ContainerInfo | null | undefined>(records.length).fill(info === null ? undefined : info);
+    if (info === null) {
+      this.counters.withoutMetadata.not_container += records.length;
+      if (this.config.dropHostEvents) {
+        this.settings.stage.drop(records.length, 'host_event');
+        return;
+      }
+    } else if (reason) this.counters.withoutMetadata[reason] += records.length;
     else this.counters.releasedEnriched += records.length;
     const delivery = this.next.consumeLogs(batch).then(
       () => undefined,

@@ -1,6 +1,4 @@
 import type { ContainerInfo, RuntimeName } from '../../events';
-import { containerIdsFromCgroup } from './cgroup';
-import type { ProcFs } from './procfs';
 import type { RuntimeClient } from './runtime/types';
 
 /**
@@ -12,12 +10,6 @@ const RANK: Record<RuntimeName, number> = { 'pinned-map': 0, containerd: 1, cri:
 
 export function outranks(a: ContainerInfo, b: ContainerInfo): boolean {
   return RANK[a.runtime] > RANK[b.runtime];
-}
-
-/** Container ids the cgroup of `pid` names; [] when the process is gone or in no container cgroup. */
-export function candidateIds(pid: number, proc: ProcFs): string[] {
-  const cgroup = proc.cgroup(pid);
-  return cgroup === undefined ? [] : containerIdsFromCgroup(cgroup);
 }
 
 /** Answers about one candidate id. */

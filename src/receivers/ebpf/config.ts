@@ -1,11 +1,10 @@
 import type { BpfEventName, SessionOptions } from '../../native';
+import type { ContainerHierarchy } from '../../host/cgroups';
 import { parseDuration, parseSize } from '../../pipeline/units';
 
 export interface EbpfFiltersConfig {
-  /** Only processes whose mount namespace is in the pinned containers map (kernel-side). */
+  /** Only processes outside the host's mount namespace (kernel-side, from the task alone). */
   containers_only: boolean;
-  /** Pinned Inspektor-Gadget-layout map shared with the enrichment processor. */
-  containers_map: string;
   /** Process names (the kernel's 15-byte comm) never traced. */
   deny_comms: string[];
   /** Process ids (tgid) never traced. */
@@ -37,10 +36,6 @@ export interface EbpfReceiverConfig {
   disable_programs: string[];
 }
 
-export const DEFAULT_CONTAINERS_MAP = '/sys/fs/bpf/ebpf-container-otel/containers';
-/** Entries of the pinned map when the receiver is the one to create it (enrichment's default too). */
-export const CONTAINERS_MAP_MAX_ENTRIES = 8192;
-
 export const BPF_PROGRAMS = [
   'handle_exec',
   'handle_exit',
@@ -50,6 +45,8 @@ export const BPF_PROGRAMS = [
   'exit_openat2',
   'enter_connect',
   'exit_connect',
+  'handle_cgroup_mkdir',
+  'handle_cgroup_rmdir',
 ] as const;
 
 const COMM_MAX_BYTES = 15;
@@ -61,7 +58,6 @@ export function createDefaultConfig(): EbpfReceiverConfig {
     exec_args_max_bytes: 1024,
     filters: {
       containers_only: false,
-      containers_map: DEFAULT_CONTAINERS_MAP,
       deny_comms: [],
       deny_pids: [],
       exclude_self: true,
@@ -96,24 +92,29 @@ export function validateConfig(config: EbpfReceiverConfig): string[] {
       problems.push(`filters.deny_comms[${i}]: "${c}" must be 1-${COMM_MAX_BYTES} bytes (the kernel keeps only that much of a process name)`);
     }
   });
-  if (config.filters.containers_only && !config.filters.containers_map.startsWith('/')) {
-    problems.push(`filters.containers_map: "${config.filters.containers_map}" must be an absolute path on bpffs`);
-  }
   return problems;
 }
 
+/** What the kernel side needs to know about this host. */
+export interface HostFacts {
+  hierarchy: ContainerHierarchy;
+  /** The host's mount namespace inode (containers_only passes the others). */
+  hostMntns: number;
+}
+
 /** The addon's session options for this config; `selfPid` is excluded when exclude_self is on. */
-export function toSessionOptions(config: EbpfReceiverConfig, selfPid: number): SessionOptions {
+export function toSessionOptions(config: EbpfReceiverConfig, selfPid: number, host: HostFacts): SessionOptions {
   const f = config.filters;
   return {
+    cgroupSubsysIndex: host.hierarchy.subsysIndex,
+    cgroupHierarchyId: host.hierarchy.hierarchyId,
+    hostMntns: host.hostMntns,
     events: config.events,
     ringBufferSize: parseSize(config.ring_buffer_size),
     execArgsMaxBytes: config.exec_args_max_bytes,
     denyPids: [...new Set([...f.deny_pids, ...(f.exclude_self ? [selfPid] : [])])],
     denyComms: f.deny_comms,
     containersOnly: f.containers_only,
-    containersMap: f.containers_map,
-    containersMapMaxEntries: CONTAINERS_MAP_MAX_ENTRIES,
     openFailedOnly: f.open_failed_only,
     maxBatchRecords: config.batch.max_records,
     drainIntervalMs: Math.max(1, Math.round(parseDuration(config.batch.drain_interval))),

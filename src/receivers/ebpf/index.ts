@@ -3,7 +3,7 @@ import { type EbpfReceiverConfig, createDefaultConfig, validateConfig } from './
 import { EbpfReceiver } from './receiver';
 
 export type { EbpfBatchConfig, EbpfFiltersConfig, EbpfReceiverConfig } from './config';
-export { BPF_PROGRAMS, DEFAULT_CONTAINERS_MAP, toSessionOptions } from './config';
+export { BPF_PROGRAMS, toSessionOptions } from './config';
 export { EbpfReceiver } from './receiver';
 
 export const ebpfReceiverFactory: ReceiverFactory<EbpfReceiverConfig> = {

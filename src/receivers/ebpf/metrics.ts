@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { BpfEventName, ProgramStatus, SessionStats } from '../../native';
+import type { BpfRecordName, ProgramStatus, SessionStats } from '../../native';
 import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
 /** What the metrics read from one running receiver at scrape time. */
@@ -11,7 +11,8 @@ export interface BpfMetricsSource {
   inFlight(): number;
 }
 
-const EVENTS: readonly BpfEventName[] = ['exec', 'exit', 'open', 'connect'];
+/** The attribution records (cgroup_*) are counted too: a lost one costs a container's early records their fast path. */
+const RECORDS: readonly BpfRecordName[] = ['exec', 'exit', 'open', 'connect', 'cgroup_mkdir', 'cgroup_rmdir'];
 const BPF = `${METRIC_PREFIX}bpf_`;
 
 /**
@@ -35,7 +36,7 @@ export function registerBpfMetrics(registry: Registry, source: BpfMetricsSource)
 }
 
 function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): void {
-  const perEvent = (name: string, help: string, pick: (s: SessionStats, e: BpfEventName) => number) =>
+  const perEvent = (name: string, help: string, pick: (s: SessionStats, e: BpfRecordName) => number) =>
     new Counter({
       name: `${BPF}${name}`,
       help,
@@ -46,7 +47,7 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
         for (const src of sources) {
           const stats = src.stats();
           if (!stats) continue;
-          for (const e of EVENTS) this.inc({ receiver: src.id, event: e }, pick(stats, e));
+          for (const e of RECORDS) this.inc({ receiver: src.id, event: e }, pick(stats, e));
         }
       },
     });

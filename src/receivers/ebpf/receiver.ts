@@ -1,4 +1,6 @@
 import { EventBatch } from '../../events';
+import { detectContainerHierarchy } from '../../host/cgroups';
+import { hostMountNamespace } from '../../host/namespaces';
 import { openBpfSession } from '../../native';
 import type { BpfEventName, BpfSession, ProgramStatus, SessionStats } from '../../native';
 import { type ComponentSettings, type LogsConsumer, type Receiver, once } from '../../pipeline/component';
@@ -39,7 +41,8 @@ export class EbpfReceiver implements Receiver {
   async start(): Promise<void> {
     const { logger } = this.settings;
     try {
-      this.session = openBpfSession(toSessionOptions(this.config, process.pid), (buffer) => this.onBatch(buffer));
+      const host = { hierarchy: detectContainerHierarchy(), hostMntns: hostMountNamespace('/proc', logger) };
+      this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer) => this.onBatch(buffer));
     } catch (err) {
       const msg = (err as Error).message;
       const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ' (run as root: BPF needs CAP_BPF and CAP_PERFMON)' : '';
@@ -53,7 +56,7 @@ export class EbpfReceiver implements Receiver {
       else logger.warn(msg);
     }
     const running = EVENTS.filter((e) => this.programStatus.some((p) => p.event === e && p.loaded));
-    logger.info(`tracing ${running.join(', ')} events${this.config.filters.containers_only ? ` of containers in ${this.config.filters.containers_map}` : ''}`);
+    logger.info(`tracing ${running.join(', ')} events${this.config.filters.containers_only ? " of processes outside the host's mount namespace (containers_only)" : ''}`);
     this.unregister = registerBpfMetrics(this.settings.metrics, {
       id: this.settings.id,
       stats: () => this.stats(),
@@ -90,9 +93,10 @@ export class EbpfReceiver implements Receiver {
     const { batch, malformed } = EventBatch.parse(buffer, this.settings.clock);
     stage.receive(batch.length + malformed);
     stage.drop(malformed, 'decode_error');
-    if (batch.length === 0) return;
-    if (this.inFlight.size >= this.config.batch.max_in_flight) {
+    if (batch.length === 0 && batch.cgroupChanges.length === 0) return;
+    if (this.inFlight.size >= this.config.batch.max_in_flight && batch.cgroupChanges.length === 0) {
       // Downstream is slower than the kernel: shed here, counted, instead of piling up promises.
+      // Never a batch carrying cgroup changes: attribution of everything after depends on them.
       stage.drop(batch.length, 'queue_full');
       return;
     }
@@ -110,6 +114,9 @@ export class EbpfReceiver implements Receiver {
     if (stats) {
       let dropped = 0;
       for (const e of EVENTS) dropped += stats[e].dropped;
+      if (stats.cgroup_mkdir.dropped + stats.cgroup_rmdir.dropped > 0) {
+        this.warnOnce.warn('cgroup-dropped', `${this.settings.id}: the kernel dropped cgroup records (ring buffer full): containers made meanwhile are learned later, from /proc (raise ring_buffer_size)`);
+      }
       this.settings.stage.drop(dropped - this.droppedSeen, 'ringbuf');
       if (dropped > this.droppedSeen) {
         this.warnOnce.warn('ringbuf', `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`);
