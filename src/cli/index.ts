@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
 import { formatChecks, runChecks } from '../doctor/checks';
+import { detectContainerHierarchy } from '../host/cgroups';
 import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRingBuffer } from '../native';
 import { containersCommand } from './containers';
 
@@ -218,8 +219,11 @@ async function run(configPath: string): Promise<number> {
 async function doctor(json: boolean): Promise<number> {
   const error = addonError();
   const native = error === undefined;
+  const hierarchy = detectContainerHierarchy();
   const results = await runChecks({
-    probePrograms: native ? () => probePrograms() : undefined,
+    hierarchy,
+    // The cgroup programs are verified against the hierarchy a run would use.
+    probePrograms: native ? () => probePrograms({ cgroupSubsysIndex: hierarchy.subsysIndex, cgroupHierarchyId: hierarchy.hierarchyId }) : undefined,
     probeRingBuffer: native ? () => probeRingBuffer() : undefined,
     brokenOnPurpose: brokenOnPurpose(),
     addonError: error,

@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { type ContainerHierarchy, detectContainerHierarchy } from '../host/cgroups';
 import { BREAK_PROGRAMS_ENV, type RingBufferSupport } from '../native';
 import { WELL_KNOWN, listUserPodmanSockets } from '../processors/container-enrichment/runtime/discovery';
 
@@ -42,6 +43,8 @@ export interface DoctorOptions {
   /** Programs the probe was made to fail on purpose (EBPF_CONTAINER_OTEL_BREAK_PROGRAMS). */
   brokenOnPurpose?: string[];
   addonError?: string;
+  /** The cgroup hierarchy whose ids identify containers (src/host/cgroups.ts). */
+  hierarchy?: ContainerHierarchy;
 }
 
 export function effectiveCapabilities(procStatus: string): bigint {
@@ -198,6 +201,19 @@ function programFix(event: string, reason: string): string {
   return `${event} events are off for this reason; the other event types still work`;
 }
 
+/** Containers are told apart by their cgroup ids in one hierarchy; the tree must be readable for those made before the agent. */
+export function checkContainerHierarchy(h: ContainerHierarchy): CheckResult {
+  const check = 'container identity';
+  const which = h.controller === 'unified' ? 'the unified cgroup v2 hierarchy' : `the cgroup v1 ${h.controller} hierarchy (id ${h.hierarchyId})`;
+  if (h.mountPath) return { check, status: 'ok', detail: `containers keyed by cgroup id in ${which}, mounted at ${h.mountPath}`, fix: '' };
+  return {
+    check,
+    status: 'warn',
+    detail: `containers keyed by cgroup id in ${which}, which is not mounted here: containers started before the agent are found through /proc only`,
+    fix: "mount the host's /sys/fs/cgroup (in Kubernetes: hostPath volume /sys/fs/cgroup at <host_root>/sys/fs/cgroup)",
+  };
+}
+
 export async function runChecks(options: DoctorOptions = {}): Promise<CheckResult[]> {
   const hostRoot = options.hostRoot ?? '';
   const mounts = options.mounts ?? readFileSync('/proc/mounts', 'utf8');
@@ -208,6 +224,7 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
     checkMount(mounts, 'bpf', ['/sys/fs/bpf'], 'mount -t bpf bpf /sys/fs/bpf (in Kubernetes: hostPath volume /sys/fs/bpf)'),
     checkMount(mounts, 'tracefs', ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'], 'mount -t tracefs tracefs /sys/kernel/tracing'),
     checkTracepoints(mounts),
+    checkContainerHierarchy(options.hierarchy ?? detectContainerHierarchy(path.join(hostRoot || '/', 'sys/fs/cgroup'))),
     checkRingBuffer(options),
     ...checkPrograms(options),
   ];

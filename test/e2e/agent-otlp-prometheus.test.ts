@@ -106,7 +106,7 @@ describeReal('whole agent via the CLI: real BPF, containerd + CRI → OTLP sink 
     sink = await new OtlpSink().start();
 
     // A DaemonSet-style config (config/examples/daemonset.yaml) on the harness's daemons only:
-    // containers only, filtered in the kernel through the map the enrichment processor writes.
+    // containers only, decided in the kernel (outside the host's mount namespace).
     // The k8s.io namespace is left to the CRI client, which knows the pod.
     agent = await AgentProcess.start(`
 receivers:
@@ -114,7 +114,6 @@ receivers:
     events: [exec, exit, open]
     filters:
       containers_only: true
-      containers_map: ${MAP}
 processors:
   container_enrichment:
     runtimes:

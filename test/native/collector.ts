@@ -15,6 +15,7 @@ export interface Rec {
   ppid: number;
   uid: number;
   mntns: number;
+  cgroupId: number;
   comm: string;
   filename?: string;
   args?: string[];
@@ -37,6 +38,7 @@ export function decodeRecord(batch: EventBatch, i: number): Rec {
     ppid: batch.ppid(i),
     uid: batch.uid(i),
     mntns: batch.mntns(i),
+    cgroupId: batch.cgroupId(i),
     comm: batch.comm(i),
   };
   switch (rec.type) {

@@ -1,11 +1,11 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { bootTimeNs, createPinnedContainersMap, openBpfSession, probePrograms, unpinPath, BREAK_PROGRAMS_ENV } from '../../src/native';
-import type { PinnedContainersMap } from '../../src/native';
-import type { EventBatch } from '../../src/events';
+import { bootTimeNs, openBpfSession, probePrograms, BREAK_PROGRAMS_ENV } from '../../src/native';
+import type { CgroupChange, EventBatch } from '../../src/events';
+import { detectContainerHierarchy } from '../../src/host/cgroups';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
 import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import { mergeDefaults } from '../../src/pipeline/config';
@@ -21,17 +21,6 @@ function receiverConfig(overrides: Partial<Record<keyof EbpfReceiverConfig, unkn
 
 function mntnsOf(pid: number | 'self'): number {
   return Number(execFileSync('stat', ['-L', '-c', '%i', `/proc/${pid}/ns/mnt`], { encoding: 'utf8' }).trim());
-}
-
-/** The mount namespace `pid` moves into once unshare(2) has run (it starts in ours). */
-async function newMntnsOf(pid: number): Promise<number> {
-  const host = mntnsOf('self');
-  for (let i = 0; i < 500; i++) {
-    const ns = mntnsOf(pid);
-    if (ns !== host) return ns;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`process ${pid} never left the host mount namespace (is unshare -m allowed here?)`);
 }
 
 const children = new Set<ChildProcess>();
@@ -156,41 +145,26 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
   });
 });
 
-describeBpf('eBPF receiver: containers-only filter on the pinned map', () => {
-  const pin = `/sys/fs/bpf/ebpf-container-otel-test-${process.pid}/containers`;
-  let map: PinnedContainersMap;
-
-  afterAll(() => {
-    map?.close();
-    unpinPath(pin);
-    rmSync(path.dirname(pin), { recursive: true, force: true });
-  });
-
-  it('passes only processes whose mntns is in the map, and counts the rest as filtered', async () => {
-    map = createPinnedContainersMap(pin, 64);
+describeBpf("eBPF receiver: containers-only passes processes outside the host's mount namespace, decided in the kernel", () => {
+  it('passes a process from its first exec in a new mount namespace, and counts the host\'s as filtered', async () => {
     let mntns = 0;
     let outsidePid = 0;
     const collector = new Collector(true);
     const settings = testSettings('receivers.ebpf/containers');
-    const receiver = ebpfReceiverFactory.create(
-      receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true, containers_map: pin } }),
-      settings,
-      collector,
-    );
+    const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true } }), settings, collector);
     await receiver.start();
     try {
-      // The "container": a process in its own mount namespace, waiting for a line on stdin.
-      const inside = start('unshare', ['-m', 'sh', '-c', 'read line; /bin/true; exit 3'], 'pipe');
+      // The "container": a process in its own mount namespace; no map or user space has heard of it.
+      const inside = start('unshare', ['-m', 'sh', '-c', '/bin/true; exit 3']);
       const insidePid = collector.track(inside.pid);
-      mntns = await newMntnsOf(insidePid);
-      map.update({ mntns, containerId: 'test-container', namespace: '', pod: '', container: 'sh' });
-
       const outside = start('sh', ['-c', '/bin/true; exit 4']);
       outsidePid = collector.track(outside.pid);
-      inside.stdin!.end('go\n');
       await exited(outside);
       const exit = await collector.waitFor('exit of the contained sh', (r) => r.type === 'exit' && r.tgid === insidePid);
       expect(exit.exitCode).toBe(3);
+      mntns = exit.mntns;
+      // unshare exec's sh right after unshare(2): the very first exec in the new namespace passes.
+      await collector.waitFor('exec of sh inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'sh');
       await collector.waitFor('exec of /bin/true inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'true');
 
       const stats = (receiver as unknown as { stats(): { exec: { filtered: number }; exit: { filtered: number } } }).stats();
@@ -199,12 +173,49 @@ describeBpf('eBPF receiver: containers-only filter on the pinned map', () => {
       await receiver.shutdown();
     }
     // shutdown() handed over everything left in the ring: nothing from outside can still arrive.
-    expect(collector.records.length).toBeGreaterThan(0);
-    expect(collector.records.filter((r) => r.mntns !== mntns)).toEqual([]);
+    expect(mntns).not.toBe(mntnsOf('self'));
+    expect(collector.records.filter((r) => r.mntns === mntnsOf('self'))).toEqual([]);
     expect(collector.records.filter((r) => r.tgid === outsidePid)).toEqual([]);
-    // The receiver reused our pin and left it in place for the enrichment processor.
-    expect(statSync(pin).isFile()).toBe(true);
-    expect(map.lookup(mntnsOf('self'))).toBeUndefined();
+  });
+});
+
+describeBpf('eBPF receiver: cgroups of the container hierarchy, as they are made and removed', () => {
+  const hierarchy = detectContainerHierarchy();
+  const name = `eco-test-${process.pid}`;
+  const dir = path.join(hierarchy.mountPath, name);
+  afterAll(() => rmSync(dir, { recursive: false, force: true }));
+
+  it('announces the cgroup (id = its inode, path from the root) before a process in it runs, whose records carry that id', async () => {
+    const changes: CgroupChange[] = [];
+    const collector = new Collector();
+    const consumer = { consumeLogs: (b: EventBatch) => (changes.push(...b.cgroupChanges), collector.consumeLogs(b)) };
+    const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'] }), testSettings('receivers.ebpf/cgroups'), consumer);
+    await receiver.start();
+    let id = 0;
+    try {
+      mkdirSync(dir);
+      id = statSync(dir).ino;
+      // A shell that moves itself into the cgroup, then execs: its records carry the cgroup's id.
+      const child = start('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec /bin/true`]);
+      const pid = collector.track(child.pid);
+      await exited(child);
+      const exec = await collector.waitFor('exec of /bin/true in the cgroup', (r) => r.type === 'exec' && r.tgid === pid && r.comm === 'true');
+      expect(exec.cgroupId).toBe(id);
+      rmdirSync(dir);
+      for (let waited = 0; !changes.some((c) => c.kind === 'rmdir' && c.cgroupId === id); waited += 10) {
+        if (waited > 5000) throw new Error(`no rmdir record for cgroup ${id} within 5 s; changes: ${JSON.stringify(changes, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      await receiver.shutdown();
+    }
+    const mine = changes.filter((c) => c.cgroupId === id);
+    expect(mine.map(({ kind, path: p, hierarchyId }) => ({ kind, path: p, hierarchyId }))).toEqual([
+      { kind: 'mkdir', path: `/${name}`, hierarchyId: hierarchy.hierarchyId },
+      { kind: 'rmdir', path: `/${name}`, hierarchyId: hierarchy.hierarchyId },
+    ]);
+    // Cgroup records are never event records.
+    expect(collector.records.every((r) => ['exec', 'exit'].includes(r.type))).toBe(true);
   });
 });
 
@@ -221,7 +232,7 @@ describeBpf('eBPF receiver: one program that cannot load leaves the others worki
     expect(status.find((p) => p.program === 'enter_openat2')).toMatchObject({ loaded: false, reason: expect.stringMatching(/disabled by config/) });
     expect(status.find((p) => p.program === 'exit_openat2')).toMatchObject({ loaded: false, reason: expect.stringMatching(/pair enter_openat2/) });
     expect(status.find((p) => p.program === 'enter_connect')).toMatchObject({ loaded: false, reason: expect.stringMatching(/event type connect not enabled/) });
-    expect(status.filter((p) => p.loaded).map((p) => p.program).sort()).toEqual(['enter_openat', 'exit_openat', 'handle_exit']);
+    expect(status.filter((p) => p.loaded).map((p) => p.program).sort()).toEqual(['enter_openat', 'exit_openat', 'handle_cgroup_mkdir', 'handle_cgroup_rmdir', 'handle_exit']);
 
     // The same fault through the environment, as `doctor` and the CLI would see it.
     process.env[BREAK_PROGRAMS_ENV] = 'handle_exec';
