@@ -120,6 +120,48 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     }
   });
 
+  test('a `ctr run --rm` container whose command exits at once is still described by get() and identify() once containerd has removed it', async () => {
+    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    client.watch(() => undefined);
+    await waitHealthy(client);
+    const id = uniq('rm');
+    // Resolves once the task has exited and the container is deleted; async, so the client hears the events meanwhile.
+    await h.ctrAsync(['run', '--rm', '--null-io', '--net-host', '--label', 'team=obs', TEST_IMAGE, id, '/bin/sh', '-c', 'exec echo hi']);
+    expect(h.ctr(['containers', 'ls', '-q']).split('\n')).not.toContain(id);
+
+    // Until the client hears `/containers/delete`, the record it fetched at creation still answers (state 'created').
+    let gone: ContainerInfo | undefined;
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline && gone?.state !== 'stopped'; await new Promise((r) => setTimeout(r, 20))) {
+      gone = await client.get(id);
+    }
+    for (const info of [gone, await client.identify(id)]) {
+      expect(info).toMatchObject({ id, name: id, runtime: 'containerd', state: 'stopped', pid: 0, mntns: 0, sandbox: false });
+      expect(info!.image.name).toBe(TEST_IMAGE);
+      expect(info!.image.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(info!.labels).toMatchObject({ team: 'obs', 'io.containerd.namespace': 'default' });
+    }
+  });
+
+  test('a CRI pod container that exited at once is still described by get() once its pod is removed', async () => {
+    const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const pod = await pods.runPod({ name: uniq('job'), namespace: 'batch', containerName: 'once', command: ['/bin/sh', '-c', 'exec echo hi'] });
+    // As the enrichment asks when the container's cgroup appears; an exited container is still listed.
+    // Stopping a pod whose container is exiting that moment can fail in containerd 1.6 ("ttrpc: closed").
+    let exited: ContainerInfo | undefined;
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline && exited?.state !== 'stopped'; await new Promise((r) => setTimeout(r, 20))) {
+      exited = await cri.get(pod.containerId);
+    }
+    expect(exited).toMatchObject({ name: 'once', state: 'stopped' });
+    await pods.removePod(pod.podId);
+    const listed = await pods.call<{ containers: { id: string }[] }>('ListContainers', {});
+    expect(listed.containers.map((c) => c.id)).not.toContain(pod.containerId);
+
+    const gone = await cri.get(pod.containerId);
+    expect(gone).toMatchObject({ id: pod.containerId, name: 'once', runtime: 'cri', state: 'stopped', pid: 0, mntns: 0 });
+    expect(gone!.image.name).toBe(TEST_IMAGE);
+    expect(gone!.k8s).toEqual({ namespace: 'batch', podName: pod.name, podUid: pod.uid, containerName: 'once' });
+  });
+
   test('the cache of records prefetched at container creation is bounded: past 256, the oldest go and are counted', async () => {
     const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const onCreate = (client as unknown as { onContainerChange(ns: string, topic: string, payload: Buffer): void }).onContainerChange.bind(client);

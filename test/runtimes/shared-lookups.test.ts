@@ -1,4 +1,5 @@
-import { SharedLookups } from '../../src/processors/container-enrichment/runtime/common';
+import type { ContainerInfo } from '../../src/events';
+import { RecentContainers, SharedLookups, TtlMemory } from '../../src/processors/container-enrichment/runtime/common';
 
 describe('SharedLookups (image lookups shared by the containers of an image)', () => {
   it('shares one call between concurrent asks and answers from cache within the TTL', async () => {
@@ -38,5 +39,70 @@ describe('SharedLookups (image lookups shared by the containers of an image)', (
     const cache = new SharedLookups<string>(4, 60_000);
     await expect(cache.get('img', () => Promise.reject(new Error('daemon busy')))).rejects.toThrow('daemon busy');
     expect(await cache.get('img', async () => 'sha256:ab')).toBe('sha256:ab');
+  });
+});
+
+describe('TtlMemory (the bounded, expiring map behind every runtime cache)', () => {
+  it('forgets an entry after its TTL, and expired entries make room without counting as evictions', async () => {
+    const memory = new TtlMemory<string>(2, 30);
+    memory.set('a', 'A');
+    memory.set('b', 'B');
+    expect(memory.get('a')).toBe('A');
+    await new Promise((r) => setTimeout(r, 40));
+    expect(memory.get('a')).toBeUndefined();
+    memory.set('c', 'C');
+    memory.set('d', 'D');
+    expect(memory.evictions).toBe(0);
+    memory.set('e', 'E');
+    expect(memory.evictions).toBe(1);
+    expect([memory.get('c'), memory.get('d'), memory.get('e')]).toEqual([undefined, 'D', 'E']);
+  });
+
+  it('setting a key again makes it the newest', () => {
+    const memory = new TtlMemory<number>(2, 60_000);
+    memory.set('a', 1);
+    memory.set('b', 2);
+    memory.set('a', 3);
+    memory.set('c', 4);
+    expect([memory.get('a'), memory.get('b'), memory.get('c')]).toEqual([3, undefined, 4]);
+  });
+});
+
+describe('RecentContainers (what a runtime said about containers it has since removed)', () => {
+  const info = (id: string, over: Partial<ContainerInfo> = {}): ContainerInfo => ({
+    id,
+    name: `${id}-name`,
+    runtime: 'docker',
+    state: 'running',
+    pid: 42,
+    mntns: 4026532000,
+    cgroupPath: `/docker/${id}`,
+    image: { name: 'busybox', id: 'sha256:aa', digest: '' },
+    labels: { team: 'obs' },
+    sandbox: false,
+    startedAt: '2024-01-01T00:00:00Z',
+    ...over,
+  });
+
+  it('recalls a container as stopped, without the pid and mount namespace others may reuse', () => {
+    const recent = new RecentContainers();
+    recent.remember(info('c1'));
+    expect(recent.recall('c1')).toEqual({ ...info('c1'), state: 'stopped', pid: 0, mntns: 0 });
+    expect(recent.recall('c2')).toBeUndefined();
+  });
+
+  it("an event's thinner description never replaces the runtime's fuller answer, and counts where nothing is known", () => {
+    const recent = new RecentContainers();
+    recent.remember(info('c1'));
+    recent.refresh('c1', info('c1', { image: { name: 'busybox', id: '', digest: '' } }));
+    expect(recent.recall('c1')?.image.id).toBe('sha256:aa');
+    recent.refresh('c2', info('c2', { name: 'from-event' }));
+    expect(recent.recall('c2')?.name).toBe('from-event');
+  });
+
+  it('never remembers a pod sandbox', () => {
+    const recent = new RecentContainers();
+    recent.remember(info('pause', { sandbox: true }));
+    expect(recent.recall('pause')).toBeUndefined();
   });
 });

@@ -289,13 +289,12 @@ export abstract class RuntimeClientBase {
 }
 
 /**
- * Answers to a lookup many containers share (an image's digests): concurrent asks share one call,
- * an answer is trusted for `ttlMs` (a tag can be re-pointed), at most `max` keys are kept (the
- * oldest goes first, counted in `evictions`), and a failed lookup is not remembered.
+ * A map that forgets: an entry is trusted for `ttlMs` after it was last set, at most `max` keys are
+ * kept (the oldest goes first, counted in `evictions`; expired ones go first and uncounted).
  */
-export class SharedLookups<V> {
-  /** Insertion-ordered, so the first key is the oldest entry. */
-  private readonly entries = new Map<string, { at: number; value: Promise<V> }>();
+export class TtlMemory<V> {
+  /** Insertion-ordered and re-inserted on set, so the first key is the oldest entry. */
+  private readonly entries = new Map<string, { at: number; value: V }>();
   evictions = 0;
 
   constructor(
@@ -303,21 +302,106 @@ export class SharedLookups<V> {
     private readonly ttlMs: number,
   ) {}
 
-  get(key: string, lookup: () => Promise<V>): Promise<V> {
-    const now = Date.now();
-    const cached = this.entries.get(key);
-    if (cached !== undefined && now - cached.at < this.ttlMs) return cached.value;
+  get(key: string): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (Date.now() - entry.at < this.ttlMs) return entry.value;
     this.entries.delete(key);
-    const entry = { at: now, value: lookup() };
+    return undefined;
+  }
+
+  set(key: string, value: V): void {
+    const now = Date.now();
+    this.entries.delete(key);
+    for (const [oldest, entry] of this.entries) {
+      if (now - entry.at < this.ttlMs) break;
+      this.entries.delete(oldest);
+    }
     if (this.entries.size >= this.max) {
       this.entries.delete(this.entries.keys().next().value!);
       this.evictions++;
     }
-    this.entries.set(key, entry);
-    entry.value.catch(() => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-    });
-    return entry.value;
+    this.entries.set(key, { at: now, value });
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  /** Drops `key` only while it still holds `value`: a late failure must not drop a newer entry. */
+  deleteIf(key: string, value: V): void {
+    if (this.entries.get(key)?.value === value) this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/**
+ * Answers to a lookup many containers share (an image's digests): concurrent asks share one call,
+ * an answer is trusted for `ttlMs` (a tag can be re-pointed), at most `max` keys are kept (the
+ * oldest goes first, counted in `evictions`), and a failed lookup is not remembered.
+ */
+export class SharedLookups<V> {
+  private readonly answers: TtlMemory<Promise<V>>;
+
+  constructor(max: number, ttlMs: number) {
+    this.answers = new TtlMemory(max, ttlMs);
+  }
+
+  get evictions(): number {
+    return this.answers.evictions;
+  }
+
+  get(key: string, lookup: () => Promise<V>): Promise<V> {
+    const cached = this.answers.get(key);
+    if (cached !== undefined) return cached;
+    const value = lookup();
+    this.answers.set(key, value);
+    value.catch(() => this.answers.deleteIf(key, value));
+    return value;
+  }
+}
+
+/** Containers remembered per client after the runtime has forgotten them; the oldest goes when full. */
+const RECENT_CONTAINERS_MAX = 4096;
+/** Long enough for the records of a container's last moments to be enriched, however late they are asked about. */
+const RECENT_CONTAINERS_TTL_MS = 5 * 60_000;
+
+/**
+ * What a runtime last said about each container, so `get(id)` still answers once the runtime has
+ * removed it: a short-lived container (`docker run --rm`, `ctr run --rm`, a Job's pod) is often
+ * gone before its first records are enriched.
+ */
+export class RecentContainers {
+  private readonly memory = new TtlMemory<ContainerInfo>(RECENT_CONTAINERS_MAX, RECENT_CONTAINERS_TTL_MS);
+
+  get evictions(): number {
+    return this.memory.evictions;
+  }
+
+  /** A description from the runtime's own answer replaces what was known. */
+  remember(info: ContainerInfo): void {
+    if (!info.sandbox) this.memory.set(info.id, info);
+  }
+
+  /**
+   * The runtime mentioned `id` (an event): what is known stays fresh from now on; `thinner`, what the
+   * event itself says, counts only where nothing is known, as a fuller answer says more.
+   */
+  refresh(id: string, thinner?: ContainerInfo): void {
+    const known = this.memory.get(id) ?? thinner;
+    if (known) this.memory.set(id, known);
+  }
+
+  /**
+   * The last description of a container the runtime no longer has: it is stopped whatever it was
+   * last seen doing, and its pid and mount namespace may already be another process's.
+   */
+  recall(id: string): ContainerInfo | undefined {
+    const info = this.memory.get(id);
+    return info && { ...info, state: 'stopped', pid: 0, mntns: 0 };
   }
 }
 

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
-import { RuntimeClientBase, SharedLookups, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RecentContainers, RuntimeClientBase, SharedLookups, TtlMemory, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { serviceClient, decodeContainerdEvent, unary } from './proto';
 import type { RuntimeEvent, RuntimeEventKind } from './types';
 
@@ -78,9 +78,8 @@ export class ContainerdClient extends RuntimeClientBase {
    * busy starting it. Dropped on `/containers/update|delete` and when the
    * event stream reconnects (changes may have been missed).
    */
-  private readonly created = new Map<string, { at: number; record: Promise<PbContainer | undefined> }>();
-  /** Entries of `created` dropped because the cache was full. */
-  private evictions = 0;
+  private readonly created = new TtlMemory<Promise<PbContainer | undefined>>(MAX_CREATED_CACHE, CREATED_TTL_MS);
+  private readonly recent = new RecentContainers();
   /** Sandbox ids seen, so their task events are ignored; bounded by the sandboxes on the host. */
   private sandboxes = new Set<string>();
   private stream: grpc.ClientReadableStream<PbEnvelope> | undefined;
@@ -143,6 +142,7 @@ export class ContainerdClient extends RuntimeClientBase {
         for (const c of cs.containers) if (isSandbox(c)) sandboxes.add(c.id);
         out.push(...(await Promise.all(cs.containers.filter((c) => !isSandbox(c)).map((c) => this.describe1(ns, c, tasks.get(c.id))))));
       }
+      for (const c of out) this.recent.remember(c);
       this.sandboxes = sandboxes;
       this.markHealthy();
       return out;
@@ -174,7 +174,7 @@ export class ContainerdClient extends RuntimeClientBase {
         if (added.length > 0) found = await this.getAcross(added, id, withTask);
       }
       this.markHealthy();
-      return found ?? undefined;
+      return found === undefined ? this.recent.recall(id) : (found ?? undefined);
     } catch (err) {
       throw await this.markUnhealthy(err);
     }
@@ -198,14 +198,15 @@ export class ContainerdClient extends RuntimeClientBase {
       this.sandboxes.add(c.id);
       return null;
     }
-    return this.describe1(ns, c, task);
+    const info = await this.describe1(ns, c, task);
+    this.recent.remember(info);
+    return info;
   }
 
   private record(ns: string, id: string): Promise<PbContainer | undefined> {
     const key = `${ns}\0${id}`;
     const created = this.created.get(key);
-    if (created && Date.now() - created.at < CREATED_TTL_MS) return created.record;
-    if (created) this.created.delete(key);
+    if (created) return created;
     const inFlight = this.records.get(key);
     if (inFlight) return inFlight;
     const pending = this.call<{ container: PbContainer }>(this.clients.containers, 'Get', { id }, ns).then(
@@ -336,6 +337,7 @@ export class ContainerdClient extends RuntimeClientBase {
       if (kind === 'deleted') this.sandboxes.delete(id);
       return undefined;
     }
+    this.recent.refresh(id);
     if (kind !== 'started') return { kind, runtime: this.runtime, id, pid } satisfies RuntimeEvent;
     // A start is reported even when the details cannot be fetched; the caller can get() later.
     return this.getIn(env.namespace, id).then(
@@ -345,35 +347,30 @@ export class ContainerdClient extends RuntimeClientBase {
   }
 
   cacheEvictions(): number {
-    return this.evictions + this.imageDigests.evictions;
-  }
-
-  /** Maps iterate in insertion order: the first key is the oldest entry. */
-  private evictOldest(cache: Map<string, unknown>): void {
-    cache.delete(cache.keys().next().value!);
-    this.evictions++;
+    return this.created.evictions + this.imageDigests.evictions + this.recent.evictions;
   }
 
   private onContainerChange(ns: string, topic: string, payload: Buffer): void {
-    const id = idOf(payload);
+    const { id, image } = containerEventFields(payload);
     if (!id) return;
     const key = `${ns}\0${id}`;
     this.created.delete(key);
+    this.recent.refresh(id);
     if (topic !== '/containers/create') return;
-    const entry = { at: Date.now(), record: this.record(ns, id) };
-    if (this.created.size >= MAX_CREATED_CACHE) this.evictOldest(this.created);
-    this.created.set(key, entry);
-    // The digest is wanted by the same first records; a failed fetch is asked again by them.
-    entry.record.then(
-      (c) => {
-        if (c && isSandbox(c)) this.sandboxes.add(c.id);
-        else if (c) this.imageDigest(ns, c.image).catch(() => undefined);
-        else if (this.created.get(key) === entry) this.created.delete(key);
-      },
-      () => {
-        if (this.created.get(key) === entry) this.created.delete(key);
-      },
-    );
+    const record = this.record(ns, id);
+    this.created.set(key, record);
+    const forget = () => this.created.deleteIf(key, record);
+    record.then((c) => {
+      if (!c) forget();
+    }, forget);
+    // Described (image digest included) and so remembered while it exists: `ctr run --rm` removes
+    // a container milliseconds after its task exits. One already gone has only what the event says.
+    this.getIn(ns, id, false)
+      .then((info) => (info === undefined ? this.describe1(ns, { id, image, labels: {} }, null) : undefined))
+      .then(
+        (gone) => gone && this.recent.refresh(id, gone),
+        () => undefined,
+      );
   }
 
   /** An event from a namespace the cached list lacks makes get() ask for the list again. */
@@ -394,19 +391,21 @@ export class ContainerdClient extends RuntimeClientBase {
   }
 }
 
-/** Field 1 (`id`) of containerd's ContainerCreate / ContainerUpdate / ContainerDelete events. */
-function idOf(payload: Buffer): string {
+/** Fields 1 (`id`) and 2 (`image`, absent from ContainerDelete) of containerd's ContainerCreate / ContainerUpdate / ContainerDelete events. */
+function containerEventFields(payload: Buffer): { id: string; image: string } {
+  const fields = { id: '', image: '' };
   try {
     const r = Reader.create(payload);
     while (r.pos < r.len) {
       const tag = r.uint32();
-      if (tag >>> 3 === 1 && (tag & 7) === 2) return r.string();
-      r.skipType(tag & 7);
+      if (tag >>> 3 === 1 && (tag & 7) === 2) fields.id = r.string();
+      else if (tag >>> 3 === 2 && (tag & 7) === 2) fields.image = r.string();
+      else r.skipType(tag & 7);
     }
   } catch {
     // A payload we cannot read only costs the prefetch.
   }
-  return '';
+  return fields;
 }
 
 function isSandbox(c: PbContainer): boolean {

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ContainerInfo, ContainerState, KubernetesInfo } from '../../../events';
-import { RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RecentContainers, RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { serviceClient, unary } from './proto';
 
 const CALL_TIMEOUT_MS = 5_000;
@@ -50,6 +50,8 @@ export class CriClient extends RuntimeClientBase {
   private engine = '';
   /** Per running container id; pruned to the ids of the latest listing, so bounded by it. */
   private readonly details = new Map<string, StatusDetails>();
+  /** An exited container is listed until it is removed (a Job's pod may go within a second); then only this remembers it. */
+  private readonly recent = new RecentContainers();
 
   constructor(options: CriOptions, ctx: ClientContext) {
     super(ctx);
@@ -110,7 +112,7 @@ export class CriClient extends RuntimeClientBase {
         info = await this.describe1(c, items[0]);
       }
       this.markHealthy();
-      return info;
+      return info ?? this.recent.recall(id);
     } catch (err) {
       this.validated = false;
       throw await this.markUnhealthy(err);
@@ -122,7 +124,7 @@ export class CriClient extends RuntimeClientBase {
     const details = state === 'running' ? await this.statusDetails(c.id) : undefined;
     const labels = { ...c.labels };
     const k8s = k8sFromLabels(labels) ?? k8sFromSandbox(pod, c.metadata?.name ?? '');
-    return withPidDetails(this.hostProc, {
+    const info = await withPidDetails(this.hostProc, {
       id: c.id,
       name: c.metadata?.name ?? c.id,
       runtime: 'cri',
@@ -138,6 +140,12 @@ export class CriClient extends RuntimeClientBase {
       sandbox: false,
       startedAt: details?.startedAt ?? '',
     });
+    this.recent.remember(info);
+    return info;
+  }
+
+  cacheEvictions(): number {
+    return this.recent.evictions;
   }
 
   private async statusDetails(id: string): Promise<StatusDetails> {

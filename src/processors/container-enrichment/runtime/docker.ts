@@ -1,10 +1,12 @@
 import * as http from 'node:http';
 import type { ContainerInfo, ContainerState } from '../../../events';
-import { RuntimeClientBase, SharedLookups, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RecentContainers, RuntimeClientBase, SharedLookups, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import type { RuntimeEventKind } from './types';
 
 const CALL_TIMEOUT_MS = 5_000;
 const INSPECT_CONCURRENCY = 8;
+/** Inspections started by `create` events at once; more would queue ahead of get() (the events' attributes still describe the rest). */
+const PREFETCH_CONCURRENCY = 4;
 /** Image id → repository digests entries; the oldest goes when full. */
 const MAX_IMAGE_CACHE = 1024;
 /** An image id is immutable, but a push or pull can add a repository digest to it. */
@@ -29,7 +31,11 @@ interface DockerEvent {
   Action?: string;
   Actor?: { ID?: string; Attributes?: Record<string, string> };
   id?: string;
+  from?: string;
 }
+
+/** Event attributes that are not container labels (the engines merge both into one map); Podman adds the last two. */
+const EVENT_ATTRIBUTES = new Set(['name', 'image', 'exitCode', 'containerExitCode', 'podId']);
 
 const STATE: Record<string, ContainerState> = {
   created: 'created',
@@ -50,6 +56,8 @@ const ACTION_KIND: Record<string, RuntimeEventKind> = {
   pause: 'paused',
   unpause: 'resumed',
   destroy: 'deleted',
+  // Podman's word for destroy.
+  remove: 'deleted',
 };
 
 class HttpError extends Error {
@@ -72,6 +80,8 @@ export class DockerClient extends RuntimeClientBase {
   private eventsRequest: http.ClientRequest | undefined;
   /** Image id → the repository digest of the container's image reference. */
   private readonly repoDigests = new SharedLookups<string[]>(MAX_IMAGE_CACHE, IMAGE_TTL_MS);
+  private readonly recent = new RecentContainers();
+  private prefetching = 0;
 
   constructor(
     readonly runtime: 'docker' | 'podman',
@@ -124,7 +134,7 @@ export class DockerClient extends RuntimeClientBase {
 
   async get(id: string): Promise<ContainerInfo | undefined> {
     try {
-      const info = await this.inspect(id);
+      const info = (await this.inspect(id)) ?? this.recent.recall(id);
       this.markHealthy();
       return info?.sandbox ? undefined : info;
     } catch (err) {
@@ -144,7 +154,7 @@ export class DockerClient extends RuntimeClientBase {
     const labels = c.Config.Labels ?? {};
     const state = STATE[c.State.Status] ?? 'unknown';
     const k8s = k8sFromLabels(labels);
-    return withPidDetails(this.hostProc, {
+    const info = await withPidDetails(this.hostProc, {
       id: c.Id,
       name: c.Name.replace(/^\//, ''),
       runtime: this.runtime,
@@ -159,10 +169,12 @@ export class DockerClient extends RuntimeClientBase {
       sandbox: labels[DOCKER_TYPE_LABEL] === 'podsandbox',
       startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001-') ? c.State.StartedAt : '',
     });
+    this.recent.remember(info);
+    return info;
   }
 
   cacheEvictions(): number {
-    return this.repoDigests.evictions;
+    return this.repoDigests.evictions + this.recent.evictions;
   }
 
   /**
@@ -228,13 +240,45 @@ export class DockerClient extends RuntimeClientBase {
     const kind = ACTION_KIND[ev.Action ?? ''];
     const id = ev.Actor?.ID ?? ev.id ?? '';
     if (!kind || !id) return undefined;
-    if (ev.Actor?.Attributes?.[DOCKER_TYPE_LABEL] === 'podsandbox') return undefined;
+    const attributes = ev.Actor?.Attributes ?? {};
+    if (attributes[DOCKER_TYPE_LABEL] === 'podsandbox') return undefined;
+    this.recent.refresh(id, this.fromAttributes(id, attributes, ev.from ?? ''));
+    if (kind === 'created') this.prefetch(id);
     if (kind !== 'started') return { kind, runtime: this.runtime, id };
     // A start is reported even when the details cannot be fetched; the caller can get() later.
     return this.inspect(id).then(
       (container) => (container?.sandbox ? undefined : { kind, runtime: this.runtime, id, pid: container?.pid ?? 0, ...(container ? { container } : {}) }),
       () => ({ kind, runtime: this.runtime, id, pid: 0 }),
     );
+  }
+
+  /** What every container event says about its container: name, image reference and labels. */
+  private fromAttributes(id: string, attributes: Record<string, string>, from: string): ContainerInfo {
+    const labels = Object.fromEntries(Object.entries(attributes).filter(([key]) => !EVENT_ATTRIBUTES.has(key)));
+    const k8s = k8sFromLabels(labels);
+    return {
+      id,
+      name: attributes.name ?? '',
+      runtime: this.runtime,
+      state: 'unknown',
+      pid: 0,
+      mntns: 0,
+      cgroupPath: '',
+      image: { name: attributes.image ?? from, id: '', digest: '' },
+      labels,
+      ...(k8s ? { k8s } : {}),
+      sandbox: false,
+      startedAt: '',
+    };
+  }
+
+  /** Inspects (and so remembers) a container as soon as it exists: a `--rm` one may be gone before anyone asks. */
+  private prefetch(id: string): void {
+    if (this.prefetching >= PREFETCH_CONCURRENCY) return;
+    this.prefetching++;
+    this.inspect(id)
+      .catch(() => undefined)
+      .finally(() => this.prefetching--);
   }
 
   protected async closeTransport(): Promise<void> {
