@@ -141,7 +141,7 @@ service:
       processors: [container_enrichment]
       exporters: [otlp, prometheus]
 `);
-    // The kernel filter passes a container's events once the agent has it in the pinned map.
+    // The agent has described both containers (its pinned map lists them).
     await waitFor('both containers in the agent\'s pinned map', () => {
       const pinned = dumpPinned(MAP);
       return pinned.has(mntns(ctrPid)) && pinned.has(mntns(podPid));
@@ -235,14 +235,16 @@ service:
     expect(exit.attributes).toMatchObject({ 'event.name': 'process.exit', 'process.exit.code': '0', 'process.pid': String(r.pid) });
     expect(plain(exit.record.body)).toBe('exit 0');
 
-    // Grouped by container: every record of this mount namespace is under this resource, and
-    // this resource holds records of this mount namespace only.
+    // Grouped by container: every record of this container's cgroup is under this resource, and
+    // this resource holds records of that cgroup only. (Its mount namespace also holds runc's own
+    // set-up processes before they join the cgroup: those are not the container's.)
     const all = received();
     expectNoneObservedEarly(all);
-    const ofNs = all.filter((f) => f.attributes['linux.mnt_ns.id'] === String(r.mntns));
+    const cgroupId = exec.attributes['linux.cgroup.id'];
+    const ofCgroup = all.filter((f) => f.attributes['linux.cgroup.id'] === cgroupId);
     const underResource = all.filter((f) => f.resource['container.id'] === resource['container.id']);
-    expect(ofNs.filter((f) => f.resource['container.id'] !== resource['container.id'])).toEqual([]);
-    expect(underResource.filter((f) => f.attributes['linux.mnt_ns.id'] !== String(r.mntns))).toEqual([]);
+    expect(ofCgroup.filter((f) => f.resource['container.id'] !== resource['container.id'])).toEqual([]);
+    expect(underResource.filter((f) => f.attributes['linux.cgroup.id'] !== cgroupId)).toEqual([]);
   }
 
   test('a ctr container: exec, opens and exit arrive under its containerd resource, every attribute by value', async () => {

@@ -46,6 +46,8 @@ const RETRY_BASE_MS = 2;
 const RETRY_MAX_MS = 100;
 /** How long a path that only looks like containerd's /<namespace>/<id> waits for containerd to confirm it. */
 const UNCERTAIN_LOOKUP_MS = 100;
+/** A lookup re-reads another agent's map at most this often (it is read every HOUSEKEEPING_MS anyway). */
+const SOURCE_REREAD_MS = 20;
 /** A walk of the cgroup tree for cgroups no record announced happens at most this often. */
 const RESCAN_MIN_MS = 250;
 const UNRESOLVED = 'cgroup:';
@@ -70,7 +72,10 @@ export class ContainerEnrichmentProcessor implements Processor {
   private source: PinnedContainersMap | undefined;
   private sourceRefused = false;
   private sourceById = new Map<string, ContainersMapEntry>();
+  private sourceReadAt = 0;
   private readonly lookups = new Set<string>();
+  /** Ids fetched after a runtime event while unknown; an exit seen before the answer removes its id. */
+  private readonly fetching = new Set<string>();
   private lastRescan = 0;
   private rescanTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -367,7 +372,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     const fromMap = known.described ? undefined : this.sourceEntryFor(known);
     if (fromMap) this.describe(infoFromEntry(fromMap));
     const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** attempt);
-    if (known.described || this.deps.now() + delay >= until || this.clients.length === 0) {
+    if (known.described || this.deps.now() + delay >= until || (this.clients.length === 0 && !this.source)) {
       this.lookups.delete(known.id);
       if (!known.described) this.settle(known);
       return;
@@ -387,6 +392,8 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   /** Another agent's entry for this container, by id: its mount namespace alone could be another container's. */
   private sourceEntryFor(known: Known): ContainersMapEntry | undefined {
+    // The other agent may write the entry a moment after the container starts.
+    if (this.source && this.deps.now() - this.sourceReadAt >= SOURCE_REREAD_MS) this.followSource();
     return this.sourceById.get(known.id);
   }
 
@@ -479,6 +486,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       return;
     }
     this.sourceById = new Map(entries.map((e) => [e.containerId, e]));
+    this.sourceReadAt = this.deps.now();
     for (const entry of entries) {
       const known = this.index.get(entry.containerId);
       if (known && !known.described) this.describe(infoFromEntry(entry));
@@ -514,6 +522,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     switch (event.kind) {
       case 'exited':
       case 'deleted': {
+        this.fetching.delete(event.id);
         const known = this.index.get(event.id);
         if (known) this.exitContainer(known);
         return;
@@ -522,9 +531,17 @@ export class ContainerEnrichmentProcessor implements Processor {
         return;
       default:
         if (event.container) return this.describe(event.container);
+        if (!this.index.get(event.id)) this.fetching.add(event.id);
         client.get(event.id).then(
-          (info) => info && this.describe(info),
-          (err: Error) => this.warn.warn(`get-${client.runtime}`, `${client.runtime}: cannot fetch container ${event.id} after its ${event.kind} event: ${err.message}`),
+          (info) => {
+            // Exited before the answer and never known: describing it would make a live container nothing ever exits.
+            const exitedMeanwhile = !this.fetching.delete(event.id) && !this.index.get(event.id);
+            if (info && !exitedMeanwhile) this.describe(info);
+          },
+          (err: Error) => {
+            this.fetching.delete(event.id);
+            this.warn.warn(`get-${client.runtime}`, `${client.runtime}: cannot fetch container ${event.id} after its ${event.kind} event: ${err.message}`);
+          },
         );
     }
   }
