@@ -1,6 +1,6 @@
 /**
  * In-memory stand-ins for what the enrichment processor talks to (runtime
- * clients, pinned maps, procfs), for unit tests of its logic. The real ones are
+ * clients, pinned maps, procfs, the cgroup tree), for unit tests of its logic. The real ones are
  * exercised by the acceptance tests against real daemons and real BPF maps.
  */
 import { Registry } from 'prom-client';
@@ -11,7 +11,8 @@ import { StageCounters } from '../../src/pipeline/telemetry';
 import { decodeContainerValue, encodeContainerValue } from '../../src/native';
 import type { ContainersMapEntry, PinnedContainersMap } from '../../src/native/types';
 import { type RuntimeClient, type RuntimeEvent, RuntimeUnavailableError } from '../../src/processors/container-enrichment/runtime/types';
-import type { EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
+import type { ContainerHierarchy } from '../../src/host/cgroups';
+import type { CgroupTree, EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
 import type { ProcFs } from '../../src/processors/container-enrichment/procfs';
 
 export function container(id: string, mntns: number, extra: Partial<ContainerInfo> = {}): ContainerInfo {
@@ -136,7 +137,6 @@ export class FakeMaps {
 export class FakeProc implements ProcFs {
   readonly mntnsOf = new Map<number, number>();
   readonly cgroupOf = new Map<number, string>();
-  readonly startOf = new Map<number, number>();
   constructor(readonly host = 4026531840) {}
   mntns(pid: number): number | undefined {
     return this.mntnsOf.get(pid);
@@ -147,13 +147,45 @@ export class FakeProc implements ProcFs {
   hostMntns(): number {
     return this.host;
   }
-  startBootMs(pid: number): number | undefined {
-    return this.startOf.get(pid);
-  }
-  /** A process `pid` in the docker container `id` whose namespace is `mntns`. */
-  dockerProcess(pid: number, id: string, mntns: number): void {
+  /** A live process `pid` in the cgroup `cgroupPath` (of the unified hierarchy, and memory's, id 12) whose namespace is `mntns`. */
+  process(pid: number, cgroupPath: string, mntns: number): void {
     this.mntnsOf.set(pid, mntns);
-    this.cgroupOf.set(pid, `12:memory:/docker/${id}\n0::/docker/${id}\n`);
+    this.cgroupOf.set(pid, `12:memory:${cgroupPath}\n0::${cgroupPath}\n`);
+  }
+  /** The process exited: procfs knows it no more. */
+  gone(pid: number): void {
+    this.mntnsOf.delete(pid);
+    this.cgroupOf.delete(pid);
+  }
+}
+
+export const ROOT_CGROUP = 1;
+export const UNIFIED: ContainerHierarchy = { controller: 'unified', subsysIndex: undefined, hierarchyId: 0, mountPath: '/sys/fs/cgroup' };
+
+/**
+ * The host's container hierarchy: the test fills `cgroups` (id → path) as a
+ * runtime would make and remove directories.
+ */
+export class FakeCgroupTree implements CgroupTree {
+  readonly cgroups = new Map<number, string>();
+  walks = 0;
+  /** The root cgroup (id 1) is where host processes outside any service run. */
+  constructor(readonly hierarchy: ContainerHierarchy = UNIFIED) {
+    this.cgroups.set(ROOT_CGROUP, '/');
+  }
+  walk(): Map<number, string> {
+    this.walks++;
+    return new Map(this.cgroups);
+  }
+  idOf(cgroupPath: string): number | undefined {
+    for (const [id, p] of this.cgroups) if (p === cgroupPath) return id;
+    return undefined;
+  }
+  mkdir(cgroupId: number, cgroupPath: string): void {
+    this.cgroups.set(cgroupId, cgroupPath);
+  }
+  rmdir(cgroupId: number): void {
+    this.cgroups.delete(cgroupId);
   }
 }
 
@@ -191,6 +223,12 @@ export class CollectingConsumer implements LogsConsumer {
       Array.from({ length: b.length }, (_, i) => ({ pid: b.pid(i), mntns: b.mntns(i), id: b.containers?.[i]?.id ?? null, comm: b.comm(i) })),
     );
   }
+  /** Every record passed on so far with what the processor tagged it with (null: host; undefined: no container). */
+  tagged(): Array<{ pid: number; comm: string; cgroupId: number; container: ContainerInfo | null | undefined }> {
+    return this.batches.flatMap((b) =>
+      Array.from({ length: b.length }, (_, i) => ({ pid: b.pid(i), comm: b.comm(i), cgroupId: b.cgroupId(i), container: b.containers?.[i] })),
+    );
+  }
   count(): number {
     return this.batches.reduce((n, b) => n + b.length, 0);
   }
@@ -207,12 +245,47 @@ export class CollectingConsumer implements LogsConsumer {
 /** Boot-clock now, so records carry a real time like the kernel's. */
 const bootNowNs = () => process.hrtime.bigint();
 
-export function execRecord(pid: number, mntns: number, comm = 'sh'): RecordSpec {
-  return { type: 'exec', tsBootNs: bootNowNs(), pid, mntns, comm, filename: `/bin/${comm}`, args: [comm] };
+/** Where a record's task runs: its mount namespace and the kernfs id of its cgroup in the container hierarchy (0: unread). */
+export interface TaskAt {
+  mntns: number;
+  cgroupId: number;
 }
 
-export function exitRecord(pid: number, mntns: number, comm = 'sh'): RecordSpec {
-  return { type: 'exit', tsBootNs: bootNowNs(), pid, mntns, comm, exitCode: 0 };
+export function execRecord(pid: number, at: TaskAt, comm = 'sh'): RecordSpec {
+  return { type: 'exec', tsBootNs: bootNowNs(), pid, mntns: at.mntns, cgroupId: at.cgroupId, comm, filename: `/bin/${comm}`, args: [comm] };
+}
+
+export function exitRecord(pid: number, at: TaskAt, comm = 'sh'): RecordSpec {
+  return { type: 'exit', tsBootNs: bootNowNs(), pid, mntns: at.mntns, cgroupId: at.cgroupId, comm, exitCode: 0 };
+}
+
+export function openRecord(pid: number, at: TaskAt, path: string, comm = 'sh'): RecordSpec {
+  return { type: 'open', tsBootNs: bootNowNs(), pid, mntns: at.mntns, cgroupId: at.cgroupId, comm, path, ret: 3 };
+}
+
+/** One container as the kernel sees it: its id, its cgroup (id and path), its processes' mount namespace. */
+export interface Box extends TaskAt {
+  id: string;
+  path: string;
+}
+
+/** A 64-hex container id from a number, as docker/CRI/podman make them. */
+export function hexId(n: number | string): string {
+  return String(n).replace(/[^0-9a-f]/g, '').padStart(64, '0');
+}
+
+/** A docker container (cgroupfs driver: /docker/<id>); `path` for other runtimes' layouts. */
+export function box(id: string, cgroupId: number, mntns: number, path = `/docker/${id}`): Box {
+  return { id, cgroupId, mntns, path };
+}
+
+/** The kernel's cgroup_mkdir record: cgroup `cgroupId` made at `cgroupPath` (from the hierarchy's root). */
+export function mkdirRecord(cgroupId: number, cgroupPath: string): RecordSpec {
+  return { type: 'cgroup_mkdir', tsBootNs: bootNowNs(), pid: 1, mntns: 0, cgroupId, comm: 'runc', path: cgroupPath };
+}
+
+export function rmdirRecord(cgroupId: number, cgroupPath: string): RecordSpec {
+  return { type: 'cgroup_rmdir', tsBootNs: bootNowNs(), pid: 1, mntns: 0, cgroupId, comm: 'runc', path: cgroupPath };
 }
 
 export function batchOf(specs: RecordSpec[], clock = new BootClock()): EventBatch {

@@ -6,9 +6,9 @@
 import { existsSync } from 'node:fs';
 import { createPinnedContainersMap, openPinnedContainersMap, unpinPath } from '../../src/native';
 import type { EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
-import { createMapWithBpftool, deleteWithBpftool, dumpPinned, pinnedMapsUnavailable, removePins, updateWithBpftool } from './bpftool';
-import { batchOf, container, execRecord } from './fakes';
-import { rig, shutdownRigs } from './harness';
+import { createMapWithBpftool, dumpPinned, pinnedMapsUnavailable, removePins, updateWithBpftool } from './bpftool';
+import { batchOf, box, container, execRecord, exitRecord, mkdirRecord, rmdirRecord } from './fakes';
+import { rig, running, shutdownRigs } from './harness';
 
 const unavailable = pinnedMapsUnavailable();
 if (unavailable) console.warn(`pinned-map.bpf.test: SKIPPED, real BPF maps unavailable: ${unavailable}`);
@@ -19,6 +19,9 @@ const OURS = `${DIR}/containers`;
 const GADGET = `${DIR}/gadget-containers`;
 const realMaps: EnrichmentDeps['maps'] = { open: openPinnedContainersMap, create: createPinnedContainersMap, unpin: unpinPath, exists: existsSync };
 const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart' };
+const ID_A = 'a'.repeat(64);
+const ID_B = 'b'.repeat(64);
+const ID_C = 'c'.repeat(64);
 
 afterEach(async () => {
   await shutdownRigs();
@@ -28,9 +31,9 @@ afterEach(async () => {
 describe('pinned containers maps on bpffs', () => {
   bpfTest('ours: entries as bpftool sees them, gone on exit, pin removed on shutdown', async () => {
     const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET } }, { realMaps });
-    r.clients[0].start(container('c-k8s', 4026590001, { k8s }), true);
+    r.clients[0].start(running(r, 'c-k8s', 4026590001, { k8s }), true);
     await r.processor.start();
-    r.clients[0].start(container('c-plain', 4026590002, { name: 'web' }));
+    r.clients[0].start(running(r, 'c-plain', 4026590002, { name: 'web' }));
     expect([...dumpPinned(OURS).values()]).toEqual(
       expect.arrayContaining([
         { mntns: 4026590001, containerId: 'c-k8s', namespace: 'shop', pod: 'cart-7d9', container: 'cart' },
@@ -43,45 +46,73 @@ describe('pinned containers maps on bpffs', () => {
     expect(existsSync(OURS)).toBe(false);
   });
 
-  bpfTest('keep_on_shutdown leaves the pin for the next run, which drops what went stale', async () => {
-    const first = rig({ pinned_map: { write_path: OURS, read_path: GADGET, keep_on_shutdown: true } }, { realMaps });
-    first.clients[0].start(container('gone', 4026590011), true);
-    first.clients[0].start(container('stays', 4026590012), true);
-    await first.processor.start();
-    await first.processor.shutdown();
-    expect(dumpPinned(OURS).size).toBe(2);
-    const second = rig({ pinned_map: { write_path: OURS, read_path: GADGET } }, { realMaps });
-    second.clients[0].start(container('stays', 4026590012), true);
-    await second.processor.start();
-    expect([...dumpPinned(OURS).keys()]).toEqual([4026590012]);
-  });
-
-  bpfTest("another agent's IG-layout map (made and filled by bpftool) is a source for a namespace no runtime knows", async () => {
-    createMapWithBpftool(GADGET);
-    updateWithBpftool(GADGET, { mntns: 4026590021, containerId: 'ig-known', namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
+  bpfTest("a reused mount namespace: the entry is the newer container's, and stays so after the older one's late exit", async () => {
     const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '10s' } }, { realMaps });
     await r.processor.start();
-    updateWithBpftool(GADGET, { mntns: 4026590022, containerId: 'ig-new', namespace: '', pod: '', container: 'late' });
-    await r.processor.consumeLogs(batchOf([execRecord(101, 4026590021), execRecord(102, 4026590022)]));
-    await r.out.waitFor(() => r.out.count() === 2, 'both records enriched');
-    const byPid = new Map(r.out.batches.flatMap((b) => Array.from({ length: b.length }, (_, i) => [b.pid(i), b.containers?.[i]] as const)));
-    expect(byPid.get(101)).toMatchObject({ id: 'ig-known', runtime: 'pinned-map', k8s: { namespace: 'kube-system', podName: 'coredns-x', containerName: 'coredns' } });
-    expect(byPid.get(102)).toMatchObject({ id: 'ig-new', name: 'late', runtime: 'pinned-map' });
-    expect(r.processor.counters.releasedUnenriched.deadline).toBe(0);
-    // Mirrored into ours; and when the other agent deletes it, so do we.
-    expect(dumpPinned(OURS).get(4026590021)?.containerId).toBe('ig-known');
-    deleteWithBpftool(GADGET, 4026590021);
-    await r.out.waitFor(() => !dumpPinned(OURS).has(4026590021), 'source deletion followed');
-    expect(r.processor.index.lookup(4026590021)?.state).toBe('stopped');
+    r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
+    r.clients[0].start(container(ID_B, 0, { name: 'b' }), true);
+    const a = box(ID_A, 201, 4026590101);
+    const b = box(ID_B, 202, 4026590101);
+    await r.processor.consumeLogs(batchOf([mkdirRecord(a.cgroupId, a.path), execRecord(1, a)]));
+    await r.out.waitFor(() => r.out.count() === 1, 'A');
+    expect(dumpPinned(OURS).get(a.mntns)?.containerId).toBe(ID_A);
+    await r.processor.consumeLogs(batchOf([mkdirRecord(b.cgroupId, b.path), execRecord(2, b)]));
+    await r.out.waitFor(() => r.out.count() === 2, 'B');
+    await r.processor.consumeLogs(batchOf([rmdirRecord(a.cgroupId, a.path), exitRecord(1, a)]));
+    expect(r.out.batches.at(-1)!.containers?.[0]).toMatchObject({ id: ID_A, state: 'stopped' });
+    expect([...dumpPinned(OURS).values()]).toEqual([{ mntns: b.mntns, containerId: ID_B, namespace: '', pod: '', container: 'b' }]);
+    await r.processor.consumeLogs(batchOf([rmdirRecord(b.cgroupId, b.path)]));
+    expect(dumpPinned(OURS).size).toBe(0);
+  });
+
+  bpfTest('keep_on_shutdown leaves the pin for the next run, which drops what went stale', async () => {
+    const first = rig({ pinned_map: { write_path: OURS, read_path: GADGET, keep_on_shutdown: true } }, { realMaps });
+    first.clients[0].start(running(first, 'gone', 4026590011), true);
+    first.clients[0].start(running(first, 'stays', 4026590012), true);
+    first.clients[0].start(running(first, 'reused', 4026590013), true);
+    await first.processor.start();
+    await first.processor.shutdown();
+    expect(dumpPinned(OURS).size).toBe(3);
+    const second = rig({ pinned_map: { write_path: OURS, read_path: GADGET } }, { realMaps });
+    second.clients[0].start(running(second, 'stays', 4026590012), true);
+    second.clients[0].start(running(second, 'newer', 4026590013), true);
+    await second.processor.start();
+    const dump = dumpPinned(OURS);
+    expect([...dump.keys()].sort()).toEqual([4026590012, 4026590013]);
+    expect(dump.get(4026590013)?.containerId).toBe('newer');
+  });
+
+  bpfTest("another agent's IG-layout map (made and filled by bpftool) describes the containers its entries name, by id only", async () => {
+    createMapWithBpftool(GADGET);
+    // The other agent's entry for an inode a new container (B) has reused.
+    updateWithBpftool(GADGET, { mntns: 4026590021, containerId: ID_A, namespace: 'shop', pod: 'old-pod', container: 'old' });
+    const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '300ms' } }, { realMaps });
+    await r.processor.start();
+    updateWithBpftool(GADGET, { mntns: 4026590022, containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
+    const b = box(ID_B, 301, 4026590021);
+    const c = box(ID_C, 302, 4026590022, `/k8s.io/${ID_C}`);
+    await r.processor.consumeLogs(batchOf([mkdirRecord(b.cgroupId, b.path), mkdirRecord(c.cgroupId, c.path), execRecord(101, b), execRecord(102, c)]));
+    await r.out.waitFor(() => r.out.count() === 2, 'both records released');
+    const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
+    expect(byPid.get(101)).toMatchObject({ id: ID_B, runtime: 'docker', name: '' });
+    expect(byPid.get(101)?.k8s).toBeUndefined();
+    expect(byPid.get(102)).toMatchObject({ id: ID_C, runtime: 'pinned-map', k8s: { namespace: 'kube-system', podName: 'coredns-x', containerName: 'coredns' } });
+    expect(r.processor.counters.withoutMetadata).toMatchObject({ path_only: 1, deadline: 0 });
+    expect(r.processor.counters.releasedEnriched).toBe(1);
+    // Ours lists each under its own id.
+    const ours = dumpPinned(OURS);
+    expect(ours.get(4026590021)?.containerId).toBe(ID_B);
+    expect(ours.get(4026590022)).toMatchObject({ containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
   });
 
   bpfTest('a map of another layout at the source path is refused with a clear error and never read', async () => {
     createMapWithBpftool(GADGET, 8);
     const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '20ms' } }, { realMaps });
     await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(7, 4026590031)]));
-    await r.out.waitFor(() => r.out.count() === 1, 'deadline release');
-    expect(r.out.records()[0].id).toBeNull();
+    const c = box(ID_C, 401, 4026590031, `/k8s.io/${ID_C}`);
+    await r.processor.consumeLogs(batchOf([mkdirRecord(c.cgroupId, c.path), execRecord(7, c)]));
+    await r.out.waitFor(() => r.out.count() === 1, 'released without a description');
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_C, runtime: 'containerd', name: '' });
     const errors = r.logs.filter((l) => l.level === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0].msg).toContain(`pinned map ${GADGET} refused as a container source`);

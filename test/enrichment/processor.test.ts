@@ -1,77 +1,166 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import type { RecordSpec } from '../../src/events';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
 import { containerEnrichmentProcessorFactory } from '../../src/processors/container-enrichment';
-import { DEFAULT_WRITE_MAP_PATH } from '../../src/processors/container-enrichment/config';
+import { DEFAULT_READ_MAP_PATH, DEFAULT_WRITE_MAP_PATH } from '../../src/processors/container-enrichment/config';
 import { refusingSocket } from '../runtimes/helpers';
-import { batchOf, CollectingConsumer, container, execRecord, exitRecord, FakeRuntimeClient, testSettings } from './fakes';
-import { rig, shutdownRigs } from './harness';
+import {
+  batchOf,
+  type Box,
+  box,
+  CollectingConsumer,
+  container,
+  execRecord,
+  exitRecord,
+  FakeMaps,
+  FakePinnedMap,
+  FakeRuntimeClient,
+  hexId,
+  mkdirRecord,
+  openRecord,
+  rmdirRecord,
+  ROOT_CGROUP,
+  testSettings,
+} from './fakes';
+import { type Rig, rig, shutdownRigs } from './harness';
 
 const HOST = 4026531840;
+/** A host process: the host's mount namespace, the root cgroup. */
+const HOST_AT = { mntns: HOST, cgroupId: ROOT_CGROUP };
 const ID_A = 'a'.repeat(64);
 const ID_B = 'b'.repeat(64);
+const ID_C = 'c'.repeat(64);
+const ID_D = 'd'.repeat(64);
+const ID_E = 'e'.repeat(64);
+const POD_UID = '0c3e7d1a-1111-2222-3333-444455556666';
 
 afterEach(shutdownRigs);
 
+/** The runtime made `b`'s cgroup: it is in the tree, and the kernel's record of it is returned. */
+function made(r: Rig, b: Box): RecordSpec {
+  r.cgroups.mkdir(b.cgroupId, b.path);
+  return mkdirRecord(b.cgroupId, b.path);
+}
+
+/** The runtime removed `b`'s cgroup (its last process exited). */
+function removed(r: Rig, b: Box): RecordSpec {
+  r.cgroups.rmdir(b.cgroupId);
+  return rmdirRecord(b.cgroupId, b.path);
+}
+
+const send = (r: Rig, specs: RecordSpec[]) => r.processor.consumeLogs(batchOf(specs));
+const ourMap = (r: Rig) => r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!;
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
 describe('container enrichment: the hot path', () => {
-  test('known, host and unknown namespaces in one batch', async () => {
+  test('host, known and unknown cgroups in one batch', async () => {
     const r = rig({ pending: { deadline: '10s' } });
+    const a = box(ID_A, 101, 5001);
+    // Made before the agent started: the walk at start finds it, the runtime's list describes it.
+    r.cgroups.mkdir(a.cgroupId, a.path);
     r.clients[0].start(container(ID_A, 5001), true);
     await r.processor.start();
-    const batch = batchOf([execRecord(1, 5001), execRecord(2, HOST), execRecord(3, 5001), execRecord(4, 9999)]);
-    await r.processor.consumeLogs(batch);
+    const unknown = { mntns: 9999, cgroupId: 777 };
+    // A host process in a cgroup never seen (a new service's): the host's namespace says enough.
+    const hostElsewhere = { mntns: HOST, cgroupId: 888 };
+    await send(r, [execRecord(1, a), execRecord(2, HOST_AT), execRecord(3, a), execRecord(4, unknown), execRecord(5, hostElsewhere)]);
     expect(r.out.records()).toEqual([
       { pid: 1, mntns: 5001, id: ID_A, comm: 'sh' },
       { pid: 2, mntns: HOST, id: null, comm: 'sh' },
       { pid: 3, mntns: 5001, id: ID_A, comm: 'sh' },
+      { pid: 5, mntns: HOST, id: null, comm: 'sh' },
     ]);
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_A, name: `name-${ID_A}`, runtime: 'docker', cgroupPath: a.path });
     expect(r.out.batches[0].containers?.[1]).toBeNull();
+    expect(r.out.batches[0].containers?.[3]).toBeNull();
     expect(r.processor.pending.size).toBe(1);
-    expect(r.processor.counters).toMatchObject({ hits: 2, misses: 1, hostEvents: 1 });
+    expect(r.processor.counters).toMatchObject({ hits: 2, misses: 1, hostEvents: 2 });
   });
 
-  test('host_events: drop removes host events and counts them as dropped', async () => {
+  test('host_events: drop removes records of no container (host and private-namespace services), counted as dropped', async () => {
     const r = rig({ host_events: 'drop' });
+    const a = box(ID_A, 101, 5001);
+    r.cgroups.mkdir(a.cgroupId, a.path);
     r.clients[0].start(container(ID_A, 5001), true);
     await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(1, HOST), execRecord(2, 5001), execRecord(3, HOST)]));
-    expect(r.out.records().map((x) => x.pid)).toEqual([2]);
-    expect(r.settings.stage.dropped.get('host_event')).toBe(2);
+    // A service with a private /tmp: its own mount namespace, a cgroup of no container.
+    r.cgroups.mkdir(301, '/system.slice/foo.service');
+    r.proc.process(9, '/system.slice/foo.service', 8101);
+    const service = { mntns: 8101, cgroupId: 301 };
+    await send(r, [execRecord(1, HOST_AT), execRecord(2, a), execRecord(9, service), execRecord(3, HOST_AT)]);
+    expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([[2, ID_A]]);
+    expect(r.settings.stage.dropped.get('host_event')).toBe(3);
+    expect(r.processor.counters.hostEvents).toBe(2);
+    expect(r.processor.counters.withoutMetadata.not_container).toBe(1);
+    // Known as no container's now: one map lookup, no /proc read.
+    r.proc.gone(9);
+    await send(r, [exitRecord(9, service)]);
+    expect(r.settings.stage.dropped.get('host_event')).toBe(4);
+    expect(r.processor.pending.size).toBe(0);
   });
 
   test('a batch of only held records sends nothing downstream', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(1, 9999), execRecord(2, 9999)]));
+    await send(r, [execRecord(1, { mntns: 9999, cgroupId: 700 }), execRecord(2, { mntns: 9999, cgroupId: 700 })]);
     expect(r.out.batches).toHaveLength(0);
     expect(r.processor.pending.size).toBe(2);
   });
-});
 
-describe('container enrichment: unknown namespaces wait, bounded', () => {
-  test('the on-demand lookup (pid → cgroup → runtime get) releases held records enriched, in order', async () => {
+  test('a record whose cgroup the kernel could not read passes at once, counted no_cgroup', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    // The container exists in the runtime, but no event told us yet.
-    r.clients[0].start(container(ID_A, 0, { pid: 0 }), true);
-    r.proc.dockerProcess(42, ID_A, 6001);
-    await r.processor.consumeLogs(batchOf([execRecord(42, 6001, 'first'), execRecord(43, 6001, 'second')]));
-    await r.out.waitFor(() => r.out.count() === 2, 'held records released');
-    expect(r.out.records()).toEqual([
-      { pid: 42, mntns: 6001, id: ID_A, comm: 'first' },
-      { pid: 43, mntns: 6001, id: ID_A, comm: 'second' },
-    ]);
-    expect(r.out.batches).toHaveLength(1);
-    expect(r.processor.counters.releasedEnriched).toBe(2);
-    // Later records of that namespace are now hits.
-    await r.processor.consumeLogs(batchOf([execRecord(44, 6001)]));
-    expect(r.out.records()[2].id).toBe(ID_A);
+    await send(r, [execRecord(1, { mntns: 9999, cgroupId: 0 }), execRecord(2, { mntns: HOST, cgroupId: 0 })]);
+    expect(r.out.batches[0].containers).toEqual([undefined, null]);
+    expect(r.processor.counters.withoutMetadata.no_cgroup).toBe(1);
     expect(r.processor.pending.size).toBe(0);
   });
+});
 
-  test('held records go with the first runtime to answer; a slower, richer one improves the index later', async () => {
+describe('container enrichment: containers learned from the kernel', () => {
+  test("a container is learned from its cgroup_mkdir record and described by id before its first record", async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    const b = box(ID_B, 102, 5002);
+    // The runtime knows it; no event told us.
+    r.clients[0].start(container(ID_B, 0, { name: 'web' }), true);
+    await send(r, [made(r, b)]);
+    await r.out.waitFor(() => r.processor.index.get(ID_B)?.described === true, 'the lookup by id');
+    expect(r.clients[0].getCalls).toBe(1);
+    await send(r, [execRecord(10, b, 'first')]);
+    // Enriched on arrival: no wait, no /proc read (this fake /proc has no process), no walk of the tree.
+    expect(r.out.tagged()).toEqual([{ pid: 10, comm: 'first', cgroupId: 102, container: expect.objectContaining({ id: ID_B, name: 'web', runtime: 'docker' }) }]);
+    expect(r.processor.counters).toMatchObject({ hits: 1, misses: 0 });
+    expect(r.processor.pending.size).toBe(0);
+    expect(r.cgroups.walks).toBe(1);
+    expect(ourMap(r).lookup(5002)?.containerId).toBe(ID_B);
+  });
+
+  test('records that came with the cgroup record wait and are released enriched, in order, as one batch', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    const b = box(ID_B, 102, 5002);
+    r.clients[0].start(container(ID_B, 0, { name: 'web' }), true);
+    await send(r, [made(r, b), execRecord(42, b, 'first'), openRecord(42, b, '/etc/passwd', 'first'), execRecord(43, b, 'second')]);
+    expect(r.processor.pending.size).toBe(3);
+    await r.out.waitFor(() => r.out.count() === 3, 'held records released');
+    expect(r.out.records().map((x) => [x.pid, x.comm, x.id])).toEqual([
+      [42, 'first', ID_B],
+      [42, 'first', ID_B],
+      [43, 'second', ID_B],
+    ]);
+    expect(r.out.batches).toHaveLength(1);
+    expect(r.processor.counters).toMatchObject({ releasedEnriched: 3, misses: 3 });
+    // Later records are hits.
+    await send(r, [execRecord(44, b)]);
+    expect(r.out.records()[3].id).toBe(ID_B);
+    expect(r.processor.counters.hits).toBe(1);
+  });
+
+  test('held records go with the first runtime to answer; a slower, richer one improves the container later', async () => {
     const containerd = new FakeRuntimeClient('containerd');
     const docker = new FakeRuntimeClient('docker');
     let answer: () => void = () => undefined;
@@ -80,192 +169,411 @@ describe('container enrichment: unknown namespaces wait, bounded', () => {
     await r.processor.start();
     containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A }), true);
     docker.start(container(ID_A, 0, { runtime: 'docker', name: 'web' }), true);
-    r.proc.dockerProcess(80, ID_A, 6100);
-    await r.processor.consumeLogs(batchOf([execRecord(80, 6100)]));
+    const a = box(ID_A, 101, 6100);
+    await send(r, [made(r, a), execRecord(80, a)]);
     await r.out.waitFor(() => r.out.count() === 1, 'release on the first answer');
-    expect(r.out.batches[0].containers?.[0]).toMatchObject({ runtime: 'containerd', name: ID_A });
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_A, runtime: 'containerd', name: ID_A });
     answer();
-    await r.out.waitFor(() => r.processor.index.lookup(6100)?.runtime === 'docker', 'the richer answer');
-    expect(r.processor.index.lookup(6100)?.name).toBe('web');
+    await r.out.waitFor(() => r.processor.index.get(ID_A)?.info.runtime === 'docker', 'the richer answer');
+    await send(r, [execRecord(81, a)]);
+    expect(r.out.batches[1].containers?.[0]).toMatchObject({ id: ID_A, runtime: 'docker', name: 'web', cgroupPath: a.path });
   });
 
-  test('a runtime event arriving first releases the held records', async () => {
+  test('a runtime event arriving while the lookup retries releases the held records at once', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(50, 7001)]));
+    const b = box(ID_B, 102, 7001);
+    await send(r, [made(r, b), execRecord(50, b)]);
+    // The runtime made the cgroup a moment before it answers for the id.
+    await r.out.waitFor(() => r.clients[0].getCalls >= 2, 'a retried lookup');
     expect(r.processor.pending.size).toBe(1);
-    r.clients[0].start(container(ID_B, 7001));
+    r.clients[0].start(container(ID_B, 0));
     expect(r.out.records()).toEqual([{ pid: 50, mntns: 7001, id: ID_B, comm: 'sh' }]);
     expect(r.processor.pending.size).toBe(0);
+    expect(r.processor.counters.releasedEnriched).toBe(1);
   });
 
-  test('a started event without a namespace: the pid of the event gives it', async () => {
+  test("a started event with a pid: the pid's cgroup is the container's, whatever its path looks like", async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    r.proc.mntnsOf.set(77, 7100);
+    // A custom cgroup parent: the path names no container.
+    r.cgroups.mkdir(601, '/custom/parent/app-1');
+    r.proc.process(77, '/custom/parent/app-1', 7100);
     r.clients[0].containers.set('c77', container('c77', 0, { pid: 77 }));
     r.clients[0].emit({ kind: 'started', runtime: 'docker', id: 'c77' });
-    await r.out.waitFor(() => r.processor.index.lookup(7100) !== undefined, 'container indexed after get');
-    expect(r.processor.index.lookup(7100)?.id).toBe('c77');
+    await r.out.waitFor(() => r.processor.index.lookup(601) != null, 'the container attached by its pid');
+    expect(r.processor.index.lookup(601)?.id).toBe('c77');
+    expect(ourMap(r).lookup(7100)?.containerId).toBe('c77');
+    await send(r, [execRecord(78, { mntns: 7100, cgroupId: 601 })]);
+    expect(r.out.records()).toEqual([{ pid: 78, mntns: 7100, id: 'c77', comm: 'sh' }]);
+    expect(r.processor.counters.hits).toBe(1);
   });
 
-  test('on deadline, records are released unenriched and counted', async () => {
+  test('a process in a nested mount namespace is its container\'s, by its cgroup', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    const a = box(ID_A, 101, 5001);
+    r.cgroups.mkdir(a.cgroupId, a.path);
+    r.clients[0].start(container(ID_A, 5001), true);
+    await r.processor.start();
+    await send(r, [execRecord(1, a), execRecord(2, { ...a, mntns: 5002 })]);
+    expect(r.out.records().map((x) => x.id)).toEqual([ID_A, ID_A]);
+    // The pinned map keeps the first namespace seen.
+    expect(ourMap(r).lookup(5001)?.containerId).toBe(ID_A);
+    expect(ourMap(r).lookup(5002)).toBeUndefined();
+  });
+
+  test('a container whose runtime never answers gets container.id and the runtime from its path, counted path_only', async () => {
+    const r = rig({ pending: { deadline: '300ms' } });
+    await r.processor.start();
+    const c = box(
+      ID_C,
+      201,
+      5201,
+      `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${POD_UID.replace(/-/g, '_')}.slice/cri-containerd-${ID_C}.scope`,
+    );
+    await send(r, [made(r, c), execRecord(1, c)]);
+    expect(r.processor.pending.size).toBe(1);
+    await r.out.waitFor(() => r.out.count() === 1, 'the lookup gives up');
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_C, runtime: 'cri', name: '', cgroupPath: c.path, k8s: { podUid: POD_UID } });
+    expect(r.processor.counters.withoutMetadata).toMatchObject({ path_only: 1, deadline: 0 });
+    expect(r.clients[0].getCalls).toBeGreaterThan(1);
+    // Known as path-only now: later records pass at once, still with the path's id.
+    await send(r, [execRecord(2, c)]);
+    expect(r.out.records().map((x) => x.id)).toEqual([ID_C, ID_C]);
+    expect(r.processor.pending.size).toBe(0);
+    expect(r.processor.counters.withoutMetadata.path_only).toBe(2);
+    // Surely a container: listed in our pinned map.
+    expect(ourMap(r).lookup(5201)?.containerId).toBe(ID_C);
+  });
+
+  test('a path that only looks like containerd\'s /<namespace>/<id>, which containerd does not know, is no container', async () => {
+    const containerd = new FakeRuntimeClient('containerd', '/run/containerd/containerd.sock');
+    const r = rig({ pending: { deadline: '10s' } }, { clients: [containerd] });
+    await r.processor.start();
+    containerd.start(container('web-2', 0, { runtime: 'containerd', name: 'web-2' }), true);
+    const notContainer = box('web-1', 301, 5301, '/default/web-1');
+    const ctr = box('web-2', 302, 5302, '/default/web-2');
+    const started = Date.now();
+    await send(r, [made(r, notContainer), made(r, ctr), execRecord(1, notContainer), execRecord(2, ctr)]);
+    await r.out.waitFor(() => r.out.count() === 2, 'both released');
+    // containerd knows a container before its cgroup exists: not waiting the 10 s deadline for it.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
+    expect(byPid.get(1)).toBeUndefined();
+    expect(byPid.get(2)).toMatchObject({ id: 'web-2', runtime: 'containerd' });
+    expect(r.processor.counters.withoutMetadata).toMatchObject({ not_container: 1, path_only: 0, deadline: 0 });
+    expect(r.processor.index.get('web-1')).toBeUndefined();
+    expect(r.processor.index.lookup(301)).toBeNull();
+    await send(r, [execRecord(3, notContainer)]);
+    expect(r.out.batches.at(-1)!.containers).toEqual([undefined]);
+    expect(r.processor.counters.withoutMetadata.not_container).toBe(2);
+    expect(ourMap(r).lookup(5301)).toBeUndefined();
+    expect(ourMap(r).lookup(5302)?.containerId).toBe('web-2');
+  });
+
+  test('a cgroup no record announced is resolved through /proc/<pid>/cgroup', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    // Its cgroup_mkdir record was lost (a full ring buffer).
+    const c = box(ID_C, 401, 6001);
+    r.cgroups.mkdir(c.cgroupId, c.path);
+    r.proc.process(42, c.path, c.mntns);
+    r.clients[0].start(container(ID_C, 0), true);
+    await send(r, [execRecord(42, c, 'first'), execRecord(42, c, 'second')]);
+    await r.out.waitFor(() => r.out.count() === 2, 'held records released');
+    expect(r.out.records().map((x) => [x.comm, x.id])).toEqual([
+      ['first', ID_C],
+      ['second', ID_C],
+    ]);
+    expect(r.out.batches).toHaveLength(1);
+    expect(r.processor.counters.releasedEnriched).toBe(2);
+    expect(r.cgroups.walks).toBe(1);
+    await send(r, [execRecord(43, c)]);
+    expect(r.out.records()[2].id).toBe(ID_C);
+  });
+
+  test('a cgroup /proc cannot vouch for (the process gone, or moved since) is found by a walk of the tree', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    const d = box(ID_D, 402, 6002);
+    const e = box(ID_E, 403, 6003);
+    r.cgroups.mkdir(d.cgroupId, d.path);
+    r.cgroups.mkdir(e.cgroupId, e.path);
+    r.cgroups.mkdir(404, '/system.slice/bar.service');
+    // pid 45 was in D when it ran; it has moved to E since.
+    r.proc.process(45, e.path, e.mntns);
+    r.clients[0].start(container(ID_D, 0, { name: 'd' }), true);
+    r.clients[0].start(container(ID_E, 0, { name: 'e' }), true);
+    await send(r, [execRecord(44, d, 'gone'), execRecord(45, d, 'moved'), execRecord(46, { mntns: 8102, cgroupId: 404 }, 'svc')]);
+    expect(r.processor.pending.size).toBe(3);
+    expect(r.processor.index.lookup(402)).toBeUndefined();
+    await r.out.waitFor(() => r.out.count() === 3, 'the walk');
+    const byComm = new Map(r.out.tagged().map((x) => [x.comm, x.container]));
+    expect(byComm.get('gone')).toMatchObject({ id: ID_D, name: 'd' });
+    expect(byComm.get('moved')).toMatchObject({ id: ID_D, name: 'd' });
+    expect(byComm.get('svc')).toBeUndefined();
+    expect(r.processor.counters.cgroupRescans).toBe(2);
+    expect(r.cgroups.walks).toBe(2);
+    expect(r.processor.counters.withoutMetadata).toMatchObject({ not_container: 1, unresolved: 0 });
+  });
+
+  test('without the hierarchy mounted: a warning at start, /proc paths taken as they are, no walks', async () => {
+    const r = rig({ pending: { deadline: '10s' } }, { hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 12, mountPath: '' } });
+    await r.processor.start();
+    expect(r.logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([expect.stringContaining('the memory cgroup hierarchy is not mounted here')]);
+    const c = box(ID_C, 401, 6001);
+    // FakeProc reports the memory hierarchy (id 12) too: its path is the one that counts.
+    r.proc.process(42, c.path, c.mntns);
+    r.clients[0].start(container(ID_C, 0), true);
+    await send(r, [execRecord(42, c), execRecord(50, { mntns: 6009, cgroupId: 409 })]);
+    await r.out.waitFor(() => r.out.count() === 1, 'resolved from /proc');
+    expect(r.out.records()[0]).toMatchObject({ pid: 42, id: ID_C });
+    await sleep(300);
+    expect(r.cgroups.walks).toBe(0);
+    expect(r.processor.pending.size).toBe(1);
+  });
+});
+
+describe('container enrichment: held records are bounded', () => {
+  test('on deadline (a runtime that never answers), records go with what their path says, counted', async () => {
     const r = rig({ pending: { deadline: '30ms' } });
+    r.clients[0].getGate = new Promise(() => undefined);
     await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(60, 8001), execRecord(61, 8002), execRecord(62, 8001)]));
+    const a = box(ID_A, 101, 8001);
+    const unknown = { mntns: 8002, cgroupId: 777 };
+    await send(r, [made(r, a), execRecord(60, a), execRecord(61, unknown), execRecord(62, a)]);
     await r.out.waitFor(() => r.out.count() === 3, 'deadline release');
-    expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([[60, null], [62, null], [61, null]]);
-    expect(r.processor.counters.releasedUnenriched.deadline).toBe(3);
+    expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([
+      [60, ID_A],
+      [62, ID_A],
+      [61, null],
+    ]);
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_A, runtime: 'docker', name: '' });
+    expect(r.out.batches[1].containers).toEqual([undefined]);
+    expect(r.processor.counters.withoutMetadata).toMatchObject({ deadline: 2, unresolved: 1, path_only: 0 });
+    expect(r.processor.pending.size).toBe(0);
+    // Settled: later records pass at once.
+    await send(r, [execRecord(63, a)]);
+    expect(r.out.records()[3]).toMatchObject({ pid: 63, id: ID_A });
     expect(r.processor.pending.size).toBe(0);
   });
 
-  test('a namespace that missed its deadline is not held again until a resync could know it', async () => {
-    const r = rig({ pending: { deadline: '20ms' }, resync_interval: '1h' });
-    await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(70, 8101)]));
-    await r.out.waitFor(() => r.out.count() === 1, 'deadline release');
-    // A service with a private /tmp: its processes are in no container cgroup.
-    r.proc.mntnsOf.set(71, 8101);
-    r.proc.cgroupOf.set(71, '0::/system.slice/foo.service\n');
-    await r.processor.consumeLogs(batchOf([execRecord(71, 8101), exitRecord(71, 8101)]));
-    expect(r.out.count()).toBe(3);
-    expect(r.processor.pending.size).toBe(0);
-    expect(r.processor.counters.releasedUnenriched).toMatchObject({ deadline: 1, unidentified: 2 });
-    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_unidentified_namespaces\{component="processors.container_enrichment"\} 1/);
-    // Its inode reused by a container: an exec from a container cgroup is held and looked up again.
-    r.clients[0].start(container(ID_A, 0, { pid: 0 }), true);
-    r.proc.dockerProcess(72, ID_A, 8101);
-    await r.processor.consumeLogs(batchOf([execRecord(72, 8101)]));
-    await r.out.waitFor(() => r.out.count() === 4, 'lookup');
-    expect(r.out.records()[3].id).toBe(ID_A);
-  });
-
-  test('beyond max_per_mntns and max_total records pass unenriched at once, counted', async () => {
+  test('beyond max_per_mntns and max_total records pass at once with what is known, counted', async () => {
     const r = rig({ pending: { max_per_mntns: 2, max_total: 3, deadline: '10s' } });
     await r.processor.start();
-    const specs = [execRecord(1, 9001), execRecord(2, 9001), execRecord(3, 9001), execRecord(4, 9002), execRecord(5, 9003)];
-    await r.processor.consumeLogs(batchOf(specs));
-    expect(r.out.records().map((x) => x.pid)).toEqual([3, 5]);
+    const [c1, c2, c3] = [1, 2, 3].map((k) => box(hexId(k), 200 + k, 9000 + k));
+    const specs = [made(r, c1), made(r, c2), made(r, c3), execRecord(1, c1), execRecord(2, c1), execRecord(3, c1), execRecord(4, c2), execRecord(5, c3)];
+    await send(r, specs);
+    expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([
+      [3, c1.id],
+      [5, c3.id],
+    ]);
     expect(r.processor.pending.size).toBe(3);
-    expect(r.processor.counters.releasedUnenriched.overflow).toBe(2);
+    expect(r.processor.counters.withoutMetadata.overflow).toBe(2);
     const metrics = await r.settings.metrics.metrics();
-    expect(metrics).toMatch(/ebpf_container_otel_enrichment_pending_records\{component="processors.container_enrichment"\} 3/);
-    expect(metrics).toMatch(/ebpf_container_otel_enrichment_released_unenriched_total\{component="processors.container_enrichment",reason="overflow"\} 2/);
+    expect(metrics).toMatch(/ebpf_container_otel_enrichment_pending_records\{component="processors.container_enrichment"\} 3\n/);
+    expect(metrics).toMatch(/ebpf_container_otel_enrichment_records_without_metadata_total\{component="processors.container_enrichment",reason="overflow"\} 2\n/);
   });
 
-  test('shutdown releases what is held, unenriched', async () => {
+  test('shutdown releases what is held, counted shutdown', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    await r.processor.consumeLogs(batchOf([execRecord(1, 9001)]));
+    const c = box(ID_C, 201, 9001);
+    await send(r, [made(r, c), execRecord(1, c), execRecord(2, { mntns: 9002, cgroupId: 777 })]);
+    expect(r.processor.pending.size).toBe(2);
     await r.processor.shutdown();
-    expect(r.out.records().map((x) => x.pid)).toEqual([1]);
-    expect(r.processor.counters.releasedUnenriched.shutdown).toBe(1);
+    const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
+    expect([...byPid.keys()].sort()).toEqual([1, 2]);
+    expect(byPid.get(1)).toMatchObject({ id: ID_C });
+    expect(byPid.get(2)).toBeUndefined();
+    expect(r.processor.counters.withoutMetadata.shutdown).toBe(2);
+    expect(r.clients[0].closed).toBe(true);
+  });
+});
+
+describe('container enrichment: exits and reused mount namespaces', () => {
+  test('an exited container enriches its late records until its tombstone expires', async () => {
+    let now = 0;
+    const r = rig({ tombstone_ttl: '30s', pending: { deadline: '10s' } }, { now: () => now });
+    await r.processor.start();
+    const a = box(ID_A, 101, 5001);
+    r.clients[0].start(container(ID_A, 0), true);
+    await send(r, [made(r, a)]);
+    await r.out.waitFor(() => r.processor.index.get(ID_A)?.described === true, 'lookup');
+    await send(r, [removed(r, a), exitRecord(1, a)]);
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_A, state: 'stopped' });
+    expect([r.processor.index.liveCount(), r.processor.index.exitedCount()]).toEqual([0, 1]);
+    now = 29_999;
+    expect(r.processor.index.sweep()).toBe(0);
+    now = 30_000;
+    expect(r.processor.index.sweep()).toBe(1);
+    expect(r.processor.index.exitedCount()).toBe(0);
+    await send(r, [execRecord(2, a)]);
+    expect(r.out.count()).toBe(1);
+    expect(r.processor.pending.size).toBe(1);
   });
 
-  test('a process in a nested namespace of a known container is tied to it', async () => {
+  test('mntns reuse: B gets A\'s mount namespace inode; records of B carry B, never A, and late records of A still carry A', async () => {
     const r = rig({ pending: { deadline: '10s' } });
-    r.clients[0].start(container(ID_A, 5001), true);
     await r.processor.start();
-    r.proc.dockerProcess(90, ID_A, 5002);
-    await r.processor.consumeLogs(batchOf([execRecord(90, 5002)]));
-    await r.out.waitFor(() => r.out.count() === 1, 'nested namespace resolved');
-    expect(r.out.records()[0].id).toBe(ID_A);
-    expect(r.processor.index.lookup(5002)?.id).toBe(ID_A);
-    // Known by id already: no runtime round trip.
-    expect(r.clients[0].getCalls).toBe(0);
+    r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
+    r.clients[0].start(container(ID_B, 0, { name: 'b' }), true);
+    const a = box(ID_A, 101, 5001);
+    const b = box(ID_B, 102, 5001);
+    await send(r, [made(r, a), execRecord(1, a, 'a-first')]);
+    await r.out.waitFor(() => r.out.count() === 1, 'A');
+    expect(ourMap(r).lookup(5001)?.containerId).toBe(ID_A);
+    await send(r, [removed(r, a)]);
+    expect(ourMap(r).lookup(5001)).toBeUndefined();
+    // The kernel hands A's inode to B within milliseconds; A's last records are drained after B's first.
+    await send(r, [made(r, b), execRecord(2, b, 'b-first'), exitRecord(1, a, 'a-late'), execRecord(3, b, 'b-second')]);
+    await r.out.waitFor(() => r.out.count() === 4, 'B');
+    const tagged = r.out.tagged();
+    expect(tagged.map((x) => [x.comm, x.container?.id, x.container?.state])).toEqual([
+      ['a-first', ID_A, 'running'],
+      ['a-late', ID_A, 'stopped'],
+      ['b-first', ID_B, 'running'],
+      ['b-second', ID_B, 'running'],
+    ]);
+    expect(tagged.filter((x) => x.cgroupId === b.cgroupId).every((x) => x.container?.id === ID_B && x.container.name === 'b')).toBe(true);
+    expect(ourMap(r).lookup(5001)).toMatchObject({ containerId: ID_B, container: 'b' });
   });
 
-  test('ids read from the cgroup while the process lived still resolve once the runtime knows them', async () => {
+  test('mntns reuse by a container no runtime describes: path-only B, never A', async () => {
+    const r = rig({ pending: { deadline: '200ms' } });
+    await r.processor.start();
+    r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
+    const a = box(ID_A, 101, 5001);
+    const b = box(ID_B, 102, 5001, `/system.slice/docker-${ID_B}.scope`);
+    await send(r, [made(r, a), execRecord(1, a)]);
+    await r.out.waitFor(() => r.out.count() === 1, 'A');
+    await send(r, [removed(r, a), made(r, b), execRecord(2, b), execRecord(3, b)]);
+    await r.out.waitFor(() => r.out.count() === 3, 'B path-only');
+    expect(r.out.tagged().slice(1).map((x) => [x.pid, x.container?.id, x.container?.name, x.container?.runtime])).toEqual([
+      [2, ID_B, '', 'docker'],
+      [3, ID_B, '', 'docker'],
+    ]);
+    expect(r.processor.counters.withoutMetadata.path_only).toBe(2);
+    expect(ourMap(r).lookup(5001)?.containerId).toBe(ID_B);
+  });
+
+  test("the pinned map entry of a reused mntns belongs to B after A's late exit", async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    r.proc.dockerProcess(95, ID_B, 5100);
-    await r.processor.consumeLogs(batchOf([execRecord(95, 5100, 'short')]));
-    // The process is gone before its runtime reports the container (and without a namespace: all exited).
-    r.proc.mntnsOf.delete(95);
-    r.proc.cgroupOf.delete(95);
-    r.clients[0].start(container(ID_B, 0, { pid: 0 }), true);
-    await r.out.waitFor(() => r.out.count() === 1, 'retried lookup');
-    expect(r.out.records()[0]).toMatchObject({ pid: 95, id: ID_B });
+    r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
+    r.clients[0].start(container(ID_B, 0, { name: 'b' }), true);
+    const a = box(ID_A, 101, 5001);
+    const b = box(ID_B, 102, 5001);
+    await send(r, [made(r, a), execRecord(1, a)]);
+    await r.out.waitFor(() => r.out.count() === 1, 'A');
+    expect(ourMap(r).lookup(5001)?.containerId).toBe(ID_A);
+    // B runs in the inode before A's exit is seen.
+    await send(r, [made(r, b), execRecord(2, b)]);
+    await r.out.waitFor(() => r.out.count() === 2, 'B');
+    expect(r.processor.index.get(ID_A)?.exitedAt).toBeUndefined();
+    expect(ourMap(r).lookup(5001)).toMatchObject({ containerId: ID_B, container: 'b' });
+    // A's exit, late, by its cgroup and by its runtime: B's entry stays.
+    await send(r, [removed(r, a)]);
+    r.clients[0].stop(ID_A);
+    expect(r.processor.index.get(ID_A)?.exitedAt).toBeDefined();
+    expect(ourMap(r).entries()).toEqual([expect.objectContaining({ mntns: 5001, containerId: ID_B })]);
+    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_pinned_map_entries\{component="processors.container_enrichment",map="write"\} 1\n/);
+    await send(r, [removed(r, b)]);
+    expect(ourMap(r).entries()).toEqual([]);
   });
 
-  test('a description without a namespace updates a container known by id', async () => {
-    const containerd = new FakeRuntimeClient('containerd');
-    const r = rig({}, { clients: [containerd, new FakeRuntimeClient('docker')] });
+  test("another agent's map entry for a mntns is not applied to a different container that reused it", async () => {
+    const maps = new FakeMaps();
+    const gadget = new FakePinnedMap(DEFAULT_READ_MAP_PATH);
+    maps.pinned.set(DEFAULT_READ_MAP_PATH, gadget);
+    // The other agent still lists A under the inode B now has; and C, which no runtime of ours knows.
+    gadget.update({ mntns: 5001, containerId: ID_A, namespace: 'shop', pod: 'cart-1', container: 'cart' });
+    gadget.update({ mntns: 5003, containerId: ID_C, namespace: 'kube-system', pod: 'coredns-1', container: 'coredns' });
+    const r = rig({ pending: { deadline: '300ms' } }, { maps });
     await r.processor.start();
-    containerd.start(container(ID_A, 5200, { runtime: 'containerd', name: ID_A, image: { name: '', id: '', digest: '' } }));
-    r.clients[1].start(container(ID_A, 0, { pid: 0, name: 'web', runtime: 'docker' }));
-    expect(r.processor.index.lookup(5200)).toMatchObject({ runtime: 'docker', name: 'web', image: { name: `busybox:${ID_A}` } });
-    expect(r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!.lookup(5200)?.container).toBe('web');
+    const b = box(ID_B, 102, 5001);
+    const c = box(ID_C, 103, 5003, `/kubepods/besteffort/pod${POD_UID}/${ID_C}`);
+    await send(r, [made(r, b), made(r, c), execRecord(2, b), execRecord(3, c)]);
+    await r.out.waitFor(() => r.out.count() === 2, 'both released');
+    const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
+    expect(byPid.get(2)).toMatchObject({ id: ID_B, runtime: 'docker', name: '' });
+    expect(byPid.get(2)?.k8s).toBeUndefined();
+    expect(byPid.get(3)).toMatchObject({
+      id: ID_C,
+      runtime: 'pinned-map',
+      name: 'coredns',
+      k8s: { namespace: 'kube-system', podName: 'coredns-1', containerName: 'coredns', podUid: POD_UID },
+    });
+    expect(r.processor.counters).toMatchObject({ releasedEnriched: 1, withoutMetadata: expect.objectContaining({ path_only: 1 }) });
+    expect(ourMap(r).lookup(5001)?.containerId).toBe(ID_B);
+    expect(r.processor.index.get(ID_A)).toBeUndefined();
   });
 
-  test('a pid now living in another namespace does not speak for the event\'s', async () => {
-    const r = rig({ pending: { deadline: '60ms' } });
-    r.clients[0].start(container(ID_A, 5001), true);
+  test('a restarted container (a new cgroup, the same id) is live again', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    r.proc.dockerProcess(91, ID_A, 5003);
-    await r.processor.consumeLogs(batchOf([execRecord(91, 5004)]));
-    await r.out.waitFor(() => r.out.count() === 1, 'deadline release');
-    expect(r.out.records()[0].id).toBeNull();
-    // Unidentified, which exporters tell from the host's own events (null).
-    expect(r.out.batches[0].containers).toEqual([undefined]);
-    expect(r.processor.index.lookup(5004)).toBeUndefined();
+    r.clients[0].start(container(ID_A, 0, { name: 'web' }), true);
+    const first = box(ID_A, 101, 5001);
+    const again = box(ID_A, 103, 5003);
+    await send(r, [made(r, first), execRecord(1, first)]);
+    await r.out.waitFor(() => r.out.count() === 1, 'first run');
+    await send(r, [removed(r, first)]);
+    expect([r.processor.index.liveCount(), r.processor.index.exitedCount()]).toEqual([0, 1]);
+    expect(ourMap(r).entries()).toEqual([]);
+    await send(r, [made(r, again), execRecord(2, again)]);
+    await r.out.waitFor(() => r.out.count() === 2, 'second run');
+    expect(r.out.batches.at(-1)!.containers?.[0]).toMatchObject({ id: ID_A, name: 'web', state: 'running' });
+    expect([r.processor.index.liveCount(), r.processor.index.exitedCount()]).toEqual([1, 0]);
+    expect(ourMap(r).entries()).toEqual([expect.objectContaining({ mntns: 5003, containerId: ID_A })]);
+    // Described again by its runtime.
+    await r.out.waitFor(() => r.clients[0].getCalls === 2, 'a second lookup');
+    // Its exit is seen again: the entry goes.
+    await send(r, [removed(r, again)]);
+    expect(r.processor.index.get(ID_A)?.exitedAt).toBeDefined();
+    expect(ourMap(r).entries()).toEqual([]);
+  });
+
+  test("a runtime's exited event: a tombstone whose records still resolve by cgroup, its pinned entry gone", async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    r.clients[0].start(container(ID_A, 0), true);
+    const a = box(ID_A, 101, 5001);
+    await send(r, [made(r, a), execRecord(1, a)]);
+    await r.out.waitFor(() => r.out.count() === 1, 'A');
+    r.clients[0].stop(ID_A);
+    expect(ourMap(r).entries()).toEqual([]);
+    await send(r, [exitRecord(1, a)]);
+    expect(r.out.batches.at(-1)!.containers?.[0]).toMatchObject({ id: ID_A, state: 'stopped' });
+    // The rmdir after it changes nothing.
+    await send(r, [removed(r, a)]);
+    expect([r.processor.index.liveCount(), r.processor.index.exitedCount()]).toEqual([0, 1]);
+  });
+
+  test('a resync exits containers whose cgroups are gone though no cgroup record said so', async () => {
+    const r = rig({ resync_interval: '20ms' });
+    const a = box(ID_A, 101, 5001);
+    r.cgroups.mkdir(a.cgroupId, a.path);
+    r.clients[0].start(container(ID_A, 0), true);
+    await r.processor.start();
+    await send(r, [execRecord(1, a)]);
+    expect(ourMap(r).lookup(5001)?.containerId).toBe(ID_A);
+    // Its rmdir record was lost.
+    r.cgroups.rmdir(a.cgroupId);
+    await r.out.waitFor(() => r.processor.index.get(ID_A)?.exitedAt !== undefined, 'the resync');
+    expect(ourMap(r).entries()).toEqual([]);
   });
 });
 
 describe('container enrichment: runtimes', () => {
-  test('exited containers enrich late events until the tombstone expires', async () => {
-    let now = 0;
-    const r = rig({ tombstone_ttl: '30s', pending: { deadline: '10s' } }, { now: () => now });
-    await r.processor.start();
-    r.clients[0].start(container(ID_A, 5001));
-    r.clients[0].stop(ID_A);
-    await r.processor.consumeLogs(batchOf([exitRecord(1, 5001)]));
-    expect(r.out.records()[0].id).toBe(ID_A);
-    expect(r.out.batches[0].containers?.[0]?.state).toBe('stopped');
-    now = 30_000;
-    r.processor.index.sweep();
-    await r.processor.consumeLogs(batchOf([execRecord(2, 5001)]));
-    expect(r.out.count()).toBe(1);
-    expect(r.processor.pending.size).toBe(1);
-  });
-
-  test("a tombstone's reused inode: an exec after the death, or a process started after it, is a new container's", async () => {
-    const r = rig({ pending: { deadline: '10s' } });
-    await r.processor.start();
-    r.clients[0].start(container('old', 5300));
-    r.clients[0].stop('old');
-    // A late exit of the old container's last process still enriches.
-    await r.processor.consumeLogs(batchOf([exitRecord(10, 5300)]));
-    expect(r.out.records()[0].id).toBe('old');
-    // runc's init of a new container opens files before its first exec: it started after the death.
-    r.proc.startOf.set(11, Number(process.hrtime.bigint() / 1_000_000n) + 60_000);
-    await r.processor.consumeLogs(batchOf([{ ...exitRecord(11, 5300), type: 'open', path: '/etc/passwd', ret: 3 }, execRecord(11, 5300, 'first')]));
-    expect(r.out.count()).toBe(1);
-    expect(r.processor.index.lookup(5300)).toBeUndefined();
-    r.clients[0].start(container('new', 5300));
-    expect(r.out.records().slice(1).map((x) => [x.pid, x.id])).toEqual([[11, 'new'], [11, 'new']]);
-  });
-
-  test('a resync tombstones containers the runtime no longer lists, and adds missed ones', async () => {
-    const r = rig({ resync_interval: '20ms' });
-    r.clients[0].start(container('gone', 1), true);
-    await r.processor.start();
-    expect(r.processor.index.lookup(1)?.id).toBe('gone');
-    r.clients[0].containers.delete('gone');
-    r.clients[0].start(container('missed', 2), true);
-    await r.out.waitFor(() => r.processor.index.lookup(2) !== undefined, 'resync');
-    expect(r.processor.index.lookup(1)?.state).toBe('stopped');
-  });
-
   test('an unreachable runtime does not stop the others; warning about its outage is left to its client', async () => {
     const down = new FakeRuntimeClient('podman', '/run/podman/podman.sock');
     down.unreachable = true;
     const up = new FakeRuntimeClient('docker');
-    up.start(container('d1', 11), true);
+    up.start(container('d1', 0, { name: 'up' }), true);
     const r = rig({ resync_interval: '10ms' }, { clients: [down, up] });
     await r.processor.start();
-    expect(r.processor.index.lookup(11)?.id).toBe('d1');
-    await new Promise((res) => setTimeout(res, 60));
+    expect(r.processor.index.get('d1')).toMatchObject({ described: true, info: { name: 'up' } });
+    await sleep(60);
     // Real clients warn once per outage themselves (see the real-client test below); the processor only notes each failed list.
     expect(r.logs.filter((l) => l.level === 'warn')).toEqual([]);
     const failed = r.logs.filter((l) => l.level === 'debug' && l.msg.includes('/run/podman/podman.sock'));
@@ -279,68 +587,112 @@ describe('container enrichment: runtimes', () => {
   test('a richer runtime wins for the same container; the containerd view does not flip it back', async () => {
     const containerd = new FakeRuntimeClient('containerd');
     const docker = new FakeRuntimeClient('docker');
-    containerd.start(container(ID_A, 5001, { runtime: 'containerd', name: ID_A }), true);
-    docker.start(container(ID_A, 5001, { runtime: 'docker', name: 'web' }), true);
+    containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A }), true);
+    docker.start(container(ID_A, 0, { runtime: 'docker', name: 'web' }), true);
     const r = rig({ resync_interval: '10ms' }, { clients: [containerd, docker] });
+    const a = box(ID_A, 101, 5001);
+    r.cgroups.mkdir(a.cgroupId, a.path);
     await r.processor.start();
-    await new Promise((res) => setTimeout(res, 40));
-    expect(r.processor.index.lookup(5001)).toMatchObject({ runtime: 'docker', name: 'web' });
+    await sleep(50);
+    expect(r.processor.index.lookup(101)?.info).toMatchObject({ runtime: 'docker', name: 'web' });
+    await send(r, [execRecord(1, a)]);
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ runtime: 'docker', name: 'web' });
   });
 
-  test('sandboxes are never indexed; exits seen before a slow get win', async () => {
+  test('a later, richer description updates the container and its pinned entry; the containerd view does not undo it', async () => {
+    const containerd = new FakeRuntimeClient('containerd');
+    const cri = new FakeRuntimeClient('cri');
+    const r = rig({}, { clients: [containerd, cri] });
+    await r.processor.start();
+    const a = box(ID_A, 101, 5200);
+    r.cgroups.mkdir(a.cgroupId, a.path);
+    r.proc.process(90, a.path, a.mntns);
+    // Its events come before the kernel's cgroup record is drained: the pid tells the cgroup and the namespace.
+    containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A, pid: 90 }));
+    expect(r.processor.index.lookup(101)?.info).toMatchObject({ id: ID_A, runtime: 'containerd', name: ID_A });
+    expect(ourMap(r).lookup(5200)).toMatchObject({ containerId: ID_A, container: ID_A });
+    const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart' };
+    cri.start(container(ID_A, 0, { runtime: 'cri', name: 'cart', k8s }));
+    expect(r.processor.index.lookup(101)?.info).toMatchObject({ runtime: 'cri', name: 'cart', k8s });
+    expect(ourMap(r).lookup(5200)).toMatchObject({ containerId: ID_A, namespace: 'shop', pod: 'cart-7d9', container: 'cart' });
+    containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A, pid: 90 }));
+    expect(r.processor.index.lookup(101)?.info.runtime).toBe('cri');
+    // The kernel's record of the cgroup, drained late, changes nothing.
+    await send(r, [mkdirRecord(a.cgroupId, a.path), execRecord(91, a)]);
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_A, runtime: 'cri', name: 'cart' });
+    expect(r.processor.index.liveCount()).toBe(1);
+  });
+
+  test('sandboxes are never indexed; an exit seen before a slow get wins', async () => {
     const r = rig();
     await r.processor.start();
-    r.clients[0].start(container('pause', 12, { sandbox: true }));
-    expect(r.processor.index.lookup(12)).toBeUndefined();
-    r.clients[0].containers.set('slow', container('slow', 13));
+    r.clients[0].start(container('pause', 0, { sandbox: true }));
+    expect(r.processor.index.get('pause')).toBeUndefined();
+    r.clients[0].containers.set('slow', container('slow', 0));
     r.clients[0].emit({ kind: 'started', runtime: 'docker', id: 'slow' });
     r.clients[0].emit({ kind: 'exited', runtime: 'docker', id: 'slow' });
     await new Promise((res) => setImmediate(res));
     expect(r.clients[0].getCalls).toBe(1);
-    expect(r.processor.index.lookup(13)).toBeUndefined();
+    // Not a live container the pinned map or the metrics would keep for ever.
+    const slow = r.processor.index.get('slow');
+    expect(slow === undefined || slow.exitedAt !== undefined).toBe(true);
+    expect(r.processor.index.liveCount()).toBe(0);
   });
 
-  test('1,000 containers started and stopped through runtime events: index, tombstones, pinned map back to base', async () => {
+  test('1,000 containers made and removed through cgroup records: index, tombstones, pinned map back to base', async () => {
     let now = 0;
-    const r = rig({ max_containers: 4096, pinned_map: { max_entries: 4096 } }, { now: () => now });
-    r.clients[0].start(container('base', 3), true);
+    const r = rig({ max_containers: 4096, pinned_map: { max_entries: 4096 }, pending: { deadline: '10s' } }, { now: () => now });
+    const base = box(hexId('ba5e'), 99, 4000);
+    r.cgroups.mkdir(base.cgroupId, base.path);
+    r.clients[0].start(container(base.id, 0, { pid: 3 }), true);
+    r.proc.process(3, base.path, base.mntns);
     await r.processor.start();
-    const map = r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!;
-    const base = { live: r.processor.index.liveSize(), tombstones: r.processor.index.tombstoneCount(), pinned: map.data.size };
-    expect(base).toEqual({ live: 1, tombstones: 0, pinned: 1 });
-    for (let k = 0; k < 1_000; k++) r.clients[0].start(container(`c${k}`, 100_000 + k));
-    expect(r.processor.index.liveSize()).toBe(1_001);
+    const map = ourMap(r);
+    const index = r.processor.index;
+    const atBase = { live: index.liveCount(), exited: index.exitedCount(), pinned: map.data.size };
+    expect(atBase).toEqual({ live: 1, exited: 0, pinned: 1 });
+    const boxes = Array.from({ length: 1_000 }, (_, k) => box(hexId(k + 1), 10_000 + k, 100_000 + k));
+    for (const b of boxes) r.clients[0].start(container(b.id, 0, { name: `n${b.cgroupId}` }), true);
+    await send(r, [...boxes.map((b) => made(r, b)), ...boxes.map((b, k) => execRecord(k + 10, b))]);
+    await r.out.waitFor(() => r.out.count() === 1_000, 'every container described', 20_000);
+    expect(r.out.tagged().every((x) => x.container?.id === boxes[x.pid - 10].id && x.container.name === `n${x.cgroupId}`)).toBe(true);
+    expect(index.liveCount()).toBe(1_001);
     expect(map.data.size).toBe(1_001);
-    for (let k = 0; k < 1_000; k++) r.clients[0].stop(`c${k}`);
+    await send(r, boxes.map((b) => removed(r, b)));
     expect(map.data.size).toBe(1);
-    expect(r.processor.index.tombstoneCount()).toBe(1_000);
+    expect(index.exitedCount()).toBe(1_000);
     now = 30_000;
-    r.processor.index.sweep();
-    expect({ live: r.processor.index.liveSize(), tombstones: r.processor.index.tombstoneCount(), pinned: map.data.size }).toEqual(base);
+    index.sweep();
+    expect({ live: index.liveCount(), exited: index.exitedCount(), pinned: map.data.size }).toEqual(atBase);
+    expect(index.lookup(10_500)).toBeUndefined();
     const metrics = await r.settings.metrics.metrics();
-    expect(metrics).toMatch(/enrichment_index_containers\{component="processors.container_enrichment"\} 1\n/);
-    expect(metrics).toMatch(/enrichment_tombstones\{component="processors.container_enrichment"\} 0\n/);
+    expect(metrics).toMatch(/enrichment_containers\{component="processors.container_enrichment",state="live"\} 1\n/);
+    expect(metrics).toMatch(/enrichment_containers\{component="processors.container_enrichment",state="exited"\} 0\n/);
     expect(metrics).toMatch(/enrichment_pinned_map_entries\{component="processors.container_enrichment",map="write"\} 1\n/);
   });
 
-  test("a container in the host's mount namespace is never indexed: host events stay host events", async () => {
+  test("a container sharing the host's mount namespace is tagged by its cgroup, and never listed under the host's inode", async () => {
     const r = rig();
+    const a = box(ID_A, 101, HOST);
+    r.cgroups.mkdir(a.cgroupId, a.path);
+    r.proc.process(7, a.path, HOST);
+    r.clients[0].start(container(ID_A, 0, { pid: 7 }), true);
     await r.processor.start();
-    r.clients[0].start(container('hostns', HOST));
-    await r.processor.consumeLogs(batchOf([execRecord(1, HOST)]));
-    expect(r.out.records()[0].id).toBeNull();
-    expect(r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!.data.size).toBe(0);
-    expect(r.logs.some((l) => l.msg.includes("shares the host's mount namespace"))).toBe(true);
+    await send(r, [execRecord(7, a), execRecord(1, HOST_AT)]);
+    expect(r.out.records().map((x) => x.id)).toEqual([ID_A, null]);
+    expect(ourMap(r).data.size).toBe(0);
+    expect(r.processor.index.get(ID_A)?.mntns).toBe(0);
   });
 
   test('max_containers is enforced, warned about once and counted', async () => {
     const r = rig({ max_containers: 2 });
     await r.processor.start();
-    for (let k = 0; k < 4; k++) r.clients[0].start(container(`c${k}`, 200 + k));
-    expect(r.processor.index.liveSize()).toBe(2);
+    const boxes = [1, 2, 3, 4].map((k) => box(hexId(k), 200 + k, 300 + k));
+    await send(r, boxes.map((b) => made(r, b)));
+    expect(r.processor.index.liveCount()).toBe(2);
     expect(r.processor.index.refused).toBe(2);
     expect(r.logs.filter((l) => l.msg.includes('container index full'))).toHaveLength(1);
-    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_index_refused_total\{component="processors.container_enrichment"\} 2/);
+    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_index_refused_total\{component="processors.container_enrichment"\} 2\n/);
   });
 });
 
@@ -362,7 +714,7 @@ describe('container enrichment: with the real runtime clients', () => {
     try {
       await processor.start();
       // Several resyncs (every 50 ms) and watch reconnects (backoff from 250 ms) fail meanwhile.
-      await new Promise((r) => setTimeout(r, 800));
+      await sleep(800);
     } finally {
       await processor.shutdown();
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
+import * as path from 'node:path';
+import { cgroupIdOf, cgroupPathIn, detectContainerHierarchy } from '../../src/host/cgroups';
 import { createProcFs } from '../../src/processors/container-enrichment/procfs';
 import { capturingLogger, type LogLine } from './fakes';
 
@@ -12,7 +14,7 @@ describe('procfs (real /proc)', () => {
     for (const c of children.splice(0)) if (c.pid && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
   });
 
-  (isRoot ? test : test.skip)('a process in its own mount namespace: its inode, its cgroup; gone processes are undefined', async () => {
+  (isRoot ? test : test.skip)('a process in its own mount namespace: its inode, its cgroup (and that cgroup\'s id); gone processes are undefined', async () => {
     const child = spawn('unshare', ['-m', 'sleep', '30'], { stdio: 'ignore' });
     children.push(child);
     await new Promise<void>((resolve, reject) => {
@@ -29,20 +31,23 @@ describe('procfs (real /proc)', () => {
     }
     expect(ns).toBe(statSync(`/proc/${child.pid}/ns/mnt`).ino);
     expect(ns).not.toBe(own);
-    expect(proc.cgroup(child.pid!)).toMatch(/^\d+:[^:]*:\//m);
-    // Started after this test process, by the same boot clock.
-    expect(proc.startBootMs(child.pid!)).toBeGreaterThanOrEqual(proc.startBootMs(process.pid)!);
+    const text = proc.cgroup(child.pid!);
+    expect(text).toMatch(/^\d+:[^:]*:\//m);
+    // As the processor resolves a cgroup no record announced: its path in the container hierarchy, then its id.
+    const hierarchy = detectContainerHierarchy();
+    const cgroupPath = cgroupPathIn(text!, hierarchy.hierarchyId);
+    expect(cgroupPath).toMatch(/^\//);
+    if (hierarchy.mountPath) expect(cgroupIdOf(hierarchy.mountPath, cgroupPath!)).toBe(statSync(path.join(hierarchy.mountPath, cgroupPath!)).ino);
     process.kill(child.pid!, 'SIGKILL');
     await new Promise((r) => child.once('exit', r));
     await new Promise((r) => setTimeout(r, 20));
     expect(proc.mntns(child.pid!)).toBeUndefined();
     expect(proc.cgroup(child.pid!)).toBeUndefined();
-    expect(proc.startBootMs(child.pid!)).toBeUndefined();
   });
 
   test('a wrong host_proc fails with what to set', () => {
     const proc = createProcFs('/nonexistent/proc', capturingLogger());
-    expect(() => proc.hostMntns()).toThrow(/host_proc \/nonexistent\/proc: cannot read mount namespaces .*set processors.container_enrichment.host_proc/);
+    expect(() => proc.hostMntns()).toThrow(/^\/nonexistent\/proc: cannot read mount namespaces .*point host_proc at the host's procfs/);
     expect(proc.mntns(1)).toBeUndefined();
   });
 

@@ -84,6 +84,20 @@ describe('on-demand lookup across runtimes (getFromRuntimes)', () => {
     await expect(getFromRuntimes([], [b], () => undefined)).resolves.toBeUndefined();
   });
 
+  test('one id, as the enrichment processor asks: the first runtime to know it settles; the others follow through `later`', async () => {
+    const slow = gatedClient('docker');
+    const fast = new FakeRuntimeClient('containerd');
+    const fromContainerd = container('c1', 0, { runtime: 'containerd' });
+    fast.containers.set('c1', fromContainerd);
+    const later: ContainerInfo[] = [];
+    await expect(getFromRuntimes(['c1'], [slow.client, fast], (info) => later.push(info))).resolves.toBe(fromContainerd);
+    const fromDocker = container('c1', 0, { runtime: 'docker', name: 'web' });
+    slow.identify('c1').open(undefined);
+    slow.get('c1').open(fromDocker);
+    await tick();
+    expect(later).toEqual([fromDocker]);
+  });
+
   test('a failing runtime counts as not knowing; sandboxes are never an answer', async () => {
     const failing = new FakeRuntimeClient('cri');
     failing.unreachable = true;

@@ -78,7 +78,8 @@ export class ContainerIndex {
     if (current) return { known: current, created: false };
     const owner = containerOfCgroupPath(cgroupPath);
     if (!owner) {
-      this.markNotContainer(cgroupId);
+      // Seen again (its cgroup record drained after a walk found it): counted once.
+      if (current !== null) this.markNotContainer(cgroupId);
       return 'not-container';
     }
     const result = this.ensure(owner, cgroupPath);
