@@ -19,7 +19,7 @@ export interface CheckResult {
 /** Capability bit numbers (linux/capability.h). */
 const CAPS = { CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
 
-/** Sockets DESIGN.md §4 discovers (the runtime clients' own list), relative to the host root. */
+/** Sockets the runtime clients discover (their own list), relative to the host root. */
 function knownRuntimeSockets(hostRoot: string): Array<{ runtime: string; path: string }> {
   const named = (runtime: string, paths: readonly string[]) => paths.map((p) => ({ runtime, path: p }));
   return [

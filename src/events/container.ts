@@ -1,4 +1,4 @@
-/** Normalised view of one container, whatever runtime reported it (DESIGN.md §2). */
+/** Normalised view of one container, whatever runtime reported it (docs/design.md §2). */
 export type RuntimeName = 'containerd' | 'cri' | 'docker' | 'podman' | 'lxc' | 'pinned-map';
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'stopped' | 'unknown';

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
 import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
-/** `podman system service` on a private socket, storage and containers.conf (DESIGN.md §7). */
+/** `podman system service` on a private socket, storage and containers.conf (test/harness/README.md). */
 export class PodmanHarness {
   readonly dir: string;
   readonly socket: string;

@@ -19,7 +19,7 @@ export interface RuntimesConfig {
   lxc?: { enabled?: boolean; lxcpath?: string[]; poll_interval?: string };
 }
 
-/** Well-known endpoints (DESIGN.md §4), looked up under the host root. */
+/** Well-known endpoints, looked up under the host root. */
 export const WELL_KNOWN = {
   containerd: ['/run/containerd/containerd.sock', '/run/k3s/containerd/containerd.sock'],
   /** CRI endpoints without a native client of ours; containerd's CRI is used only when enabled. */

@@ -12,7 +12,7 @@ export interface RuntimeEvent {
   pid?: number;
 }
 
-/** One container runtime behind the interface the processor uses (DESIGN.md §4). */
+/** One container runtime behind the interface the processor uses (docs/design.md §3). */
 export interface RuntimeClient {
   readonly runtime: RuntimeName;
   /** Endpoint in use (socket path or lxcpath), for status output. */
