@@ -31,7 +31,7 @@ describe('container_enrichment config', () => {
     host_root: /host
     runtimes: { docker: { socket: /host/run/docker.sock }, lxc: { enabled: false } }
     resync_interval: 1m
-    pending: { max_per_mntns: 64, max_total: 1024, deadline: 500ms }
+    pending: { max_per_container: 64, max_total: 1024, deadline: 500ms }
     tombstone_ttl: 10s
     max_containers: 2048
     host_events: drop
@@ -54,11 +54,11 @@ describe('container_enrichment config', () => {
 
   test('cross-field rules name the key and say what to do', () => {
     const c = createDefaultConfig();
-    c.pending.max_per_mntns = 20_000;
+    c.pending.max_per_container = 20_000;
     c.pinned_map.read_path = c.pinned_map.write_path;
     c.resync_interval = '0s';
     expect(validateConfig(c)).toEqual([
-      expect.stringMatching(/^pending.max_per_mntns: 20000 is larger than pending.max_total \(16384\)/),
+      expect.stringMatching(/^pending.max_per_container: 20000 is larger than pending.max_total \(16384\)/),
       expect.stringMatching(/^resync_interval: "0s" must be longer than 0/),
       expect.stringMatching(/^pinned_map.write_path: .* is also pinned_map.read_path/),
     ]);

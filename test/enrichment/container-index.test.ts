@@ -279,7 +279,7 @@ describe('PendingBuffer', () => {
     expect([p.size, p.groupCount]).toEqual([1, 1]);
   });
 
-  test('max_per_mntns 0 holds nothing', () => {
+  test('max_per_container 0 holds nothing', () => {
     const p = new PendingBuffer(0, 100, 2000, () => 0);
     expect(p.hold(ID_A, rec(1), clock)).toBe('overflow');
     expect(p.size).toBe(0);

@@ -358,8 +358,8 @@ describe('container enrichment: held records are bounded', () => {
     expect(r.processor.pending.size).toBe(0);
   });
 
-  test('beyond max_per_mntns and max_total records pass at once with what is known, counted', async () => {
-    const r = rig({ pending: { max_per_mntns: 2, max_total: 3, deadline: '10s' } });
+  test('beyond max_per_container and max_total records pass at once with what is known, counted', async () => {
+    const r = rig({ pending: { max_per_container: 2, max_total: 3, deadline: '10s' } });
     await r.processor.start();
     const [c1, c2, c3] = [1, 2, 3].map((k) => box(hexId(k), 200 + k, 9000 + k));
     const specs = [made(r, c1), made(r, c2), made(r, c3), execRecord(1, c1), execRecord(2, c1), execRecord(3, c1), execRecord(4, c2), execRecord(5, c3)];
@@ -692,7 +692,14 @@ describe('container enrichment: runtimes', () => {
     expect(r.processor.index.liveCount()).toBe(2);
     expect(r.processor.index.refused).toBe(2);
     expect(r.logs.filter((l) => l.msg.includes('container index full'))).toHaveLength(1);
-    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_index_refused_total\{component="processors.container_enrichment"\} 2\n/);
+    // A refused container's records do not wait for anything: they pass at once, counted.
+    const refused = boxes.find((b) => r.processor.index.lookup(b.cgroupId) === undefined)!;
+    r.proc.process(50, refused.path, refused.mntns);
+    await send(r, [execRecord(50, refused)]);
+    expect(r.out.count()).toBe(1);
+    expect(r.processor.pending.size).toBe(0);
+    expect(r.processor.counters.withoutMetadata.overflow).toBe(1);
+    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_index_refused_total\{component="processors.container_enrichment"\} 3\n/);
   });
 });
 

@@ -2,11 +2,11 @@ import * as path from 'node:path';
 import { parseDuration } from '../../pipeline/units';
 
 export interface PendingConfig {
-  /** Records held per unknown mount namespace; more pass on unenriched (counted). */
-  max_per_mntns: number;
-  /** Records held in all; more pass on unenriched (counted). */
+  /** Records held per container not described yet (or per cgroup not resolved yet); more pass on at once (counted). */
+  max_per_container: number;
+  /** Records held in all; more pass on at once (counted). */
   max_total: number;
-  /** How long a record waits for its container to become known. */
+  /** How long a record waits for its container to be described. */
   deadline: string;
 }
 
@@ -49,7 +49,7 @@ export function createDefaultConfig(): ContainerEnrichmentConfig {
     runtimes: {},
     resync_interval: '30s',
     // A container's boot is a burst (an LXC system container opens thousands of files).
-    pending: { max_per_mntns: 2048, max_total: 16384, deadline: '2s' },
+    pending: { max_per_container: 2048, max_total: 16384, deadline: '2s' },
     tombstone_ttl: '30s',
     max_containers: 8192,
     host_events: 'keep',
@@ -67,8 +67,8 @@ export function createDefaultConfig(): ContainerEnrichmentConfig {
 export function validateConfig(config: ContainerEnrichmentConfig): string[] {
   const problems: string[] = [];
   const { pending, pinned_map: map } = config;
-  if (pending.max_per_mntns > pending.max_total) {
-    problems.push(`pending.max_per_mntns: ${pending.max_per_mntns} is larger than pending.max_total (${pending.max_total}); lower it or raise max_total`);
+  if (pending.max_per_container > pending.max_total) {
+    problems.push(`pending.max_per_container: ${pending.max_per_container} is larger than pending.max_total (${pending.max_total}); lower it or raise max_total`);
   }
   if (parseDuration(config.resync_interval) <= 0) {
     problems.push(`resync_interval: "${config.resync_interval}" must be longer than 0 (e.g. 30s)`);
@@ -90,7 +90,7 @@ export interface ResolvedConfig {
   hostProc: string;
   runtimes: Record<string, unknown>;
   resyncIntervalMs: number;
-  pending: { maxPerMntns: number; maxTotal: number; deadlineMs: number };
+  pending: { maxPerContainer: number; maxTotal: number; deadlineMs: number };
   tombstoneTtlMs: number;
   maxContainers: number;
   dropHostEvents: boolean;
@@ -104,7 +104,7 @@ export function resolveConfig(config: ContainerEnrichmentConfig): ResolvedConfig
     runtimes: config.runtimes,
     resyncIntervalMs: parseDuration(config.resync_interval),
     pending: {
-      maxPerMntns: config.pending.max_per_mntns,
+      maxPerContainer: config.pending.max_per_container,
       maxTotal: config.pending.max_total,
       deadlineMs: parseDuration(config.pending.deadline),
     },

@@ -96,7 +96,7 @@ export class ContainerEnrichmentProcessor implements Processor {
   ) {
     this.warn = new WarnOnce(settings.logger);
     this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now);
-    this.pending = new PendingBuffer(config.pending.maxPerMntns, config.pending.maxTotal, config.pending.deadlineMs, deps.now);
+    this.pending = new PendingBuffer(config.pending.maxPerContainer, config.pending.maxTotal, config.pending.deadlineMs, deps.now);
     this.unregisterMetrics = registerEnrichmentMetrics(settings.metrics, {
       component: settings.id,
       counters: this.counters,
@@ -163,7 +163,15 @@ export class ContainerEnrichmentProcessor implements Processor {
         else if (cgroupId === 0) {
           without.no_cgroup++;
           continue;
-        } else known = this.resolve(cgroupId, batch.pid(i));
+        } else {
+          const resolved = this.resolve(cgroupId, batch.pid(i));
+          if (resolved === 'full') {
+            // Refused by the index bound (warned, counted in index_refused_total): nothing to wait for.
+            without.overflow++;
+            continue;
+          }
+          known = resolved;
+        }
       }
       if (known === null) {
         // No container's cgroup: the host, or a host service with a private mount namespace.
@@ -227,9 +235,10 @@ export class ContainerEnrichmentProcessor implements Processor {
   /**
    * A cgroup no cgroup record announced (made before the agent, or its record
    * lost): the record's process names its path, else a walk of the tree.
-   * undefined: not found yet (the records wait, a walk is due).
+   * undefined: not found yet (the records wait, a walk is due); 'full': the
+   * index refused its container.
    */
-  private resolve(cgroupId: number, pid: number): Known | null | undefined {
+  private resolve(cgroupId: number, pid: number): Known | null | undefined | 'full' {
     const { hierarchy } = this.deps.cgroups;
     const text = this.deps.proc.cgroup(pid);
     const cgroupPath = text === undefined ? undefined : cgroupPathIn(text, hierarchy.hierarchyId);
@@ -237,7 +246,10 @@ export class ContainerEnrichmentProcessor implements Processor {
     if (cgroupPath !== undefined && (!hierarchy.mountPath || this.deps.cgroups.idOf(cgroupPath) === cgroupId)) {
       const result = this.index.addCgroup(cgroupId, cgroupPath);
       if (result === 'not-container') return null;
-      if (result === 'full') return this.warnIndexFull(cgroupPath);
+      if (result === 'full') {
+        this.warnIndexFull(cgroupPath);
+        return 'full';
+      }
       if (result.created) this.startLookup(result.known);
       return result.known;
     }
