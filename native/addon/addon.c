@@ -210,7 +210,8 @@ static napi_value init(napi_env env, napi_value exports)
 
 	libbpf_set_print(libbpf_print);
 	CHECK(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
-	if (!containers_map_init(env, exports) || !session_init(env, exports) || !otlp_logs_init(env, exports))
+	if (!containers_map_init(env, exports) || !session_init(env, exports) || !otlp_logs_init(env, exports) ||
+	    !hostns_init(env, exports))
 		return NULL;
 	return exports;
 }

@@ -40,5 +40,6 @@ void libbpf_clear_message(void);
 napi_value containers_map_init(napi_env env, napi_value exports);
 napi_value session_init(napi_env env, napi_value exports);
 napi_value otlp_logs_init(napi_env env, napi_value exports);
+napi_value hostns_init(napi_env env, napi_value exports);
 
 #endif

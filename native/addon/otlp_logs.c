@@ -69,6 +69,8 @@ enum attr_key {
 	A_EXIT_SIGNAL,
 	A_DURATION_NS,
 	A_OPEN_FLAGS,
+	A_THROTTLE_STATE,
+	A_THROTTLE_DROPPED,
 };
 
 struct text {
@@ -99,6 +101,8 @@ static const struct text attr_keys[] = {
 	[A_EXIT_SIGNAL] = TEXT("linux.process.exit_signal"),
 	[A_DURATION_NS] = TEXT("linux.process.duration_ns"),
 	[A_OPEN_FLAGS] = TEXT("linux.open.flags"),
+	[A_THROTTLE_STATE] = TEXT("ebpf_container_otel.throttle.state"),
+	[A_THROTTLE_DROPPED] = TEXT("ebpf_container_otel.throttle.dropped"),
 };
 
 /* Per event type (index = enum event_type): `event.name` and the body's prefix. */
@@ -107,12 +111,14 @@ static const struct text event_names[] = {
 	[EVENT_EXIT] = TEXT("process.exit"),
 	[EVENT_OPEN] = TEXT("file.open"),
 	[EVENT_CONNECT] = TEXT("network.connect"),
+	[EVENT_THROTTLE] = TEXT("ebpf_container_otel.throttle"),
 };
 static const struct text body_prefixes[] = {
 	[EVENT_EXEC] = TEXT("exec "),
 	[EVENT_EXIT] = TEXT("exit "),
 	[EVENT_OPEN] = TEXT("open "),
 	[EVENT_CONNECT] = TEXT("connect "),
+	[EVENT_THROTTLE] = TEXT("throttle "),
 };
 
 /* What the encoder keeps between calls: errno names as Node's os.constants.errno has them. */
@@ -451,6 +457,8 @@ static bool record_fits(const uint8_t *rec, const struct event_header *h)
 		return offsetof(struct open_event, path) + a <= h->size;
 	case EVENT_CONNECT:
 		return h->size >= sizeof(struct connect_event);
+	case EVENT_THROTTLE:
+		return h->size >= sizeof(struct throttle_event);
 	}
 	return false;
 }
@@ -484,6 +492,11 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 
 		memcpy(&e, rec, sizeof(e));
 		warn = e.ret < 0 && e.ret != -EINPROGRESS_ERRNO;
+	} else if (h.type == EVENT_THROTTLE) {
+		struct throttle_event e;
+
+		memcpy(&e, rec, sizeof(e));
+		warn = e.state == THROTTLE_START;
 	}
 
 	put_byte(o, T_SCOPE_LOG_RECORD);
@@ -578,6 +591,21 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 		attr_str(o, A_NETWORK_TYPE, v6 ? "ipv6" : "ipv4", 4);
 		if (e.ret < 0 && e.ret != -EINPROGRESS_ERRNO)
 			attr_errno(o, enc, e.ret);
+		break;
+	}
+	case EVENT_THROTTLE: {
+		struct throttle_event e;
+
+		memcpy(&e, rec, sizeof(e));
+		if (e.state == THROTTLE_START) {
+			put_body(o, h.type, ascii_str("start", 5));
+			attr_str(o, A_THROTTLE_STATE, "start", 5);
+		} else {
+			n = (size_t)snprintf(text, sizeof(text), "stop %llu dropped", (unsigned long long)e.dropped);
+			put_body(o, h.type, ascii_str(text, n));
+			attr_str(o, A_THROTTLE_STATE, "stop", 4);
+			attr_int(o, A_THROTTLE_DROPPED, (int64_t)e.dropped);
+		}
 		break;
 	}
 	}

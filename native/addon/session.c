@@ -49,7 +49,7 @@ static const struct program_spec PROGRAMS[] = {
 };
 #define PROGRAM_COUNT (sizeof(PROGRAMS) / sizeof(PROGRAMS[0]))
 
-static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect", "cgroup_mkdir", "cgroup_rmdir" };
+static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect", "throttle", "cgroup_mkdir", "cgroup_rmdir" };
 
 #define DEFAULT_RING_SIZE (32u << 20)
 /* Probes only verify programs: a small ring keeps them cheap. */
@@ -77,6 +77,12 @@ struct options {
 	int cgroup_subsys_index;
 	uint32_t cgroup_hierarchy_id;
 	uint32_t host_mntns;
+	bool select_containers;
+	uint32_t rate_per_sec, rate_burst;
+	char include_paths[PATH_PREFIXES_MAX][MAX_PATH_LEN];
+	uint32_t n_include_paths;
+	char exclude_paths[PATH_PREFIXES_MAX][MAX_PATH_LEN];
+	uint32_t n_exclude_paths;
 	uint32_t max_batch_records;
 	uint32_t drain_interval_ms;
 };
@@ -165,6 +171,30 @@ static bool program_list(napi_env env, napi_value obj, const char *key, bool *ou
 	return true;
 }
 
+/* Path prefixes: 1 to MAX_PATH_LEN - 1 bytes each, at most PATH_PREFIXES_MAX. */
+static bool path_list(napi_env env, napi_value obj, const char *key, char (*out)[MAX_PATH_LEN], uint32_t *count)
+{
+	napi_value array;
+	uint32_t n;
+
+	if (!get_array_option(env, obj, key, &array, &n))
+		return false;
+	if (n > PATH_PREFIXES_MAX) {
+		throw_error(env, "%s lists %u prefixes; at most %d are supported", key, n, PATH_PREFIXES_MAX);
+		return false;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (!array_string(env, array, i, key, out[i], MAX_PATH_LEN))
+			return false;
+		if (!out[i][0]) {
+			throw_error(env, "option %s[%u] must not be empty", key, i);
+			return false;
+		}
+	}
+	*count = n;
+	return true;
+}
+
 static bool parse_options(napi_env env, napi_value obj, struct options *o)
 {
 	napi_value array, v;
@@ -191,6 +221,11 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 	    !get_u32_option(env, obj, "cgroupSubsysIndex", &subsys_index) ||
 	    !get_u32_option(env, obj, "cgroupHierarchyId", &o->cgroup_hierarchy_id) ||
 	    !get_u32_option(env, obj, "hostMntns", &o->host_mntns) ||
+	    !get_bool_option(env, obj, "selectContainers", &o->select_containers) ||
+	    !get_u32_option(env, obj, "rateLimitPerSecond", &o->rate_per_sec) ||
+	    !get_u32_option(env, obj, "rateLimitBurst", &o->rate_burst) ||
+	    !path_list(env, obj, "includePathPrefixes", o->include_paths, &o->n_include_paths) ||
+	    !path_list(env, obj, "excludePathPrefixes", o->exclude_paths, &o->n_exclude_paths) ||
 	    !program_list(env, obj, "disablePrograms", o->disabled) ||
 	    !program_list(env, obj, "breakPrograms", o->broken))
 		return false;
@@ -212,10 +247,12 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 		return false;
 	}
 	o->cgroup_subsys_index = subsys_index == UINT32_MAX ? -1 : (int)subsys_index;
-	if (o->containers_only && !o->host_mntns) {
-		throw_error(env, "containersOnly needs hostMntns (the host's mount namespace inode)");
+	if ((o->containers_only || o->rate_per_sec) && !o->host_mntns) {
+		throw_error(env, "containersOnly and rateLimitPerSecond need hostMntns (the host's mount namespace inode)");
 		return false;
 	}
+	if (o->rate_per_sec && !o->rate_burst)
+		o->rate_burst = o->rate_per_sec;
 
 	if (!get_array_option(env, obj, "events", &array, &n))
 		return false;
@@ -282,6 +319,12 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 	skel->rodata->cgroup_subsys_index = o->cgroup_subsys_index;
 	skel->rodata->cgroup_hierarchy_id = o->cgroup_hierarchy_id;
 	skel->rodata->host_mntns = o->host_mntns;
+	skel->rodata->select_containers = o->select_containers;
+	skel->rodata->rate_per_sec = o->rate_per_sec;
+	skel->rodata->rate_burst = o->rate_burst;
+	skel->rodata->rate_refill_cap_ns = o->rate_per_sec ? (uint64_t)o->rate_burst * 1000000000ULL / o->rate_per_sec : 0;
+	skel->rodata->include_paths_set = o->n_include_paths > 0;
+	skel->rodata->exclude_paths_set = o->n_exclude_paths > 0;
 	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size)) {
 		ebpf_otel__destroy(skel);
 		return NULL;
@@ -656,11 +699,13 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 				sum.produced += values[c].produced;
 				sum.dropped += values[c].dropped;
 				sum.filtered += values[c].filtered;
+				sum.rate_limited += values[c].rate_limited;
 			}
 		}
 		if (napi_create_object(env, &per) != napi_ok || !set_number(env, per, "produced", (double)sum.produced) ||
 		    !set_number(env, per, "dropped", (double)sum.dropped) ||
 		    !set_number(env, per, "filtered", (double)sum.filtered) ||
+		    !set_number(env, per, "rateLimited", (double)sum.rate_limited) ||
 		    napi_set_named_property(env, out, EVENT_NAMES[type], per) != napi_ok) {
 			free(values);
 			rethrow_status(env, "building stats");
@@ -673,6 +718,69 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 	    !set_number(env, out, "bytes", (double)s->bytes))
 		rethrow_status(env, "building stats");
 	return out;
+}
+
+static int fill_path_prefixes(int fd, char (*paths)[MAX_PATH_LEN], uint32_t n, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct path_key key = { 0 };
+		__u8 one = 1;
+		size_t len = strlen(paths[i]);
+
+		key.prefixlen = (uint32_t)len * 8;
+		memcpy(key.path, paths[i], len);
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
+			snprintf(err, errlen, "path prefix \"%s\": %s", paths[i], strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* setVerdict(cgroupId, traced): the container hierarchy's cgroup traced or not (filters.containers). */
+static napi_value js_set_verdict(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], self;
+	struct session *s = NULL;
+	double id;
+	bool traced;
+	__u64 key;
+	__u8 value;
+
+	CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+	if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s)
+		THROW(env, "ebpf session: not a session object");
+	if (argc < 2 || napi_get_value_double(env, argv[0], &id) != napi_ok || napi_get_value_bool(env, argv[1], &traced) != napi_ok)
+		THROW(env, "setVerdict(cgroupId: number, traced: boolean)");
+	if (s->closing)
+		return NULL;
+	key = (__u64)id;
+	value = traced;
+	if (bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key, &value, BPF_ANY))
+		THROW(env, "setVerdict: %s (the map holds at most %d containers)", strerror(errno), VERDICTS_MAX);
+	return NULL;
+}
+
+/* clearVerdict(cgroupId): the cgroup is gone; its slot is free again. */
+static napi_value js_clear_verdict(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], self;
+	struct session *s = NULL;
+	double id;
+	__u64 key;
+
+	CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+	if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s)
+		THROW(env, "ebpf session: not a session object");
+	if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
+		THROW(env, "clearVerdict(cgroupId: number)");
+	if (s->closing)
+		return NULL;
+	key = (__u64)id;
+	bpf_map_delete_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key);
+	return NULL;
 }
 
 static napi_value open_session(napi_env env, napi_callback_info info)
@@ -688,6 +796,8 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		{ "programs", NULL, js_programs, NULL, NULL, NULL, napi_default, NULL },
 		{ "stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
+		{ "setVerdict", NULL, js_set_verdict, NULL, NULL, NULL, napi_default, NULL },
+		{ "clearVerdict", NULL, js_clear_verdict, NULL, NULL, NULL, napi_default, NULL },
 	};
 
 	CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -716,6 +826,11 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 
 		bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.deny_comms), o->deny_comms[i], &one, BPF_ANY);
 	}
+	if (fill_path_prefixes(bpf_map__fd(s->bpf.skel->maps.include_paths), o->include_paths, o->n_include_paths, err, sizeof(err)) ||
+	    fill_path_prefixes(bpf_map__fd(s->bpf.skel->maps.exclude_paths), o->exclude_paths, o->n_exclude_paths, err, sizeof(err))) {
+		throw_error(env, "%s", err);
+		goto fail_loaded;
+	}
 	s->staging = malloc(BATCH_BYTES);
 	s->rb = ring_buffer__new(bpf_map__fd(s->bpf.skel->maps.events), on_sample, s, NULL);
 	if (!s->staging || !s->rb) {
@@ -730,7 +845,7 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		goto fail_loaded;
 	}
 	s->timer.data = s;
-	if (napi_create_object(env, &obj) != napi_ok || napi_define_properties(env, obj, 3, methods) != napi_ok ||
+	if (napi_create_object(env, &obj) != napi_ok || napi_define_properties(env, obj, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok ||
 	    napi_create_reference(env, argv[1], 1, &s->callback) != napi_ok ||
 	    napi_create_string_utf8(env, "ebpf_otel.batch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
 	    napi_async_init(env, obj, name, &s->async_ctx) != napi_ok ||

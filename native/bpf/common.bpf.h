@@ -25,8 +25,16 @@ const volatile __u32 exec_args_max __weak = MAX_ARGS_LEN;
  * /proc/cgroups), whose hierarchy is cgroup_hierarchy_id. */
 const volatile int cgroup_subsys_index __weak = -1;
 const volatile __u32 cgroup_hierarchy_id __weak = 0;
-/* containers_only passes tasks outside this mount namespace (the host's). */
+/* containers_only passes tasks outside this mount namespace (the host's); the
+ * rate limit applies to them only. */
 const volatile __u64 host_mntns __weak = 0;
+/* container_verdicts is consulted (filters.containers). */
+const volatile bool select_containers __weak = false;
+/* Per-container token bucket: records per second (0: no limit), burst, and
+ * the longest refill that matters (burst / rate, in ns). */
+const volatile __u64 rate_per_sec __weak = 0;
+const volatile __u64 rate_burst __weak = 0;
+const volatile __u64 rate_refill_cap_ns __weak = 0;
 /* BPF_RB_NO_WAKEUP: the addon drains on a timer, so no per-record wake-up. */
 const volatile __u64 submit_flags __weak = BPF_RB_NO_WAKEUP;
 
@@ -57,7 +65,23 @@ struct {
 	__type(value, __u8);
 } deny_comms SEC(".maps") __weak;
 
-enum counter_kind { COUNT_PRODUCED, COUNT_DROPPED, COUNT_FILTERED };
+/* User space decides, from the container's metadata, whether it is traced
+ * (1) or not (0); a cgroup without a verdict passes (not decided yet). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VERDICTS_MAX);
+	__type(key, __u64);
+	__type(value, __u8);
+} container_verdicts SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RATE_BUCKETS_MAX);
+	__type(key, __u64);
+	__type(value, struct rate_bucket);
+} rate_buckets SEC(".maps") __weak;
+
+enum counter_kind { COUNT_PRODUCED, COUNT_DROPPED, COUNT_FILTERED, COUNT_RATE_LIMITED };
 
 static __always_inline void count(__u32 type, enum counter_kind kind)
 {
@@ -70,8 +94,10 @@ static __always_inline void count(__u32 type, enum counter_kind kind)
 		c->produced++;
 	else if (kind == COUNT_DROPPED)
 		c->dropped++;
-	else
+	else if (kind == COUNT_FILTERED)
 		c->filtered++;
+	else
+		c->rate_limited++;
 }
 
 /*
@@ -116,6 +142,13 @@ static __always_inline bool pass_filters(__u32 type)
 	 * before user space has heard of the container. */
 	if (containers_only && task_mntns(bpf_get_current_task_btf()) == host_mntns)
 		goto filtered;
+	if (select_containers) {
+		__u64 cgroup_id = task_cgroup_id(bpf_get_current_task_btf());
+		__u8 *traced = bpf_map_lookup_elem(&container_verdicts, &cgroup_id);
+
+		if (traced && !*traced)
+			goto filtered;
+	}
 	return true;
 filtered:
 	count(type, COUNT_FILTERED);
@@ -156,6 +189,77 @@ static __always_inline void submit(void *record, __u32 type)
 {
 	bpf_ringbuf_submit(record, submit_flags);
 	count(type, COUNT_PRODUCED);
+}
+
+#define NSEC_PER_TOKEN 1000000000ULL
+
+static __always_inline void throttle_record(__u32 state, __u64 dropped)
+{
+	struct throttle_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(EVENT_THROTTLE, COUNT_DROPPED);
+		return;
+	}
+	fill_header(&e->hdr, EVENT_THROTTLE, sizeof(*e));
+	e->state = state;
+	e->reserved = 0;
+	e->dropped = dropped;
+	submit(e, EVENT_THROTTLE);
+}
+
+/*
+ * The per-container rate limit, right before a record is reserved (after
+ * every filter, so filtered records cost no token). A container's first
+ * dropped record and its first record let through again are marked by a
+ * throttle record. Updates race across CPUs without locks: the limit is
+ * approximate by a few records, never by a factor.
+ */
+static __always_inline bool take_token(__u32 type)
+{
+	struct task_struct *task;
+	struct rate_bucket *b;
+	__u64 cgroup_id, now, elapsed, tokens, cap;
+
+	if (!rate_per_sec)
+		return true;
+	task = bpf_get_current_task_btf();
+	if (task_mntns(task) == host_mntns)
+		return true;
+	cgroup_id = task_cgroup_id(task);
+	now = bpf_ktime_get_ns();
+	cap = rate_burst * NSEC_PER_TOKEN;
+	b = bpf_map_lookup_elem(&rate_buckets, &cgroup_id);
+	if (!b) {
+		struct rate_bucket fresh = { .nanotokens = cap - NSEC_PER_TOKEN, .last_ns = now };
+
+		bpf_map_update_elem(&rate_buckets, &cgroup_id, &fresh, BPF_NOEXIST);
+		return true;
+	}
+	elapsed = now - b->last_ns;
+	if (elapsed > rate_refill_cap_ns)
+		elapsed = rate_refill_cap_ns;
+	tokens = b->nanotokens + elapsed * rate_per_sec;
+	if (tokens > cap)
+		tokens = cap;
+	b->last_ns = now;
+	if (tokens >= NSEC_PER_TOKEN) {
+		b->nanotokens = tokens - NSEC_PER_TOKEN;
+		if (b->throttled) {
+			b->throttled = 0;
+			throttle_record(THROTTLE_STOP, b->dropped);
+			b->dropped = 0;
+		}
+		return true;
+	}
+	b->nanotokens = tokens;
+	b->dropped++;
+	count(type, COUNT_RATE_LIMITED);
+	if (!b->throttled) {
+		b->throttled = 1;
+		throttle_record(THROTTLE_START, 0);
+	}
+	return false;
 }
 
 #endif

@@ -92,6 +92,8 @@ int exit_connect(struct syscall_exit_ctx *ctx)
 	if (!args || !args->pending)
 		return 0;
 	args->pending = 0;
+	if (!take_token(EVENT_CONNECT))
+		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(EVENT_CONNECT, COUNT_DROPPED);

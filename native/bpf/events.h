@@ -20,10 +20,13 @@ enum event_type {
 	EVENT_EXIT = 2,
 	EVENT_OPEN = 3,
 	EVENT_CONNECT = 4,
+	/* A container's records started (state 1) or stopped (state 0) being
+	 * dropped by the per-container rate limit. */
+	EVENT_THROTTLE = 5,
 	/* Attribution records: a cgroup of the container hierarchy was made or
 	 * removed. The enrichment processor consumes them; they are not exported. */
-	EVENT_CGROUP_MKDIR = 5,
-	EVENT_CGROUP_RMDIR = 6,
+	EVENT_CGROUP_MKDIR = 6,
+	EVENT_CGROUP_RMDIR = 7,
 };
 #define EVENT_TYPE_MAX EVENT_CGROUP_RMDIR
 
@@ -98,6 +101,18 @@ struct cgroup_event {
 	__u16 path_len;
 	__u16 reserved;
 	char path[MAX_CGROUP_PATH_LEN];
+};
+
+#define THROTTLE_STOP 0
+#define THROTTLE_START 1
+
+/* 88 bytes; the header is the task whose record was the first dropped
+ * (start) or the first let through again (stop) */
+struct throttle_event {
+	struct event_header hdr;
+	__u32 state;       /* THROTTLE_START, THROTTLE_STOP */
+	__u32 reserved;
+	__u64 dropped;     /* stop: records dropped since the start */
 };
 
 #endif

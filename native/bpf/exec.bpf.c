@@ -15,7 +15,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u16 flags = 0;
 	long n;
 
-	if (!pass_filters(EVENT_EXEC))
+	if (!pass_filters(EVENT_EXEC) || !take_token(EVENT_EXEC))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

@@ -16,7 +16,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	} else if ((__u32)pid_tgid != pid_tgid >> 32) {
 		return 0;
 	}
-	if (!pass_filters(EVENT_EXIT))
+	if (!pass_filters(EVENT_EXIT) || !take_token(EVENT_EXIT))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

@@ -13,6 +13,7 @@ struct event_counters {
 	__u64 produced;  /* records submitted to the ring buffer */
 	__u64 dropped;   /* ring buffer full (reserve failed) or no memory for the arguments of a pending syscall */
 	__u64 filtered;  /* rejected by a kernel-side filter */
+	__u64 rate_limited; /* over its container's rate limit */
 };
 
 /* Inspektor Gadget's containers map value; key is the u64 mntns inode. */
@@ -26,5 +27,26 @@ struct container_value {
 
 #define DENY_PIDS_MAX 1024
 #define DENY_COMMS_MAX 256
+/* Containers whose verdict (traced or not) the kernel holds, by cgroup id. */
+#define VERDICTS_MAX 16384
+/* Containers with a rate-limit bucket; the least recently used goes first. */
+#define RATE_BUCKETS_MAX 16384
+/* Path prefixes per list (include, exclude). */
+#define PATH_PREFIXES_MAX 64
+
+/* Token bucket of one container; tokens are counted in billionths. */
+struct rate_bucket {
+	__u64 nanotokens;
+	__u64 last_ns;
+	__u64 dropped;   /* since the throttle started */
+	__u32 throttled;
+	__u32 reserved;
+};
+
+/* LPM trie key: a path prefix (lookups: the whole path, prefixlen = its bits). */
+struct path_key {
+	__u32 prefixlen;
+	char path[MAX_PATH_LEN];
+};
 
 #endif

@@ -26,6 +26,34 @@ struct {
 	__type(value, struct open_args);
 } pending_open SEC(".maps");
 
+/* filters.open: path prefixes (include: a path must start with one; exclude: with none). */
+const volatile bool include_paths_set __weak = false;
+const volatile bool exclude_paths_set __weak = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PATH_PREFIXES_MAX);
+	__type(key, struct path_key);
+	__type(value, __u8);
+} include_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, PATH_PREFIXES_MAX);
+	__type(key, struct path_key);
+	__type(value, __u8);
+} exclude_paths SEC(".maps");
+
+/* The path read once per event, to match it before a record is reserved. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_key);
+} path_scratch SEC(".maps");
+
 /* struct open_how (UAPI) */
 struct open_how_user {
 	__u64 flags;
@@ -51,12 +79,22 @@ static __always_inline int stash_open(const char *path, __u32 flags, __u32 mode)
 	return 0;
 }
 
+/* True when a path prefix filter rejects `key` (its path and prefixlen set). */
+static __always_inline bool path_filtered(struct path_key *key)
+{
+	if (include_paths_set && !bpf_map_lookup_elem(&include_paths, key))
+		return true;
+	return exclude_paths_set && bpf_map_lookup_elem(&exclude_paths, key);
+}
+
 static __always_inline int emit_open(long ret)
 {
 	struct open_args *args = bpf_task_storage_get(&pending_open, bpf_get_current_task_btf(), 0, 0);
 	struct open_event *e;
+	struct path_key *key = NULL;
+	__u32 zero = 0;
 	long n;
-	__u32 len;
+	__u32 len = 0;
 
 	if (!args || !args->pending)
 		return 0;
@@ -65,14 +103,33 @@ static __always_inline int emit_open(long ret)
 		count(EVENT_OPEN, COUNT_FILTERED);
 		return 0;
 	}
+	if (include_paths_set || exclude_paths_set) {
+		key = bpf_map_lookup_elem(&path_scratch, &zero);
+		if (!key)
+			return 0;
+		n = bpf_probe_read_user_str(key->path, MAX_PATH_LEN, args->path);
+		len = n > 0 ? n - 1 : 0;
+		len &= MAX_PATH_LEN - 1;
+		key->prefixlen = len * 8;
+		if (path_filtered(key)) {
+			count(EVENT_OPEN, COUNT_FILTERED);
+			return 0;
+		}
+	}
+	if (!take_token(EVENT_OPEN))
+		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(EVENT_OPEN, COUNT_DROPPED);
 		return 0;
 	}
-	n = bpf_probe_read_user_str(e->path, MAX_PATH_LEN, args->path);
-	len = n > 0 ? n - 1 : 0;
-	len &= MAX_PATH_LEN - 1;
+	if (key) {
+		bpf_probe_read_kernel(e->path, len, key->path);
+	} else {
+		n = bpf_probe_read_user_str(e->path, MAX_PATH_LEN, args->path);
+		len = n > 0 ? n - 1 : 0;
+		len &= MAX_PATH_LEN - 1;
+	}
 	fill_header(&e->hdr, EVENT_OPEN, align8(offsetof(struct open_event, path) + len));
 	e->ret = ret;
 	e->flags = args->flags;

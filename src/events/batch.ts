@@ -10,6 +10,7 @@ import {
   Header,
   MIN_RECORD_LENGTH,
   Open,
+  Throttle,
   eventTypeName,
 } from './record';
 
@@ -194,6 +195,15 @@ export class EventBatch {
   openPath(i: number): string {
     const at = this.offsets[i];
     return this.buffer.toString('utf8', at + Open.path, at + Open.path + this.u16(i, Open.pathLength));
+  }
+
+  /** Throttle records: the rate limit started (else stopped) dropping the container's records. */
+  throttleStarted(i: number): boolean {
+    return this.u32(i, Throttle.state) === Throttle.start;
+  }
+  /** Records dropped between the start and this stop. */
+  throttleDropped(i: number): number {
+    return this.u64AsNumber(i, Throttle.dropped);
   }
 
   connectRet(i: number): number {

@@ -1,4 +1,4 @@
-import { CgroupRecord, Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open, RECORD_ALIGNMENT } from './record';
+import { CgroupRecord, Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open, RECORD_ALIGNMENT, Throttle } from './record';
 
 /** Fields shared by every record; what the BPF programs fill from the current task. */
 export interface RecordCommon {
@@ -18,6 +18,7 @@ export type RecordSpec =
   | (RecordCommon & { type: 'exit'; exitCode: number; exitSignal?: number; durationNs?: bigint })
   | (RecordCommon & { type: 'open'; path: string; flags?: number; mode?: number; ret: number })
   | (RecordCommon & { type: 'connect'; family: 4 | 6; address: Uint8Array; port: number; ret: number; sockType?: number })
+  | (RecordCommon & { type: 'throttle'; started: boolean; dropped?: number })
   /** cgroupId: the cgroup made or removed; path from the hierarchy's root. */
   | (RecordCommon & { type: 'cgroup_mkdir' | 'cgroup_rmdir'; path: string; hierarchyId?: number });
 
@@ -90,6 +91,12 @@ function payloadOf(spec: RecordSpec): Buffer {
       p.writeUInt16LE(spec.port, Connect.port - base);
       Buffer.from(spec.address).copy(p, Connect.addr - base);
       p.writeUInt16LE(spec.sockType ?? 1, Connect.sockType - base);
+      return p;
+    }
+    case 'throttle': {
+      const p = Buffer.alloc(Throttle.length - base);
+      p.writeUInt32LE(spec.started ? Throttle.start : Throttle.stop, Throttle.state - base);
+      p.writeBigUInt64LE(BigInt(spec.dropped ?? 0), Throttle.dropped - base);
       return p;
     }
     case 'cgroup_mkdir':

@@ -4,9 +4,9 @@
  */
 export const EVENT_VERSION = 1;
 
-export const EventType = { exec: 1, exit: 2, open: 3, connect: 4 } as const;
+export const EventType = { exec: 1, exit: 2, open: 3, connect: 4, throttle: 5 } as const;
 export type EventTypeName = keyof typeof EventType;
-export const EVENT_TYPE_NAMES: readonly EventTypeName[] = ['exec', 'exit', 'open', 'connect'];
+export const EVENT_TYPE_NAMES: readonly EventTypeName[] = ['exec', 'exit', 'open', 'connect', 'throttle'];
 
 export function eventTypeName(type: number): EventTypeName | undefined {
   return EVENT_TYPE_NAMES[type - 1];
@@ -56,7 +56,10 @@ export const Connect = {
  * header's cgroupId is the cgroup made or removed. Parsed apart from the
  * event records (EventBatch.cgroupChanges), never exported.
  */
-export const CgroupRecord = { mkdir: 5, rmdir: 6, hierarchyId: 72, pathLength: 76, path: 80 } as const;
+export const CgroupRecord = { mkdir: 6, rmdir: 7, hierarchyId: 72, pathLength: 76, path: 80 } as const;
+
+/** The per-container rate limit started (state 1) or stopped (state 0) dropping a container's records. */
+export const Throttle = { state: 72, dropped: 80, length: 88, start: 1, stop: 0 } as const;
 
 /** Smallest valid record of each type, used to reject truncated records. */
 export const MIN_RECORD_LENGTH: Record<EventTypeName, number> = {
@@ -64,6 +67,7 @@ export const MIN_RECORD_LENGTH: Record<EventTypeName, number> = {
   exit: Exit.length,
   open: Open.path,
   connect: Connect.length,
+  throttle: Throttle.length,
 };
 
 export const RECORD_ALIGNMENT = 8;

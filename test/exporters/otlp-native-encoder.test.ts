@@ -48,7 +48,7 @@ function randomRecords(seed: number, count: number): Buffer[] {
     let filename: Buffer | undefined;
     let args: Buffer | undefined;
     let path: Buffer | undefined;
-    switch (int(4)) {
+    switch (int(5)) {
       case 0:
         filename = bytes(64);
         args = bytes(200);
@@ -61,6 +61,9 @@ function randomRecords(seed: number, count: number): Buffer[] {
       case 2:
         path = bytes(255);
         spec = { ...common, type: 'open', path: 'x'.repeat(path.length), flags: u32(), ret: pick([3, 17, ...ERRNOS]) };
+        break;
+      case 3:
+        spec = { ...common, type: 'throttle', started: r() < 0.5, dropped: safe() };
         break;
       default: {
         const family = r() < 0.5 ? 4 : 6;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/pipeline/paths';
-import { CgroupRecord, Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open } from '../../src/events/record';
+import { CgroupRecord, Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open, Throttle } from '../../src/events/record';
 
 /**
  * Compiles native/bpf/events.h with the host C compiler and compares every
@@ -50,6 +50,12 @@ const FIELDS: Array<[string, string]> = [
   ['EventType.exit', 'EVENT_EXIT'],
   ['EventType.open', 'EVENT_OPEN'],
   ['EventType.connect', 'EVENT_CONNECT'],
+  ['EventType.throttle', 'EVENT_THROTTLE'],
+  ['Throttle.state', 'offsetof(struct throttle_event, state)'],
+  ['Throttle.dropped', 'offsetof(struct throttle_event, dropped)'],
+  ['Throttle.length', 'sizeof(struct throttle_event)'],
+  ['Throttle.start', 'THROTTLE_START'],
+  ['Throttle.stop', 'THROTTLE_STOP'],
   ['CgroupRecord.mkdir', 'EVENT_CGROUP_MKDIR'],
   ['CgroupRecord.rmdir', 'EVENT_CGROUP_RMDIR'],
   ['CgroupRecord.hierarchyId', 'offsetof(struct cgroup_event, hierarchy_id)'],
@@ -58,7 +64,7 @@ const FIELDS: Array<[string, string]> = [
 ];
 
 const TS: Record<string, number> = {};
-for (const [prefix, table] of Object.entries({ Header, Exec, Exit, Open, Connect, EventType, CgroupRecord }) as Array<[string, Record<string, number>]>) {
+for (const [prefix, table] of Object.entries({ Header, Exec, Exit, Open, Connect, EventType, CgroupRecord, Throttle }) as Array<[string, Record<string, number>]>) {
   for (const [k, v] of Object.entries(table)) TS[`${prefix}.${k}`] = v;
 }
 TS.EVENT_VERSION = EVENT_VERSION;

@@ -26,6 +26,8 @@ export const ATTRIBUTE_KEYS = [
   'linux.process.exit_signal',
   'linux.process.duration_ns',
   'linux.open.flags',
+  'ebpf_container_otel.throttle.state',
+  'ebpf_container_otel.throttle.dropped',
 ] as const;
 
 export type AttributeName = (typeof ATTRIBUTE_KEYS)[number];
@@ -57,4 +59,6 @@ export const Attr = {
   exitSignal: indexOf('linux.process.exit_signal'),
   durationNs: indexOf('linux.process.duration_ns'),
   openFlags: indexOf('linux.open.flags'),
+  throttleState: indexOf('ebpf_container_otel.throttle.state'),
+  throttleDropped: indexOf('ebpf_container_otel.throttle.dropped'),
 } as const;

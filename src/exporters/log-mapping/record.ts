@@ -16,6 +16,7 @@ export const EVENT_NAMES: Readonly<Record<EventTypeName, string>> = {
   exit: 'process.exit',
   open: 'file.open',
   connect: 'network.connect',
+  throttle: 'ebpf_container_otel.throttle',
 };
 
 /**
@@ -87,6 +88,7 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
     const ret = batch.connectRet(i);
     if (ret < 0 && ret !== -EINPROGRESS) severity = Severity.warn;
   }
+  if (type === 'throttle' && batch.throttleStarted(i)) severity = Severity.warn;
   w.begin(batch.timeUnixNs(i), severity, type);
 
   switch (type) {
@@ -130,6 +132,18 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
       w.str(Attr.networkType, v6 ? 'ipv6' : 'ipv4');
       const ret = batch.connectRet(i);
       if (ret < 0 && ret !== -EINPROGRESS) w.str(Attr.errorType, errnoName(ret));
+      break;
+    }
+    case 'throttle': {
+      if (batch.throttleStarted(i)) {
+        w.bodyText('start');
+        w.str(Attr.throttleState, 'start');
+      } else {
+        const dropped = batch.throttleDropped(i);
+        w.bodyText(`stop ${dropped} dropped`);
+        w.str(Attr.throttleState, 'stop');
+        w.int(Attr.throttleDropped, dropped);
+      }
       break;
     }
   }
