@@ -19,12 +19,16 @@
         "native/addon/addon.c",
         "native/addon/containers_map.c",
         "native/addon/otlp_logs.c",
-        "native/addon/session.c"
+        "native/addon/session.c",
+        "native/addon/hostns.c"
       ],
       "include_dirs": ["<(bpf_dir)", "native/bpf"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2", "<!@(pkg-config --cflags libbpf)"],
       "libraries": ["<!@(pkg-config --libs libbpf)"],
+      # Node-API only: napi_* resolve from whichever node binary loads the addon. Debian's
+      # node-gyp links every addon with -lnode (Debian's libnode.so, one Node version): removed.
+      "libraries!": ["-lnode"],
       "actions": [
         {
           "action_name": "bpf_compile_exec",
@@ -55,6 +59,18 @@
           "inputs": ["native/bpf/cgroup.bpf.c", "<@(bpf_headers)"],
           "outputs": ["<(bpf_dir)/cgroup.bpf.o"],
           "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/cgroup.bpf.c", "-o", "<(bpf_dir)/cgroup.bpf.o"]
+        },
+        {
+          "action_name": "bpf_compile_hostns",
+          "inputs": ["native/bpf/hostns.bpf.c", "native/bpf/vmlinux_min.h"],
+          "outputs": ["<(bpf_dir)/hostns.bpf.o"],
+          "action": ["clang", "<@(bpf_cflags)", "-c", "native/bpf/hostns.bpf.c", "-o", "<(bpf_dir)/hostns.bpf.o"]
+        },
+        {
+          "action_name": "bpf_skeleton_hostns",
+          "inputs": ["<(bpf_dir)/hostns.bpf.o"],
+          "outputs": ["<(bpf_dir)/hostns.skel.h"],
+          "action": ["sh", "-c", "bpftool gen skeleton <(bpf_dir)/hostns.bpf.o name hostns > <(bpf_dir)/hostns.skel.h"]
         },
         {
           "action_name": "bpf_link",

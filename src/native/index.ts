@@ -47,6 +47,7 @@ interface NativeAddon {
   openSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession;
   probePrograms(options: SessionOptions): ProgramStatus[];
   probeRingBuffer(): RingBufferSupport;
+  kernelNamespaces(): KernelNamespaces;
   createLogEncoder(errnoNames: Array<string | undefined>): NativeLogEncoder;
   encodeLogRecords(
     encoder: NativeLogEncoder,
@@ -135,6 +136,25 @@ export interface RingBufferSupport {
 /** Creates and closes a tiny ring buffer map; needs root (CAP_BPF). */
 export function probeRingBuffer(): RingBufferSupport {
   return loadAddon().probeRingBuffer();
+}
+
+/** The mount namespaces the kernel reports for the caller (native/bpf/hostns.bpf.c); inode numbers. */
+export interface KernelNamespaces {
+  /** The caller's own. */
+  selfMntns: number;
+  /** init_task's: the initial mount namespace, at the top of every parent chain. */
+  initialMntns: number;
+  /** That of the init process (child reaper) of the caller's PID namespace: the host's PID 1 when the agent shares the host's PID namespace. */
+  pidnsInitMntns: number;
+  /** That init process's pid in the initial PID namespace. */
+  pidnsInitPid: number;
+  /** 0 when the caller is in the initial PID namespace. */
+  pidnsLevel: number;
+}
+
+/** Runs a BPF program once (BPF_PROG_TEST_RUN) that reads them; needs CAP_BPF + CAP_PERFMON or CAP_SYS_ADMIN. */
+export function kernelNamespaces(): KernelNamespaces {
+  return loadAddon().kernelNamespaces();
 }
 
 /**
