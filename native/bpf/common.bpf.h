@@ -211,8 +211,8 @@ static __always_inline void throttle_record(__u32 state, __u64 dropped)
 /*
  * The per-container rate limit, right before a record is reserved (after
  * every filter, so filtered records cost no token). A container's first
- * dropped record and its first record let through again are marked by a
- * throttle record. Updates race across CPUs without locks: the limit is
+ * dropped record and its first record after it calmed down are marked by a
+ * throttle record (start; stop with the count dropped in between). Updates race across CPUs without locks: the limit is
  * approximate by a few records, never by a factor.
  */
 static __always_inline bool take_token(__u32 type)
@@ -245,7 +245,10 @@ static __always_inline bool take_token(__u32 type)
 	b->last_ns = now;
 	if (tokens >= NSEC_PER_TOKEN) {
 		b->nanotokens = tokens - NSEC_PER_TOKEN;
-		if (b->throttled) {
+		/* The throttle ends once the bucket is full again (the container
+		 * stayed under its rate for a burst's worth of time), not at each
+		 * token that trickles in under sustained overload. */
+		if (b->throttled && tokens >= cap) {
 			b->throttled = 0;
 			throttle_record(THROTTLE_STOP, b->dropped);
 			b->dropped = 0;

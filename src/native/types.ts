@@ -24,7 +24,7 @@ export interface PinnedContainersMap {
 
 export type BpfEventName = 'exec' | 'exit' | 'open' | 'connect';
 /** Every record type the programs submit: the events plus the attribution records. */
-export type BpfRecordName = BpfEventName | 'cgroup_mkdir' | 'cgroup_rmdir';
+export type BpfRecordName = BpfEventName | 'throttle' | 'cgroup_mkdir' | 'cgroup_rmdir';
 
 /** Whether one BPF program runs on this kernel, and why not. */
 export interface ProgramStatus {
@@ -54,6 +54,14 @@ export interface SessionOptions {
   cgroupHierarchyId?: number;
   /** The cgroup_mkdir/rmdir programs (attribution records); default on. */
   cgroupEvents?: boolean;
+  /** Consult the verdicts set with setVerdict (filters.containers). */
+  selectContainers?: boolean;
+  /** Open records only for paths starting with one of these / with none of these (at most 64 each, 1-255 bytes). */
+  includePathPrefixes?: string[];
+  excludePathPrefixes?: string[];
+  /** Records per second per container (0: no limit) and burst (0: = rateLimitPerSecond); needs hostMntns. */
+  rateLimitPerSecond?: number;
+  rateLimitBurst?: number;
   /** Open events only when the open failed (ret < 0); the rest count as filtered. */
   openFailedOnly?: boolean;
   maxBatchRecords?: number;
@@ -69,6 +77,8 @@ export interface EventTypeCounters {
   dropped: number;
   /** Rejected by a kernel-side filter. */
   filtered: number;
+  /** Over its container's rate limit. */
+  rateLimited: number;
 }
 
 export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
@@ -82,6 +92,10 @@ export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
 export interface BpfSession {
   programs(): ProgramStatus[];
   stats(): SessionStats;
+  /** The container hierarchy's cgroup `cgroupId` is traced or not (with selectContainers); throws when the verdict map is full. */
+  setVerdict(cgroupId: number, traced: boolean): void;
+  /** The cgroup is gone: its verdict goes. */
+  clearVerdict(cgroupId: number): void;
   /**
    * Detaches at once, hands what is still in the ring to the callback
    * (synchronously; not when called from inside the callback), and frees the

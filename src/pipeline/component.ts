@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { BootClock, EventBatch } from '../events';
+import type { ContainerDirectory } from './containers';
 import type { Logger } from './logger';
 import type { StageCounters } from './telemetry';
 
@@ -39,6 +40,8 @@ export interface ComponentSettings {
   stage: StageCounters;
   host: HostInfo;
   clock: BootClock;
+  /** Shared by the components of one service: containers as they are described (src/pipeline/containers.ts). */
+  containers?: ContainerDirectory;
 }
 
 interface FactoryBase<C> {

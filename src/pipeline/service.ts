@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import type { BootClock, EventBatch } from '../events';
+import { ContainerDirectory } from './containers';
 import { type AgentConfig, type ComponentKind, ConfigError, resolveComponent } from './config';
 import type { Component, ComponentSettings, Factory, HostInfo, LogsConsumer } from './component';
 import type { Logger } from './logger';
@@ -33,6 +34,7 @@ export class Service {
     this.telemetry = new PipelineTelemetry(options.registry ?? new Registry());
     const problems: string[] = [];
     const logs = config.service.pipelines.logs;
+    const containers = new ContainerDirectory();
     const settingsFor = (kind: ComponentKind, id: string): ComponentSettings => ({
       id: `${kind}.${id}`,
       logger: options.logger.child(`${kind}.${id}`),
@@ -40,6 +42,7 @@ export class Service {
       stage: this.telemetry.stage(`${kind}.${id}`),
       host: options.host,
       clock: options.clock,
+      containers,
     });
     const prepare = <F extends Factory>(kind: ComponentKind, id: string): { factory: F; config: unknown; settings: ComponentSettings } | undefined => {
       const resolved = resolveComponent<F>(options.factories, kind, id, config[kind][id]);

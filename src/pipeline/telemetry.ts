@@ -10,6 +10,8 @@ export type DropReason =
   | 'queue_full'
   | 'export_failed'
   | 'host_event'
+  | 'not_selected'
+  | 'rate_limited'
   | 'shutdown';
 
 /**

@@ -26,6 +26,8 @@ export interface Rec {
   port?: number;
   address?: string;
   sockType?: number;
+  throttleStarted?: boolean;
+  throttleDropped?: number;
 }
 
 export function decodeRecord(batch: EventBatch, i: number): Rec {
@@ -57,6 +59,8 @@ export function decodeRecord(batch: EventBatch, i: number): Rec {
         ret: batch.connectRet(i),
         sockType: batch.connectSockType(i),
       };
+    case 'throttle':
+      return { ...rec, throttleStarted: batch.throttleStarted(i), throttleDropped: batch.throttleDropped(i) };
     default:
       return rec;
   }

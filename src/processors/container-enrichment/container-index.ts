@@ -20,6 +20,8 @@ export interface Known {
   mntns: number;
   /** When it was seen exiting (the clock of `now`); undefined while live. */
   exitedAt: number | undefined;
+  /** Its records are wanted (receivers' filters.containers, decided once it is described). */
+  traced: boolean;
 }
 
 /** `created`: new, or started again; either way worth a runtime lookup. */
@@ -49,6 +51,8 @@ export class ContainerIndex {
     private readonly maxContainers: number,
     private readonly tombstoneTtlMs: number,
     private readonly now: () => number,
+    /** Told the cgroups of a container forgotten for good (tombstone expired). */
+    private readonly onForget: (cgroupIds: number[]) => void = () => undefined,
   ) {}
 
   /** undefined: never heard of; null: not a container's cgroup. */
@@ -182,6 +186,7 @@ export class ContainerIndex {
       removedCgroups: [],
       mntns: 0,
       exitedAt: undefined,
+      traced: true,
     };
     this.byId.set(owner.id, known);
     return { known, created: true };
@@ -203,7 +208,9 @@ export class ContainerIndex {
   private forget(known: Known): void {
     this.exited.delete(known);
     if (this.byId.get(known.id) === known) this.byId.delete(known.id);
-    for (const c of [...known.cgroups.keys(), ...known.removedCgroups]) if (this.byCgroup.get(c) === known) this.byCgroup.delete(c);
+    const cgroupIds = [...known.cgroups.keys(), ...known.removedCgroups];
+    for (const c of cgroupIds) if (this.byCgroup.get(c) === known) this.byCgroup.delete(c);
+    this.onForget(cgroupIds);
   }
 
   private evictOldestExited(): boolean {
@@ -227,7 +234,7 @@ function pathOnlyInfo(owner: CgroupContainer, cgroupPath: string): ContainerInfo
     cgroupPath,
     image: { name: '', id: '', digest: '' },
     labels: {},
-    ...(owner.podUid ? { k8s: { namespace: '', podName: '', podUid: owner.podUid, containerName: '' } } : {}),
+    ...(owner.podUid ? { k8s: { namespace: '', podName: '', podUid: owner.podUid, containerName: '', podLabels: {}, podAnnotations: {} } } : {}),
     sandbox: false,
     startedAt: '',
   };

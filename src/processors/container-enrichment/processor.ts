@@ -35,6 +35,8 @@ export interface EnrichmentDeps {
     exists(path: string): boolean;
   };
   now(): number;
+  /** What the host environment costs enrichment (a missing mount or capability), logged once at start. */
+  startupWarnings?(): string[];
 }
 
 /** Sweeps tombstones and follows the source map; also bounds how late a map change is seen. */
@@ -95,7 +97,8 @@ export class ContainerEnrichmentProcessor implements Processor {
     private readonly deps: EnrichmentDeps,
   ) {
     this.warn = new WarnOnce(settings.logger);
-    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now);
+    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now, (cgroupIds) => settings.containers?.forgotten(cgroupIds));
+    if (settings.containers) settings.containers.describer = settings.id;
     this.pending = new PendingBuffer(config.pending.maxPerContainer, config.pending.maxTotal, config.pending.deadlineMs, deps.now);
     this.unregisterMetrics = registerEnrichmentMetrics(settings.metrics, {
       component: settings.id,
@@ -111,6 +114,7 @@ export class ContainerEnrichmentProcessor implements Processor {
   }
 
   async start(): Promise<void> {
+    for (const w of this.deps.startupWarnings?.() ?? []) this.settings.logger.warn(w);
     this.hostMntns = this.deps.proc.hostMntns();
     if (!this.deps.cgroups.hierarchy.mountPath) {
       this.settings.logger.warn(
@@ -155,6 +159,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     let hostEvents = 0;
     let misses = 0;
     let dropped = 0;
+    let notSelected = 0;
     for (let i = 0; i < n; i++) {
       const cgroupId = batch.cgroupId(i);
       let known = index.lookup(cgroupId);
@@ -187,16 +192,19 @@ export class ContainerEnrichmentProcessor implements Processor {
       }
       if (known !== undefined) {
         if (known.mntns === 0) this.noteMntns(known, batch.mntns(i));
-        if (known.described) {
+        if (known.described || (known.settled && known.certain)) {
+          if (!known.traced) {
+            (drop ??= new Uint8Array(n))[i] = 1;
+            notSelected++;
+            continue;
+          }
           containers[i] = known.info;
-          hits++;
+          if (known.described) hits++;
+          else without.path_only++;
           continue;
         }
         if (known.settled) {
-          if (known.certain) {
-            containers[i] = known.info;
-            without.path_only++;
-          } else without.not_container++;
+          without.not_container++;
           continue;
         }
       }
@@ -217,6 +225,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     this.counters.hostEvents += hostEvents;
     batch.containers = containers;
     if (dropped > 0) this.settings.stage.drop(dropped, 'host_event');
+    if (notSelected > 0) this.settings.stage.drop(notSelected, 'not_selected');
     const out = drop ? batch.filter((i) => drop[i] === 0) : batch;
     if (out.length > 0) await this.next.consumeLogs(out);
   }
@@ -225,7 +234,11 @@ export class ContainerEnrichmentProcessor implements Processor {
     if (change.kind === 'mkdir') {
       const result = this.index.addCgroup(change.cgroupId, change.path);
       if (result === 'full') this.warnIndexFull(change.path);
-      else if (result !== 'not-container' && result.created) this.startLookup(result.known);
+      else if (result !== 'not-container') {
+        if (result.created) this.startLookup(result.known);
+        // Another cgroup of a container already decided (a sub-cgroup of a system container).
+        else if (result.known.described || result.known.settled) this.decide(result.known);
+      }
       return;
     }
     const last = this.index.removeCgroup(change.cgroupId);
@@ -355,9 +368,16 @@ export class ContainerEnrichmentProcessor implements Processor {
       const mntns = this.deps.proc.mntns(info.pid);
       if (mntns !== undefined && mntns !== this.hostMntns) known.mntns = mntns;
     }
+    this.decide(known);
     this.publish(known);
     const group = this.pending.take(known.id);
     if (group) this.release([group], known.info);
+  }
+
+  /** Receivers that select containers decide on what is known of it now (and set their kernel verdicts). */
+  private decide(known: Known): void {
+    const directory = this.settings.containers;
+    if (directory?.selecting) known.traced = directory.described(known.info, [...known.cgroups.keys()]);
   }
 
   /** A container the runtime knows, in a cgroup whose path did not name it (a custom cgroup parent). */
@@ -396,8 +416,10 @@ export class ContainerEnrichmentProcessor implements Processor {
   /** No one describes it: what waited goes on with what its cgroup path says (or as no container, for an unconfirmed path). */
   private settle(known: Known): void {
     known.settled = true;
-    if (known.certain) this.publish(known);
-    else this.index.demote(known);
+    if (known.certain) {
+      this.decide(known);
+      this.publish(known);
+    } else this.index.demote(known);
     const group = this.pending.take(known.id);
     if (group) this.release([group], known.certain ? known.info : undefined, known.certain ? 'path_only' : 'not_container');
   }
@@ -567,7 +589,10 @@ export class ContainerEnrichmentProcessor implements Processor {
       this.deadlineTimer = undefined;
       for (const group of this.pending.takeExpired()) {
         const known = this.knownOf(group);
-        if (known) known.settled = true;
+        if (known && !known.settled) {
+          known.settled = true;
+          if (known.certain && !known.described) this.decide(known);
+        }
         this.release([group], known?.certain ? known.info : undefined, group.key.startsWith(UNRESOLVED) && !known ? 'unresolved' : 'deadline');
       }
       this.armDeadline();
@@ -588,6 +613,10 @@ export class ContainerEnrichmentProcessor implements Processor {
       offsets[k] = at;
       at += r.length;
     });
+    if (info && this.index.get(info.id)?.traced === false) {
+      this.settings.stage.drop(records.length, 'not_selected');
+      return;
+    }
     const batch = new EventBatch(Buffer.concat(records, at), offsets, groups[0].clock);
     batch.containers = new Array<ContainerInfo | null | undefined>(records.length).fill(info === null ? undefined : info);
     if (info === null) {

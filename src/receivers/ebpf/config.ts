@@ -2,6 +2,41 @@ import type { BpfEventName, SessionOptions } from '../../native';
 import type { ContainerHierarchy } from '../../host/cgroups';
 import { parseDuration, parseSize } from '../../pipeline/units';
 
+/**
+ * One container selector: every key given must match. Values are globs
+ * (`*`, `?`); `k8s_pod_labels` matches when every listed label matches.
+ */
+export interface ContainerSelector {
+  k8s_namespace?: string;
+  k8s_pod_labels?: Record<string, string>;
+  /** `<Kind>/<name>` (e.g. `Deployment/web`) or the name alone. */
+  k8s_workload?: string;
+  /** The Kubernetes container name, else the runtime's container name. */
+  container_name?: string;
+  image?: string;
+}
+
+export interface ContainerSelection {
+  /** Traced: containers matching one of these (all, when empty)… */
+  include: ContainerSelector[];
+  /** …and none of these. */
+  exclude: ContainerSelector[];
+}
+
+export interface OpenFiltersConfig {
+  /** Opens of paths starting with none of these are not traced (empty: no such rule). */
+  include_path_prefixes: string[];
+  /** Opens of paths starting with one of these are not traced. */
+  exclude_path_prefixes: string[];
+}
+
+export interface RateLimitConfig {
+  /** Records per second per container (0: no limit); the rest are dropped and counted (rate_limited). */
+  per_container: number;
+  /** Records a container may send at once after a quiet spell (0: per_container, one second's worth). */
+  burst: number;
+}
+
 export interface EbpfFiltersConfig {
   /** Only processes outside the host's mount namespace (kernel-side, from the task alone). */
   containers_only: boolean;
@@ -13,6 +48,9 @@ export interface EbpfFiltersConfig {
   exclude_self: boolean;
   /** Open events only for failed opens (ret < 0). */
   open_failed_only: boolean;
+  containers: ContainerSelection;
+  open: OpenFiltersConfig;
+  rate_limit: RateLimitConfig;
 }
 
 export interface EbpfBatchConfig {
@@ -62,6 +100,9 @@ export function createDefaultConfig(): EbpfReceiverConfig {
       deny_pids: [],
       exclude_self: true,
       open_failed_only: false,
+      containers: { include: [], exclude: [] },
+      open: { include_path_prefixes: [], exclude_path_prefixes: [] },
+      rate_limit: { per_container: 0, burst: 0 },
     },
     batch: { max_records: 8192, drain_interval: '5ms', max_in_flight: 4 },
     disable_programs: [],
@@ -92,8 +133,29 @@ export function validateConfig(config: EbpfReceiverConfig): string[] {
       problems.push(`filters.deny_comms[${i}]: "${c}" must be 1-${COMM_MAX_BYTES} bytes (the kernel keeps only that much of a process name)`);
     }
   });
+  const { containers, open } = config.filters;
+  for (const list of ['include', 'exclude'] as const) {
+    containers[list].forEach((selector, i) => {
+      if (Object.keys(selector).length === 0) {
+        problems.push(`filters.containers.${list}[${i}]: an empty selector matches every container; name at least one of ${SELECTOR_KEYS.join(', ')}`);
+      }
+    });
+  }
+  for (const list of ['include_path_prefixes', 'exclude_path_prefixes'] as const) {
+    if (open[list].length > PATH_PREFIXES_MAX) problems.push(`filters.open.${list}: ${open[list].length} prefixes; at most ${PATH_PREFIXES_MAX} are supported`);
+    open[list].forEach((prefix, i) => {
+      if (prefix === '' || Buffer.byteLength(prefix) > PATH_PREFIX_MAX_BYTES) {
+        problems.push(`filters.open.${list}[${i}]: "${prefix}" must be 1-${PATH_PREFIX_MAX_BYTES} bytes (the kernel compares the first ${PATH_PREFIX_MAX_BYTES} bytes of a path)`);
+      }
+    });
+  }
   return problems;
 }
+
+export const SELECTOR_KEYS = ['k8s_namespace', 'k8s_pod_labels', 'k8s_workload', 'container_name', 'image'] as const;
+/** native/bpf/maps.h PATH_PREFIXES_MAX, MAX_PATH_LEN - 1. */
+const PATH_PREFIXES_MAX = 64;
+const PATH_PREFIX_MAX_BYTES = 255;
 
 /** What the kernel side needs to know about this host. */
 export interface HostFacts {
@@ -115,6 +177,11 @@ export function toSessionOptions(config: EbpfReceiverConfig, selfPid: number, ho
     denyPids: [...new Set([...f.deny_pids, ...(f.exclude_self ? [selfPid] : [])])],
     denyComms: f.deny_comms,
     containersOnly: f.containers_only,
+    selectContainers: f.containers.include.length + f.containers.exclude.length > 0,
+    includePathPrefixes: f.open.include_path_prefixes,
+    excludePathPrefixes: f.open.exclude_path_prefixes,
+    rateLimitPerSecond: f.rate_limit.per_container,
+    rateLimitBurst: f.rate_limit.burst,
     openFailedOnly: f.open_failed_only,
     maxBatchRecords: config.batch.max_records,
     drainIntervalMs: Math.max(1, Math.round(parseDuration(config.batch.drain_interval))),

@@ -12,7 +12,7 @@ export interface BpfMetricsSource {
 }
 
 /** The attribution records (cgroup_*) are counted too: a lost one costs a container's early records their fast path. */
-const RECORDS: readonly BpfRecordName[] = ['exec', 'exit', 'open', 'connect', 'cgroup_mkdir', 'cgroup_rmdir'];
+const RECORDS: readonly BpfRecordName[] = ['exec', 'exit', 'open', 'connect', 'throttle', 'cgroup_mkdir', 'cgroup_rmdir'];
 const BPF = `${METRIC_PREFIX}bpf_`;
 
 /**
@@ -58,6 +58,7 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
     (s, e) => s[e].dropped,
   );
   perEvent('events_filtered_total', 'Events rejected in the kernel by the configured filters.', (s, e) => s[e].filtered);
+  perEvent('events_rate_limited_total', "Events dropped in the kernel because their container was over filters.rate_limit.per_container.", (s, e) => s[e].rateLimited);
 
   const perSession = (name: string, help: string, pick: (s: SessionStats) => number) =>
     new Counter({

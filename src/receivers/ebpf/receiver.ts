@@ -7,6 +7,7 @@ import { type ComponentSettings, type LogsConsumer, type Receiver, once } from '
 import { WarnOnce } from '../../pipeline/logger';
 import { type EbpfReceiverConfig, toSessionOptions } from './config';
 import { registerBpfMetrics } from './metrics';
+import { compileSelection } from './selection';
 
 const EVENTS: readonly BpfEventName[] = ['exec', 'exit', 'open', 'connect'];
 /** Kernel counters are polled for ring-buffer drop deltas this often. */
@@ -24,6 +25,8 @@ export class EbpfReceiver implements Receiver {
   private programStatus: ProgramStatus[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private droppedSeen = 0;
+  private rateLimitedSeen = 0;
+  private stopListening: (() => void) | undefined;
   private malformedSeen = 0;
   private timer: NodeJS.Timeout | undefined;
   private unregister: (() => void) | undefined;
@@ -48,6 +51,7 @@ export class EbpfReceiver implements Receiver {
       const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ' (run as root: BPF needs CAP_BPF and CAP_PERFMON)' : '';
       throw new Error(`${this.settings.id}: cannot start the eBPF receiver: ${msg}${hint}`);
     }
+    this.selectContainers(this.session);
     this.programStatus = this.session.programs();
     for (const p of this.programStatus) {
       if (p.loaded) continue;
@@ -56,7 +60,7 @@ export class EbpfReceiver implements Receiver {
       else logger.warn(msg);
     }
     const running = EVENTS.filter((e) => this.programStatus.some((p) => p.event === e && p.loaded));
-    logger.info(`tracing ${running.join(', ')} events${this.config.filters.containers_only ? " of processes outside the host's mount namespace (containers_only)" : ''}`);
+    logger.info(`tracing ${running.join(', ')} events${describeFilters(this.config)}`);
     this.unregister = registerBpfMetrics(this.settings.metrics, {
       id: this.settings.id,
       stats: () => this.stats(),
@@ -69,6 +73,7 @@ export class EbpfReceiver implements Receiver {
 
   readonly shutdown = once(async () => {
     if (this.timer) clearInterval(this.timer);
+    this.stopListening?.();
     if (this.session) {
       this.poll();
       this.session.close();
@@ -77,6 +82,41 @@ export class EbpfReceiver implements Receiver {
     this.unregister?.();
     await Promise.allSettled([...this.inFlight]);
   });
+
+  /**
+   * filters.containers: the enrichment processor describes each container;
+   * the verdict goes into the kernel, keyed by the container's cgroups, so an
+   * unselected container costs one map lookup per event from then on.
+   */
+  private selectContainers(session: BpfSession): void {
+    const selected = compileSelection(this.config.filters.containers);
+    if (!selected) return;
+    const directory = this.settings.containers;
+    if (!directory?.describer) {
+      session.close();
+      throw new Error(
+        `${this.settings.id}: filters.containers selects containers by their metadata, which only the container_enrichment processor knows; ` +
+          'add it to this pipeline (service.pipelines.logs.processors), or remove filters.containers',
+      );
+    }
+    this.stopListening = directory.listen({
+      described: (info, cgroupIds) => {
+        const traced = selected(info);
+        for (const id of cgroupIds) {
+          try {
+            session.setVerdict(id, traced);
+          } catch (err) {
+            // Still filtered downstream (the processor drops what no receiver wants); only the kernel-side saving is lost.
+            this.warnOnce.warn('verdicts', `${this.settings.id}: cannot hand the kernel the verdict for container ${info.id}: ${(err as Error).message}`);
+          }
+        }
+        return traced;
+      },
+      forgotten: (cgroupIds) => {
+        for (const id of cgroupIds) session.clearVerdict(id);
+      },
+    });
+  }
 
   /** Which programs run and why others do not. */
   programs(): ProgramStatus[] {
@@ -114,6 +154,10 @@ export class EbpfReceiver implements Receiver {
     if (stats) {
       let dropped = 0;
       for (const e of EVENTS) dropped += stats[e].dropped;
+      let rateLimited = 0;
+      for (const e of EVENTS) rateLimited += stats[e].rateLimited;
+      this.settings.stage.drop(rateLimited - this.rateLimitedSeen, 'rate_limited');
+      this.rateLimitedSeen = rateLimited;
       if (stats.cgroup_mkdir.dropped + stats.cgroup_rmdir.dropped > 0) {
         this.warnOnce.warn('cgroup-dropped', `${this.settings.id}: the kernel dropped cgroup records (ring buffer full): containers made meanwhile are learned later, from /proc (raise ring_buffer_size)`);
       }
@@ -131,4 +175,18 @@ export class EbpfReceiver implements Receiver {
       this.lastClockRefresh = Date.now();
     }
   }
+}
+
+/** What the kernel filters, for the start-up log. */
+function describeFilters(config: EbpfReceiverConfig): string {
+  const f = config.filters;
+  const parts: string[] = [];
+  if (f.containers_only) parts.push("of processes outside the host's mount namespace (containers_only)");
+  const c = f.containers;
+  if (c.include.length) parts.push(`of containers matching ${JSON.stringify(c.include)}`);
+  if (c.exclude.length) parts.push(`except containers matching ${JSON.stringify(c.exclude)}`);
+  if (f.open.include_path_prefixes.length) parts.push(`opens only under ${f.open.include_path_prefixes.join(', ')}`);
+  if (f.open.exclude_path_prefixes.length) parts.push(`no opens under ${f.open.exclude_path_prefixes.join(', ')}`);
+  if (f.rate_limit.per_container) parts.push(`at most ${f.rate_limit.per_container} records/s per container (burst ${f.rate_limit.burst || f.rate_limit.per_container})`);
+  return parts.length ? `; ${parts.join('; ')}` : '';
 }
