@@ -46,7 +46,7 @@ function containers(n: number): ContainerInfo[] {
     cgroupPath: `/kubepods/pod${k}`,
     image: { name: `registry.local/team/app-${k % 7}:1.${k}`, id: '', digest: `sha256:${'ab'.repeat(32)}` },
     labels: {},
-    k8s: { namespace: `ns-${k % 5}`, podName: `app-${k}-7d9f`, podUid: `6f1c3c1e-0000-4000-8000-${k.toString().padStart(12, '0')}`, containerName: `app-${k}` },
+    k8s: { namespace: `ns-${k % 5}`, podName: `app-${k}-7d9f`, podUid: `6f1c3c1e-0000-4000-8000-${k.toString().padStart(12, '0')}`, containerName: `app-${k}`, podLabels: {}, podAnnotations: {} },
     sandbox: false,
     startedAt: '',
   }));

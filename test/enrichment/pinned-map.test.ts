@@ -7,7 +7,7 @@ import { rig, running, shutdownRigs } from './harness';
 
 afterEach(shutdownRigs);
 
-const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart' };
+const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart', podLabels: {}, podAnnotations: {} };
 const ID_C = 'c'.repeat(64);
 const ID_D = 'd'.repeat(64);
 

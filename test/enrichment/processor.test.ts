@@ -611,7 +611,7 @@ describe('container enrichment: runtimes', () => {
     containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A, pid: 90 }));
     expect(r.processor.index.lookup(101)?.info).toMatchObject({ id: ID_A, runtime: 'containerd', name: ID_A });
     expect(ourMap(r).lookup(5200)).toMatchObject({ containerId: ID_A, container: ID_A });
-    const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart' };
+    const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart', podLabels: {}, podAnnotations: {} };
     cri.start(container(ID_A, 0, { runtime: 'cri', name: 'cart', k8s }));
     expect(r.processor.index.lookup(101)?.info).toMatchObject({ runtime: 'cri', name: 'cart', k8s });
     expect(ourMap(r).lookup(5200)).toMatchObject({ containerId: ID_A, namespace: 'shop', pod: 'cart-7d9', container: 'cart' });

@@ -29,7 +29,7 @@ export const POD_CONTAINER: ContainerInfo = {
   image: { name: 'registry.local:5000/team/web:1.2.3', id: REPO_DIGEST, digest: REPO_DIGEST },
   engine: 'containerd',
   labels: { 'io.kubernetes.pod.name': 'web-7d9f' },
-  k8s: { namespace: 'shop', podName: 'web-7d9f', podUid: '6f1c3c1e-0000-4000-8000-000000000001', containerName: 'web' },
+  k8s: { namespace: 'shop', podName: 'web-7d9f', podUid: '6f1c3c1e-0000-4000-8000-000000000001', containerName: 'web', podLabels: {}, podAnnotations: {} },
   sandbox: false,
   startedAt: '2026-01-01T00:00:00Z',
 };

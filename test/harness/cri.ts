@@ -11,6 +11,12 @@ export interface PodSpec {
   uid?: string;
   containerName?: string;
   command?: string[];
+  /** The pod's `metadata.labels` (default `{ app: name }`). */
+  labels?: Record<string, string>;
+  /** The pod's `metadata.annotations`; the kubelet adds `kubernetes.io/config.seen` and `kubernetes.io/config.source`. */
+  annotations?: Record<string, string>;
+  /** The container's restart count (CRI `metadata.attempt` and the kubelet's `io.kubernetes.container.restartCount` annotation); default 0. */
+  restartCount?: number;
 }
 
 export interface RunningPod {
@@ -49,11 +55,15 @@ export class CriPods {
     mkdirSync(logDirectory, { recursive: true });
     // The kubelet, not the runtime, puts these labels on pods and containers.
     const podLabels = { 'io.kubernetes.pod.name': spec.name, 'io.kubernetes.pod.namespace': namespace, 'io.kubernetes.pod.uid': uid };
+    const restartCount = spec.restartCount ?? 0;
     const sandboxConfig = {
       metadata: { name: spec.name, uid, namespace, attempt: 0 },
       log_directory: logDirectory,
       // No hostname: host-network pods share the host UTS namespace.
-      labels: { ...podLabels, app: spec.name },
+      // The kubelet's newPodLabels: the pod's labels plus its own three.
+      labels: { ...(spec.labels ?? { app: spec.name }), ...podLabels },
+      // The kubelet's newPodAnnotations: the pod's annotations, which the kubelet's config sources add to.
+      annotations: { ...(spec.annotations ?? {}), 'kubernetes.io/config.seen': new Date().toISOString(), 'kubernetes.io/config.source': 'api' },
       linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
     };
     const { pod_sandbox_id: podId } = await this.call<{ pod_sandbox_id: string }>('RunPodSandbox', { config: sandboxConfig });
@@ -61,11 +71,19 @@ export class CriPods {
     const { container_id: containerId } = await this.call<{ container_id: string }>('CreateContainer', {
       pod_sandbox_id: podId,
       config: {
-        metadata: { name: containerName, attempt: 0 },
+        metadata: { name: containerName, attempt: restartCount },
         image: { image: TEST_IMAGE },
         command: spec.command ?? ['/bin/sleep', '100000'],
-        log_path: `${containerName}.log`,
+        log_path: `${containerName}_${restartCount}.log`,
+        // The kubelet's newContainerLabels and newContainerAnnotations.
         labels: { ...podLabels, 'io.kubernetes.container.name': containerName },
+        annotations: {
+          'io.kubernetes.container.hash': 'a1b2c3d4',
+          'io.kubernetes.container.restartCount': String(restartCount),
+          'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+          'io.kubernetes.container.terminationMessagePolicy': 'File',
+          'io.kubernetes.pod.terminationGracePeriod': '30',
+        },
       },
       sandbox_config: sandboxConfig,
     });

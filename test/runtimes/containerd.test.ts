@@ -48,10 +48,19 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     h.removeContainer(id);
   });
 
-  test('CRI pod containers: containerd skips the sandbox; CRI reports pid, mntns and k8s namespace/pod/uid/container', async () => {
-    const pod = await pods.runPod({ name: uniq('web'), namespace: 'shop', containerName: 'app' });
+  test('CRI pod containers: containerd skips the sandbox; both report pid, mntns, k8s namespace/pod/uid/container, the pod\'s labels and annotations, the restart count', async () => {
+    const pod = await pods.runPod({ name: uniq('web'), namespace: 'shop', containerName: 'app', labels: { app: 'web', tier: 'front' }, annotations: { 'example.com/owner': 'team-a' }, restartCount: 2 });
     const pid = h.taskPid(pod.containerId, 'k8s.io');
-    const k8s = { namespace: 'shop', podName: pod.name, podUid: pod.uid, containerName: 'app' };
+    const k8s = {
+      namespace: 'shop',
+      podName: pod.name,
+      podUid: pod.uid,
+      containerName: 'app',
+      // Exactly the pod's labels: not the kubelet's io.kubernetes.pod.* nor containerd's io.cri-containerd.kind.
+      podLabels: { app: 'web', tier: 'front' },
+      podAnnotations: { 'example.com/owner': 'team-a', 'kubernetes.io/config.seen': expect.any(String), 'kubernetes.io/config.source': 'api' },
+      restartCount: 2,
+    };
 
     const native = track(new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const nativeList = await native.list();
@@ -159,7 +168,15 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     const gone = await cri.get(pod.containerId);
     expect(gone).toMatchObject({ id: pod.containerId, name: 'once', runtime: 'cri', state: 'stopped', pid: 0, mntns: 0 });
     expect(gone!.image.name).toBe(TEST_IMAGE);
-    expect(gone!.k8s).toEqual({ namespace: 'batch', podName: pod.name, podUid: pod.uid, containerName: 'once' });
+    expect(gone!.k8s).toEqual({
+      namespace: 'batch',
+      podName: pod.name,
+      podUid: pod.uid,
+      containerName: 'once',
+      podLabels: { app: pod.name },
+      podAnnotations: { 'kubernetes.io/config.seen': expect.any(String), 'kubernetes.io/config.source': 'api' },
+      restartCount: 0,
+    });
   });
 
   test('the cache of records prefetched at container creation is bounded: past 256, the oldest go and are counted', async () => {

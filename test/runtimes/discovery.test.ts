@@ -114,7 +114,7 @@ describe('formatContainersTable', () => {
     cgroupPath: '/k8s.io/0123',
     image: { name: 'localhost/web:1', id: '', digest: 'sha256:00' },
     labels: {},
-    k8s: { namespace: 'shop', podName: 'web-7d9', podUid: 'u-1', containerName: 'app' },
+    k8s: { namespace: 'shop', podName: 'web-7d9', podUid: 'u-1', containerName: 'app', podLabels: {}, podAnnotations: {} },
     sandbox: false,
     startedAt: '',
   };

@@ -20,7 +20,7 @@ export function entryOf(mntns: number, info: ContainerInfo): ContainersMapEntry 
 /** What another agent's map says of one container: ids and names only. */
 export function infoFromEntry(entry: ContainersMapEntry): ContainerInfo {
   const k8s = entry.namespace || entry.pod
-    ? { namespace: entry.namespace, podName: entry.pod, podUid: '', containerName: entry.container }
+    ? { namespace: entry.namespace, podName: entry.pod, podUid: '', containerName: entry.container, podLabels: {}, podAnnotations: {} }
     : undefined;
   return {
     id: entry.containerId,

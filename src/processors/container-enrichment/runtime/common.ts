@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import type { ContainerInfo, KubernetesInfo, RuntimeName } from '../../../events';
+import type { ContainerInfo, RuntimeName } from '../../../events';
 import { WarnOnce, type Logger } from '../../../pipeline/logger';
 import { RuntimeUnavailableError, type RuntimeEvent } from './types';
 
@@ -11,24 +11,7 @@ export interface ClientContext {
   logger: Logger;
 }
 
-/** Label keys Kubernetes runtimes (containerd CRI, CRI-O, cri-dockerd) put on workload containers. */
-export const K8S_LABELS = {
-  podName: 'io.kubernetes.pod.name',
-  podNamespace: 'io.kubernetes.pod.namespace',
-  podUid: 'io.kubernetes.pod.uid',
-  containerName: 'io.kubernetes.container.name',
-} as const;
-
-export function k8sFromLabels(labels: Record<string, string>): KubernetesInfo | undefined {
-  const podName = labels[K8S_LABELS.podName];
-  if (!podName) return undefined;
-  return {
-    namespace: labels[K8S_LABELS.podNamespace] ?? '',
-    podName,
-    podUid: labels[K8S_LABELS.podUid] ?? '',
-    containerName: labels[K8S_LABELS.containerName] ?? '',
-  };
-}
+export { K8S_LABELS, k8sFromLabels } from './kubernetes';
 
 /** Mount namespace inode of a host pid (`stat -L /proc/<pid>/ns/mnt`); 0 when the process is gone. */
 export async function mntnsOf(hostProc: string, pid: number): Promise<number> {

@@ -2,11 +2,22 @@ import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
 import { RecentContainers, RuntimeClientBase, SharedLookups, TtlMemory, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RESTART_COUNT_ANNOTATION, podLabelsOfSandbox, withPodMetadata, type PodMetadata } from './kubernetes';
 import { serviceClient, decodeContainerdEvent, unary } from './proto';
 import type { RuntimeEvent, RuntimeEventKind } from './types';
 
 /** Label containerd's CRI plugin puts on pod sandboxes (pause containers). */
 export const CRI_KIND_LABEL = 'io.cri-containerd.kind';
+/** OCI spec annotation of the CRI plugin naming a container's pod sandbox. */
+const CRI_SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
+/** The CRI plugin's container extensions: its stored metadata, JSON with the kubelet's config. */
+const CRI_SANDBOX_METADATA = 'io.cri-containerd.sandbox.metadata';
+const CRI_CONTAINER_METADATA = 'io.cri-containerd.container.metadata';
+/** The CRI plugin's own labels on a sandbox container (besides the kubelet's). */
+const CRI_PLUGIN_LABELS = new Set([CRI_KIND_LABEL]);
+/** Pod sandboxes' labels and annotations: fixed once the sandbox is made, one lookup per pod. */
+const MAX_POD_CACHE = 1024;
+const POD_TTL_MS = 5 * 60_000;
 const CALL_TIMEOUT_MS = 5_000;
 /** How long the daemon's namespace list is reused by get(); list() always asks afresh. */
 const NAMESPACES_TTL_MS = 10_000;
@@ -36,6 +47,7 @@ interface PbContainer {
   image: string;
   spec?: { type_url: string; value: Buffer } | null;
   created_at?: PbTimestamp | null;
+  extensions?: Record<string, { type_url: string; value: Buffer }>;
 }
 interface PbProcess { container_id: string; id: string; pid: number; status: string }
 interface PbEnvelope { namespace: string; topic: string; event?: { type_url: string; value: Buffer } | null }
@@ -69,6 +81,8 @@ export class ContainerdClient extends RuntimeClientBase {
   };
   /** `ns\0name` → manifest digest. */
   private readonly imageDigests = new SharedLookups<string>(MAX_IMAGE_CACHE, IMAGE_TTL_MS);
+  /** `ns\0sandbox id` → the pod's labels and annotations (undefined: no such sandbox). */
+  private readonly pods = new SharedLookups<PodMetadata | undefined>(MAX_POD_CACHE, POD_TTL_MS);
   private namespaceCache: { at: number; names: Promise<string[]> } | undefined;
   /** Container records being fetched, so get() and identify() of one id share a call; entries live only while in flight. */
   private readonly records = new Map<string, Promise<PbContainer | undefined>>();
@@ -239,9 +253,15 @@ export class ContainerdClient extends RuntimeClientBase {
     c: PbContainer,
     taskAnswer: PbProcess | undefined | null | Promise<PbProcess | undefined>,
   ): Promise<ContainerInfo> {
-    const [task, digest] = await Promise.all([taskAnswer, this.imageDigest(ns, c.image)]);
+    const spec = specFields(c.spec?.value);
+    const identity = k8sFromLabels(c.labels);
+    const criMeta = identity ? criMetadata(c, CRI_CONTAINER_METADATA) : undefined;
+    const sandboxId = spec.annotations[CRI_SANDBOX_ID_ANNOTATION] || stringAt(criMeta, 'SandboxID');
+    const [task, digest, pod] = await Promise.all([taskAnswer, this.imageDigest(ns, c.image), identity && sandboxId ? this.podMetadata(ns, sandboxId) : undefined]);
     const pid = task && (task.status === 'RUNNING' || task.status === 'PAUSED' || task.status === 'PAUSING') ? task.pid : 0;
-    const k8s = k8sFromLabels(c.labels);
+    let k8s = identity && withPodMetadata(identity, pod);
+    const restartCount = k8s && restartCountOf(criMeta);
+    if (k8s && restartCount !== undefined) k8s = { ...k8s, restartCount };
     return withPidDetails(this.hostProc, {
       id: c.id,
       // containerd has no container names; Kubernetes and nerdctl keep theirs in labels.
@@ -250,13 +270,32 @@ export class ContainerdClient extends RuntimeClientBase {
       state: task === null ? 'unknown' : task ? (STATUS[task.status] ?? 'unknown') : 'created',
       pid,
       mntns: 0,
-      cgroupPath: cgroupsPathFromSpec(c.spec?.value),
+      cgroupPath: spec.cgroupsPath,
       image: { name: c.image, id: '', digest },
       labels: { ...c.labels, 'io.containerd.namespace': ns },
       ...(k8s ? { k8s } : {}),
       sandbox: false,
       startedAt: '',
     });
+  }
+
+  /**
+   * The pod's labels and annotations from its sandbox container: the CRI plugin's stored sandbox
+   * config (exactly what the kubelet sent), else the sandbox container's labels (the pod's labels,
+   * the kubelet's, the plugin's and the pause image's merged). A failed lookup leaves them out.
+   */
+  private podMetadata(ns: string, sandboxId: string): Promise<PodMetadata | undefined> {
+    return this.pods
+      .get(`${ns}\0${sandboxId}`, () =>
+        this.record(ns, sandboxId).then((sandbox) => {
+          if (!sandbox) return undefined;
+          const config = objectAt(criMetadata(sandbox, CRI_SANDBOX_METADATA), 'Config');
+          const labels = objectAt(config, 'labels');
+          if (!config || !labels) return { labels: podLabelsOfSandbox(sandbox.labels, CRI_PLUGIN_LABELS), annotations: {} };
+          return { labels: podLabelsOfSandbox(stringMap(labels)), annotations: stringMap(objectAt(config, 'annotations')) };
+        }),
+      )
+      .catch(() => undefined);
   }
 
   /** Image name → manifest digest; every container of an image asks. */
@@ -347,7 +386,7 @@ export class ContainerdClient extends RuntimeClientBase {
   }
 
   cacheEvictions(): number {
-    return this.created.evictions + this.imageDigests.evictions + this.recent.evictions;
+    return this.created.evictions + this.imageDigests.evictions + this.pods.evictions + this.recent.evictions;
   }
 
   private onContainerChange(ns: string, topic: string, payload: Buffer): void {
@@ -412,12 +451,55 @@ function isSandbox(c: PbContainer): boolean {
   return c.labels[CRI_KIND_LABEL] === 'sandbox';
 }
 
-/** `linux.cgroupsPath` of the OCI spec containerd stores as JSON in the container's spec Any. */
-function cgroupsPathFromSpec(value: Buffer | undefined): string {
-  if (!value || value.length === 0) return '';
+/** `linux.cgroupsPath` and `annotations` of the OCI spec containerd stores as JSON in the container's spec Any. */
+function specFields(value: Buffer | undefined): { cgroupsPath: string; annotations: Record<string, string> } {
+  if (!value || value.length === 0) return { cgroupsPath: '', annotations: {} };
   try {
-    return String((JSON.parse(value.toString('utf8')) as { linux?: { cgroupsPath?: string } }).linux?.cgroupsPath ?? '');
+    const spec = JSON.parse(value.toString('utf8')) as { linux?: { cgroupsPath?: string }; annotations?: unknown };
+    return { cgroupsPath: String(spec.linux?.cgroupsPath ?? ''), annotations: stringMap(spec.annotations) };
   } catch {
-    return '';
+    return { cgroupsPath: '', annotations: {} };
   }
+}
+
+/**
+ * The `Metadata` object of a CRI plugin extension (JSON `{"Version":"v1","Metadata":{…}}`: the
+ * plugin's sandbox or container record, with the kubelet's CRI config under `Config`).
+ */
+function criMetadata(c: PbContainer, key: string): Record<string, unknown> | undefined {
+  const value = c.extensions?.[key]?.value;
+  if (!value || value.length === 0) return undefined;
+  try {
+    return objectAt(JSON.parse(Buffer.from(value).toString('utf8')) as unknown, 'Metadata');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kubelet's restart count of a container: its annotation, else the CRI `metadata.attempt` (omitted from the JSON when 0). */
+function restartCountOf(meta: Record<string, unknown> | undefined): number | undefined {
+  const config = objectAt(meta, 'Config');
+  if (!config) return undefined;
+  const annotated = Number(stringMap(objectAt(config, 'annotations'))[RESTART_COUNT_ANNOTATION] ?? NaN);
+  if (Number.isSafeInteger(annotated) && annotated >= 0) return annotated;
+  const attempt = Number(objectAt(config, 'metadata')?.attempt ?? 0);
+  return Number.isSafeInteger(attempt) && attempt >= 0 ? attempt : undefined;
+}
+
+function objectAt(value: unknown, key: string): Record<string, unknown> | undefined {
+  const v = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function stringAt(value: Record<string, unknown> | undefined, key: string): string {
+  const v = value?.[key];
+  return typeof v === 'string' ? v : '';
+}
+
+/** The string entries of a JSON object (labels, annotations); anything else is dropped. */
+function stringMap(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return out;
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  return out;
 }

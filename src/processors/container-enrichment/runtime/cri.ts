@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ContainerInfo, ContainerState, KubernetesInfo } from '../../../events';
 import { RecentContainers, RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { RESTART_COUNT_ANNOTATION, podLabelsOfSandbox, withPodMetadata } from './kubernetes';
 import { serviceClient, unary } from './proto';
 
 const CALL_TIMEOUT_MS = 5_000;
@@ -13,7 +14,7 @@ export interface CriOptions {
   pollIntervalMs?: number;
 }
 
-interface PbMeta { name: string; uid?: string; namespace?: string }
+interface PbMeta { name: string; uid?: string; namespace?: string; attempt?: number }
 interface PbContainer {
   id: string;
   pod_sandbox_id: string;
@@ -25,7 +26,7 @@ interface PbContainer {
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
-interface PbSandbox { id: string; metadata: PbMeta | null; labels: Record<string, string> }
+interface PbSandbox { id: string; metadata: PbMeta | null; labels: Record<string, string>; annotations: Record<string, string> }
 interface StatusDetails { pid: number; cgroupPath: string; startedAt: string }
 
 const STATE: Record<string, ContainerState> = {
@@ -123,7 +124,10 @@ export class CriClient extends RuntimeClientBase {
     const state = STATE[c.state] ?? 'unknown';
     const details = state === 'running' ? await this.statusDetails(c.id) : undefined;
     const labels = { ...c.labels };
-    const k8s = k8sFromLabels(labels) ?? k8sFromSandbox(pod, c.metadata?.name ?? '');
+    const identity = k8sFromLabels(labels) ?? k8sFromSandbox(pod, c.metadata?.name ?? '');
+    let k8s = identity && withPodMetadata(identity, pod && { labels: podLabelsOfSandbox(pod.labels), annotations: { ...pod.annotations } });
+    const restartCount = restartCountOf(c);
+    if (k8s && restartCount !== undefined) k8s = { ...k8s, restartCount };
     const info = await withPidDetails(this.hostProc, {
       id: c.id,
       name: c.metadata?.name ?? c.id,
@@ -177,8 +181,16 @@ export class CriClient extends RuntimeClientBase {
   }
 }
 
+/** The kubelet's restart count of a container: its annotation, else the CRI `metadata.attempt` (the kubelet sets both alike). */
+function restartCountOf(c: PbContainer): number | undefined {
+  const annotated = Number(c.annotations?.[RESTART_COUNT_ANNOTATION] ?? NaN);
+  if (Number.isSafeInteger(annotated) && annotated >= 0) return annotated;
+  const attempt = c.metadata?.attempt;
+  return typeof attempt === 'number' && Number.isSafeInteger(attempt) && attempt >= 0 ? attempt : undefined;
+}
+
 /** The sandbox's own metadata is the pod's identity when the kubelet's labels are missing. */
 function k8sFromSandbox(pod: PbSandbox | undefined, containerName: string): KubernetesInfo | undefined {
   if (!pod?.metadata) return undefined;
-  return { namespace: pod.metadata.namespace ?? '', podName: pod.metadata.name, podUid: pod.metadata.uid ?? '', containerName };
+  return { namespace: pod.metadata.namespace ?? '', podName: pod.metadata.name, podUid: pod.metadata.uid ?? '', containerName, podLabels: {}, podAnnotations: {} };
 }

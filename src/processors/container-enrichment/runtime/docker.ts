@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { ContainerInfo, ContainerState } from '../../../events';
 import { RecentContainers, RuntimeClientBase, SharedLookups, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import { DOCKER_ANNOTATION_PREFIX, RESTART_COUNT_ANNOTATION, podMetadataOfDockerSandbox, withPodMetadata, type PodMetadata } from './kubernetes';
 import type { RuntimeEventKind } from './types';
 
 const CALL_TIMEOUT_MS = 5_000;
@@ -13,6 +14,11 @@ const MAX_IMAGE_CACHE = 1024;
 const IMAGE_TTL_MS = 60_000;
 /** Label cri-dockerd puts on pod sandboxes. */
 const DOCKER_TYPE_LABEL = 'io.kubernetes.docker.type';
+/** Label cri-dockerd puts on a pod's containers, naming its sandbox container. */
+const DOCKER_SANDBOX_ID_LABEL = 'io.kubernetes.sandbox.id';
+/** Pod sandboxes' labels and annotations: fixed once the sandbox is made, one inspect per pod. */
+const MAX_POD_CACHE = 1024;
+const POD_TTL_MS = 5 * 60_000;
 
 export interface DockerOptions {
   socket: string;
@@ -80,6 +86,8 @@ export class DockerClient extends RuntimeClientBase {
   private eventsRequest: http.ClientRequest | undefined;
   /** Image id → the repository digest of the container's image reference. */
   private readonly repoDigests = new SharedLookups<string[]>(MAX_IMAGE_CACHE, IMAGE_TTL_MS);
+  /** Sandbox container id → the pod's labels and annotations (cri-dockerd; undefined: no such container). */
+  private readonly pods = new SharedLookups<PodMetadata | undefined>(MAX_POD_CACHE, POD_TTL_MS);
   private readonly recent = new RecentContainers();
   private prefetching = 0;
 
@@ -153,7 +161,11 @@ export class DockerClient extends RuntimeClientBase {
     }
     const labels = c.Config.Labels ?? {};
     const state = STATE[c.State.Status] ?? 'unknown';
-    const k8s = k8sFromLabels(labels);
+    const identity = k8sFromLabels(labels);
+    const sandboxId = identity ? (labels[DOCKER_SANDBOX_ID_LABEL] ?? '') : '';
+    let k8s = identity && withPodMetadata(identity, sandboxId ? await this.podMetadata(sandboxId) : undefined);
+    const restartCount = Number(labels[DOCKER_ANNOTATION_PREFIX + RESTART_COUNT_ANNOTATION] ?? NaN);
+    if (k8s && Number.isSafeInteger(restartCount) && restartCount >= 0) k8s = { ...k8s, restartCount };
     const info = await withPidDetails(this.hostProc, {
       id: c.Id,
       name: c.Name.replace(/^\//, ''),
@@ -174,7 +186,22 @@ export class DockerClient extends RuntimeClientBase {
   }
 
   cacheEvictions(): number {
-    return this.repoDigests.evictions + this.recent.evictions;
+    return this.repoDigests.evictions + this.pods.evictions + this.recent.evictions;
+  }
+
+  /** The pod's labels and annotations from its cri-dockerd sandbox container; a failed lookup leaves them out. */
+  private podMetadata(sandboxId: string): Promise<PodMetadata | undefined> {
+    return this.pods
+      .get(sandboxId, () =>
+        this.request<Inspect>(`/containers/${encodeURIComponent(sandboxId)}/json`).then(
+          (sandbox) => (sandbox.Config.Labels?.[DOCKER_TYPE_LABEL] === 'podsandbox' ? podMetadataOfDockerSandbox(sandbox.Config.Labels) : undefined),
+          (err: unknown) => {
+            if (err instanceof HttpError && err.status === 404) return undefined;
+            throw err;
+          },
+        ),
+      )
+      .catch(() => undefined);
   }
 
   /**
