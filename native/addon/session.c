@@ -900,7 +900,7 @@ static napi_value probe_programs(napi_env env, napi_callback_info info)
 
 /*
  * Whether this kernel creates BPF_MAP_TYPE_RINGBUF maps, the session's one
- * event transport: libbpf creates and closes a page-sized one. For doctor, so
+ * event transport: creates and closes a page-sized one. For doctor, so
  * a missing ring buffer is named as such rather than as every program failing.
  * { supported, error }: error is set when the probe itself failed (EPERM…).
  */
@@ -910,7 +910,16 @@ static napi_value probe_ring_buffer(napi_env env, napi_callback_info info)
 	int rc;
 
 	(void)info;
-	rc = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	/* Not libbpf_probe_bpf_map_type: it answers 0 ("no such map type") for
+	 * EPERM too, and a missing capability would read as a missing kernel
+	 * feature. Only EINVAL (an unknown map type) means the kernel has none. */
+	rc = bpf_map_create(BPF_MAP_TYPE_RINGBUF, NULL, 0, 0, (__u32)sysconf(_SC_PAGESIZE), NULL);
+	if (rc >= 0) {
+		close(rc);
+		rc = 1;
+	} else {
+		rc = errno == EINVAL ? 0 : -errno;
+	}
 	CHECK(env, napi_create_object(env, &out));
 	CHECK(env, napi_get_boolean(env, rc == 1, &v));
 	CHECK(env, napi_set_named_property(env, out, "supported", v));

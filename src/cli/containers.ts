@@ -29,7 +29,7 @@ export async function containersCommand(options: { json: boolean; configPath: st
   const config = resolveConfig(mergeDefaults<ContainerEnrichmentConfig>(createDefaultConfig(), section));
   // Unreachable runtimes are reported once below, not as retry warnings.
   const logger = createLogger('error', 'containers');
-  const clients = createRuntimeClients(config.runtimes, { hostRoot: config.hostRoot, hostProc: config.hostProc, logger });
+  const clients = createRuntimeClients(config.runtimes, { hostRoot: config.hostRoot, hostProc: config.hostProc, hostRun: config.layout.run, logger });
   try {
     const { containers, errors } = await listAllContainers(clients);
     containers.sort((a, b) => a.runtime.localeCompare(b.runtime) || a.name.localeCompare(b.name));

@@ -10,6 +10,7 @@ import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
 import { formatChecks, runChecks } from '../doctor/checks';
 import { detectContainerHierarchy } from '../host/cgroups';
+import { cachedKernelNamespaces, resolveHostLayout } from '../host/layout';
 import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRingBuffer } from '../native';
 import { containersCommand } from './containers';
 
@@ -219,9 +220,13 @@ async function run(configPath: string): Promise<number> {
 async function doctor(json: boolean): Promise<number> {
   const error = addonError();
   const native = error === undefined;
-  const hierarchy = detectContainerHierarchy();
+  // In a container: the host's /proc, /run and cgroup tree where the agent finds them (/host/...).
+  const layout = resolveHostLayout();
+  const hierarchy = detectContainerHierarchy(layout.cgroup);
   const results = await runChecks({
     hierarchy,
+    layout,
+    kernelNamespaces: native ? cachedKernelNamespaces : undefined,
     // The cgroup programs are verified against the hierarchy a run would use.
     probePrograms: native ? () => probePrograms({ cgroupSubsysIndex: hierarchy.subsysIndex, cgroupHierarchyId: hierarchy.hierarchyId }) : undefined,
     probeRingBuffer: native ? () => probeRingBuffer() : undefined,

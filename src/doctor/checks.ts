@@ -2,7 +2,10 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { bpfDeniedCause, CAP_BITS, capabilityUse } from '../host/capabilities';
 import { type ContainerHierarchy, detectContainerHierarchy } from '../host/cgroups';
+import { type HostLayout, type MissingMount, HOST_MOUNTS, hostPathCandidates, missingHostMounts, resolveHostLayout } from '../host/layout';
+import { determineHostMountNamespace, type KernelNamespacesSource } from '../host/namespaces';
 import { BREAK_PROGRAMS_ENV, type RingBufferSupport } from '../native';
 import { WELL_KNOWN, listUserPodmanSockets } from '../processors/container-enrichment/runtime/discovery';
 
@@ -17,18 +20,27 @@ export interface CheckResult {
 }
 
 /** Capability bit numbers (linux/capability.h). */
-const CAPS = { CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39 } as const;
+const CAPS = CAP_BITS;
 
-/** Sockets the runtime clients discover (their own list), relative to the host root. */
-function knownRuntimeSockets(hostRoot: string): Array<{ runtime: string; path: string }> {
-  const named = (runtime: string, paths: readonly string[]) => paths.map((p) => ({ runtime, path: p }));
-  return [
-    ...named('containerd', WELL_KNOWN.containerd),
-    ...named('cri', WELL_KNOWN.cri),
-    ...named('docker', WELL_KNOWN.docker),
-    ...named('podman', WELL_KNOWN.podman),
-    ...listUserPodmanSockets(path.join(hostRoot, WELL_KNOWN.podmanUserDir)).map((p) => ({ runtime: 'podman (rootless)', path: p.slice(hostRoot.length) })),
-  ];
+/**
+ * Sockets the runtime clients discover (their own list), each where the agent sees it: under
+ * the host's /run for /run/… and /var/run/… (one file: shown once), else under the host root.
+ */
+function knownRuntimeSockets(layout: Pick<HostLayout, 'root' | 'run'>): Array<{ runtime: string; path: string }> {
+  const seen = new Set<string>();
+  const out: Array<{ runtime: string; path: string }> = [];
+  const add = (runtime: string, wellKnown: string) => {
+    const candidates = hostPathCandidates(layout, wellKnown);
+    const p = candidates.find((c) => existsSync(c)) ?? candidates[0];
+    if (!seen.has(p)) out.push({ runtime, path: p });
+    seen.add(p);
+  };
+  for (const p of WELL_KNOWN.containerd) add('containerd', p);
+  for (const p of WELL_KNOWN.cri) add('cri', p);
+  for (const p of WELL_KNOWN.docker) add('docker', p);
+  for (const p of WELL_KNOWN.podman) add('podman', p);
+  for (const p of listUserPodmanSockets(hostPathCandidates(layout, WELL_KNOWN.podmanUserDir)[0])) add('podman (rootless)', p);
+  return out;
 }
 
 export interface DoctorOptions {
@@ -45,6 +57,12 @@ export interface DoctorOptions {
   addonError?: string;
   /** The cgroup hierarchy whose ids identify containers (src/host/cgroups.ts). */
   hierarchy?: ContainerHierarchy;
+  /** Where the host's /proc, /run and cgroup tree are (src/host/layout.ts); resolved here when absent. */
+  layout?: HostLayout;
+  /** Conventional host mounts missing in a container; computed from the layout when absent. */
+  missingMounts?: MissingMount[];
+  /** The kernel's answer for the host's mount namespace (absent: procfs only). */
+  kernelNamespaces?: KernelNamespacesSource;
 }
 
 export function effectiveCapabilities(procStatus: string): bigint {
@@ -64,13 +82,23 @@ export function checkCapabilities(procStatus: string, uid: number): CheckResult[
   const bpfCapable = has(CAPS.CAP_SYS_ADMIN) || (has(CAPS.CAP_BPF) && has(CAPS.CAP_PERFMON));
   for (const name of ['CAP_BPF', 'CAP_PERFMON', 'CAP_SYS_ADMIN'] as const) {
     const present = has(CAPS[name]) === 1n;
+    const standIn = name === 'CAP_SYS_ADMIN' ? 'CAP_BPF and CAP_PERFMON are there instead' : 'CAP_SYS_ADMIN stands in for it';
     results.push({
       check: `capability ${name}`,
       status: present ? 'ok' : bpfCapable ? 'warn' : 'fail',
-      detail: present ? 'effective' : 'missing from the effective set',
-      fix: present ? '' : `add ${name} (securityContext.capabilities.add in Kubernetes, --cap-add with docker)`,
+      detail: present
+        ? `effective (${capabilityUse(name).why})`
+        : `missing from the effective set: ${bpfCapable ? standIn : 'no BPF program can load (it needs CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN): no events at all'}`,
+      fix: present ? '' : `add ${name} (securityContext.capabilities.add in Kubernetes, --cap-add with docker/podman; deploy/kubernetes/README.md lists the sets that work)`,
     });
   }
+  const ptrace = has(CAPS.CAP_SYS_PTRACE) === 1n;
+  results.push({
+    check: 'capability CAP_SYS_PTRACE',
+    status: ptrace ? 'ok' : 'warn',
+    detail: ptrace ? `effective (${capabilityUse('CAP_SYS_PTRACE').why})` : `missing: ${capabilityUse('CAP_SYS_PTRACE').without}`,
+    fix: ptrace ? '' : 'add SYS_PTRACE (securityContext.capabilities.add in Kubernetes, --cap-add SYS_PTRACE with docker/podman)',
+  });
   const resource = has(CAPS.CAP_SYS_RESOURCE) === 1n;
   results.push({
     check: 'capability CAP_SYS_RESOURCE',
@@ -162,7 +190,9 @@ export function checkRingBuffer(options: DoctorOptions): CheckResult {
       check,
       status: 'fail',
       detail: `cannot create a BPF_MAP_TYPE_RINGBUF map: ${r.error}`,
-      fix: /not permitted|permission denied/i.test(r.error) ? 'run as root, or with CAP_BPF' : 'run as root on kernel 5.13 or newer with BPF enabled',
+      fix: /not permitted|permission denied/i.test(r.error)
+        ? `not permitted (a missing privilege, not a missing kernel feature): ${bpfDeniedCause(options.procStatus)}`
+        : 'run as root on kernel 5.13 or newer with BPF enabled',
     };
   }
   return { check, status: 'fail', detail: 'this kernel has no BPF_MAP_TYPE_RINGBUF (added in 5.8); the BPF programs report every event through one', fix: 'run on kernel 5.13 or newer' };
@@ -185,7 +215,7 @@ function checkPrograms(options: DoctorOptions): CheckResult[] {
           fix: `unset ${BREAK_PROGRAMS_ENV} (it makes the kernel refuse the programs it names, for tests and demonstrations)`,
         };
       }
-      return { check, status: 'warn', detail: `skipped: ${p.reason}`, fix: programFix(p.event, p.reason) };
+      return { check, status: 'warn', detail: `skipped: ${p.reason}`, fix: programFix(p.event, p.reason, options.procStatus) };
     });
   } catch (err) {
     return [{ check: 'bpf programs', status: 'fail', detail: (err as Error).message, fix: 'run as root with CAP_BPF and CAP_PERFMON, on a kernel with BTF' }];
@@ -193,10 +223,10 @@ function checkPrograms(options: DoctorOptions): CheckResult[] {
 }
 
 /** What to do about a program that is not running, by why: only a refusal is the kernel's doing. */
-function programFix(event: string, reason: string): string {
+function programFix(event: string, reason: string, procStatus?: string): string {
   const pair = /its pair (\S+) is not running/.exec(reason);
   if (pair) return `runs only together with ${pair[1]}: see its line`;
-  if (/Operation not permitted|Permission denied/.test(reason)) return `not permitted: run as root, or with CAP_BPF and CAP_PERFMON; ${event} events are off until then`;
+  if (/Operation not permitted|Permission denied/.test(reason)) return `not permitted: ${bpfDeniedCause(procStatus)}; ${event} events are off until then`;
   if (/^(load|attach) failed/.test(reason)) return `${event} events are unavailable on this kernel (see the detail); the other event types still work`;
   return `${event} events are off for this reason; the other event types still work`;
 }
@@ -214,21 +244,49 @@ export function checkContainerHierarchy(h: ContainerHierarchy): CheckResult {
   };
 }
 
+/** In a container: one line per conventional host mount, missing (with its effect and how to add it) or found. */
+export function checkHostMounts(layout: HostLayout, missing: MissingMount[]): CheckResult[] {
+  return (Object.keys(HOST_MOUNTS) as Array<keyof typeof HOST_MOUNTS>).map((which): CheckResult => {
+    const m = missing.find((x) => x.mount === HOST_MOUNTS[which]);
+    if (m) return { check: `host mount ${m.mount}`, status: 'warn', detail: `the host's ${m.hostPath} is not mounted at ${m.mount}: ${m.effect}`, fix: m.fix };
+    return { check: `host mount ${HOST_MOUNTS[which]}`, status: 'ok', detail: `the host's ${which === 'cgroup' ? '/sys/fs/cgroup' : `/${which}`} is read at ${layout[which]}`, fix: '' };
+  });
+}
+
+/** Which mount namespace is the host's, and how that was found (src/host/namespaces.ts). */
+export function checkHostMountNamespace(hostProc: string, kernel?: KernelNamespacesSource): CheckResult {
+  const check = 'host mount namespace';
+  try {
+    const found = determineHostMountNamespace(hostProc, kernel);
+    if (found.warning) return { check, status: 'warn', detail: `${found.inode}: ${found.detail}`, fix: found.warning };
+    return { check, status: 'ok', detail: `${found.inode}: ${found.detail}`, fix: '' };
+  } catch (err) {
+    return { check, status: 'fail', detail: (err as Error).message, fix: "point host_proc at the host's procfs (mount the host's /proc at /host/proc)" };
+  }
+}
+
 export async function runChecks(options: DoctorOptions = {}): Promise<CheckResult[]> {
   const hostRoot = options.hostRoot ?? '';
   const mounts = options.mounts ?? readFileSync('/proc/mounts', 'utf8');
+  const layout = options.layout ?? resolveHostLayout(hostRoot ? { hostRoot } : {});
+  const missing = options.missingMounts ?? missingHostMounts(layout);
+  const inContainer = missing.length > 0 || layout.proc !== '/proc' || layout.run !== '/run';
+  const hostFs = (dir: string, how: string) =>
+    inContainer ? `mount the host's ${dir} at ${dir} (docker/podman -v ${dir}:${dir}${how}; Kubernetes: a hostPath volume, as deploy/kubernetes/daemonset.yaml has)` : '';
   const results: CheckResult[] = [
     ...checkCapabilities(options.procStatus ?? readFileSync('/proc/self/status', 'utf8'), process.getuid?.() ?? -1),
     checkKernel(options.kernelRelease ?? os.release()),
     checkBtf(hostRoot),
-    checkMount(mounts, 'bpf', ['/sys/fs/bpf'], 'mount -t bpf bpf /sys/fs/bpf (in Kubernetes: hostPath volume /sys/fs/bpf)'),
-    checkMount(mounts, 'tracefs', ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'], 'mount -t tracefs tracefs /sys/kernel/tracing'),
+    checkMount(mounts, 'bpf', ['/sys/fs/bpf'], hostFs('/sys/fs/bpf', ':rshared') || 'mount -t bpf bpf /sys/fs/bpf (in Kubernetes: hostPath volume /sys/fs/bpf)'),
+    checkMount(mounts, 'tracefs', ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'], hostFs('/sys/kernel/tracing', ':ro') || 'mount -t tracefs tracefs /sys/kernel/tracing'),
     checkTracepoints(mounts),
-    checkContainerHierarchy(options.hierarchy ?? detectContainerHierarchy(path.join(hostRoot || '/', 'sys/fs/cgroup'))),
+    ...(inContainer ? checkHostMounts(layout, missing) : []),
+    checkHostMountNamespace(layout.proc, options.kernelNamespaces),
+    checkContainerHierarchy(options.hierarchy ?? detectContainerHierarchy(layout.cgroup)),
     checkRingBuffer(options),
     ...checkPrograms(options),
   ];
-  results.push(...(await Promise.all(knownRuntimeSockets(hostRoot).map((s) => checkSocket(s.runtime, path.join(hostRoot, s.path))))));
+  results.push(...(await Promise.all(knownRuntimeSockets(layout).map((s) => checkSocket(s.runtime, s.path)))));
   return results;
 }
 

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { type HostLayout, resolveHostLayout } from '../../host/layout';
 import { parseDuration } from '../../pipeline/units';
 
 export interface PendingConfig {
@@ -23,8 +24,10 @@ export interface PinnedMapConfig {
 export interface ContainerEnrichmentConfig {
   /** Prefix of the host's filesystem when the agent runs in a container (e.g. /host). */
   host_root: string;
-  /** The host's procfs; '' = `<host_root>/proc`. */
+  /** The host's procfs; '' = `<host_root>/proc`, or /host/proc when mounted there (src/host/layout.ts). */
   host_proc: string;
+  /** The host's /run (runtime sockets); '' = `<host_root>/run`, or /host/run when mounted there. */
+  host_run: string;
   /** Passed to the runtime clients (runtime/); each runtime's own section. */
   runtimes: Record<string, unknown>;
   /** Full re-list of every runtime, catching events a watch stream missed. */
@@ -46,6 +49,7 @@ export function createDefaultConfig(): ContainerEnrichmentConfig {
   return {
     host_root: '/',
     host_proc: '',
+    host_run: '',
     runtimes: {},
     resync_interval: '30s',
     // A container's boot is a burst (an LXC system container opens thousands of files).
@@ -88,6 +92,8 @@ export function validateConfig(config: ContainerEnrichmentConfig): string[] {
 export interface ResolvedConfig {
   hostRoot: string;
   hostProc: string;
+  /** Where the host's /run, /proc and cgroup tree are seen from here. */
+  layout: HostLayout;
   runtimes: Record<string, unknown>;
   resyncIntervalMs: number;
   pending: { maxPerContainer: number; maxTotal: number; deadlineMs: number };
@@ -98,9 +104,11 @@ export interface ResolvedConfig {
 }
 
 export function resolveConfig(config: ContainerEnrichmentConfig): ResolvedConfig {
+  const layout = resolveHostLayout({ hostRoot: config.host_root, hostProc: config.host_proc, hostRun: config.host_run });
   return {
-    hostRoot: config.host_root,
-    hostProc: config.host_proc || path.join(config.host_root, 'proc'),
+    hostRoot: layout.root,
+    hostProc: layout.proc,
+    layout,
     runtimes: config.runtimes,
     resyncIntervalMs: parseDuration(config.resync_interval),
     pending: {

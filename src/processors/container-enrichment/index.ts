@@ -1,6 +1,8 @@
 import { existsSync, rmdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { enrichmentCapabilityWarnings } from '../../host/capabilities';
 import { cgroupIdOf, detectContainerHierarchy, walkCgroups } from '../../host/cgroups';
+import { cachedKernelNamespaces, describeMissingMount, missingHostMounts } from '../../host/layout';
 import { createPinnedContainersMap, openPinnedContainersMap, unpinPath } from '../../native';
 import type { ProcessorFactory } from '../../pipeline/component';
 import { type ContainerEnrichmentConfig, createDefaultConfig, resolveConfig, validateConfig } from './config';
@@ -24,10 +26,14 @@ export const containerEnrichmentProcessorFactory: ProcessorFactory<ContainerEnri
   create(config, settings, next) {
     const resolved = resolveConfig(config);
     const { logger } = settings;
-    const hierarchy = detectContainerHierarchy(path.join(resolved.hostRoot, 'sys/fs/cgroup'));
+    const { layout } = resolved;
+    const hierarchy = detectContainerHierarchy(layout.cgroup);
     return new ContainerEnrichmentProcessor(resolved, settings, next, {
-      runtimeClients: () => createRuntimeClients(resolved.runtimes, { hostRoot: resolved.hostRoot, hostProc: resolved.hostProc, logger: logger.child('runtime') }),
-      proc: createProcFs(resolved.hostProc, logger),
+      runtimeClients: () =>
+        createRuntimeClients(resolved.runtimes, { hostRoot: resolved.hostRoot, hostProc: resolved.hostProc, hostRun: layout.run, logger: logger.child('runtime') }),
+      proc: createProcFs(resolved.hostProc, logger, cachedKernelNamespaces),
+      // In a container: each conventional host mount that is absent, and a missing CAP_SYS_PTRACE, by what they cost.
+      startupWarnings: () => [...missingHostMounts(layout).map(describeMissingMount), ...enrichmentCapabilityWarnings()],
       cgroups: {
         hierarchy,
         walk: () => walkCgroups(hierarchy.mountPath, WALK_MAX_DIRS),

@@ -1,5 +1,7 @@
 import { EventBatch } from '../../events';
 import { detectContainerHierarchy } from '../../host/cgroups';
+import { bpfDeniedCause } from '../../host/capabilities';
+import { cachedKernelNamespaces, resolveHostLayout } from '../../host/layout';
 import { hostMountNamespace } from '../../host/namespaces';
 import { openBpfSession } from '../../native';
 import type { BpfEventName, BpfSession, ProgramStatus, SessionStats } from '../../native';
@@ -44,11 +46,13 @@ export class EbpfReceiver implements Receiver {
   async start(): Promise<void> {
     const { logger } = this.settings;
     try {
-      const host = { hierarchy: detectContainerHierarchy(), hostMntns: hostMountNamespace('/proc', logger) };
+      // In a container the host's /proc and cgroup tree are where src/host/layout.ts finds them (/host/...).
+      const layout = resolveHostLayout();
+      const host = { hierarchy: detectContainerHierarchy(layout.cgroup), hostMntns: hostMountNamespace(layout.proc, logger, cachedKernelNamespaces) };
       this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer) => this.onBatch(buffer));
     } catch (err) {
       const msg = (err as Error).message;
-      const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ' (run as root: BPF needs CAP_BPF and CAP_PERFMON)' : '';
+      const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ` (not permitted, not a missing kernel feature: ${bpfDeniedCause()})` : '';
       throw new Error(`${this.settings.id}: cannot start the eBPF receiver: ${msg}${hint}`);
     }
     this.selectContainers(this.session);

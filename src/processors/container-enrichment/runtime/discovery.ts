@@ -1,5 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
+import { hostPathCandidates } from '../../../host/layout';
 import type { ContainerInfo } from '../../../events';
 import type { Logger } from '../../../pipeline/logger';
 import { parseDuration } from '../../../pipeline/units';
@@ -19,7 +20,7 @@ export interface RuntimesConfig {
   lxc?: { enabled?: boolean; lxcpath?: string[]; poll_interval?: string };
 }
 
-/** Well-known endpoints, looked up under the host root. */
+/** Well-known endpoints, looked up under the host's /run (`/run/…`, `/var/run/…`) or root (hostPathCandidates). */
 export const WELL_KNOWN = {
   containerd: ['/run/containerd/containerd.sock', '/run/k3s/containerd/containerd.sock'],
   /** CRI endpoints without a native client of ours; containerd's CRI is used only when enabled. */
@@ -37,6 +38,8 @@ export interface CreateOptions {
   hostRoot: string;
   /** The host's /proc ('' = `<hostRoot>/proc`). */
   hostProc: string;
+  /** The host's /run ('' = `<hostRoot>/run`): where /run/… and /var/run/… sockets are. */
+  hostRun?: string;
   logger: Logger;
 }
 
@@ -50,8 +53,26 @@ export function createRuntimeClients(runtimes: RuntimesConfig | Record<string, u
   const cfg = runtimes as RuntimesConfig;
   const hostRoot = options.hostRoot.replace(/\/+$/, '');
   const ctx = (name: string): ClientContext => ({ hostProc: options.hostProc || `${hostRoot}/proc`, logger: options.logger.child(name) });
-  const onHost = (p: string) => `${hostRoot}${p}`;
-  const present = (paths: readonly string[]) => paths.map(onHost).filter((p) => existsSync(p));
+  const layout = { root: hostRoot || '/', run: options.hostRun || `${hostRoot}/run` };
+  const onHost = (p: string) => hostPathCandidates(layout, p)[0];
+  /** Each well-known path that exists, once (/run/x and /var/run/x are one file on the host). */
+  const present = (paths: readonly string[]) => {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const p of paths.flatMap((w) => hostPathCandidates(layout, w))) {
+      if (!existsSync(p)) continue;
+      let real: string;
+      try {
+        real = realpathSync(p);
+      } catch {
+        real = p;
+      }
+      if (seen.has(real)) continue;
+      seen.add(real);
+      out.push(p);
+    }
+    return out;
+  };
   /** Endpoints for one runtime: configured, discovered, or (enabled: true) the first default. */
   const endpoints = (section: { enabled?: boolean; socket?: string } | undefined, wellKnown: readonly string[]): string[] => {
     if (section?.enabled === false) return [];
@@ -65,7 +86,8 @@ export function createRuntimeClients(runtimes: RuntimesConfig | Record<string, u
   const docker = endpoints(cfg.docker, WELL_KNOWN.docker);
   for (const socket of docker) clients.push(new DockerClient('docker', { socket }, ctx('docker')));
 
-  const podmanUserSockets = listUserPodmanSockets(onHost(WELL_KNOWN.podmanUserDir)).map((p) => p.slice(hostRoot.length));
+  const userDir = onHost(WELL_KNOWN.podmanUserDir);
+  const podmanUserSockets = listUserPodmanSockets(userDir).map((p) => path.join(WELL_KNOWN.podmanUserDir, p.slice(userDir.length)));
   for (const socket of endpoints(cfg.podman, [...WELL_KNOWN.podman, ...podmanUserSockets])) clients.push(new DockerClient('podman', { socket }, ctx('podman')));
 
   for (const socket of endpoints(cfg.containerd, WELL_KNOWN.containerd)) {
