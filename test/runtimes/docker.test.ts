@@ -21,6 +21,56 @@ describeWithDaemon('Docker runtime client (real dockerd)', ['dockerd', 'docker',
 
   engineApiTests('docker', () => h, track);
 
+  test('a pod run the way cri-dockerd runs it: the container carries the pod\'s labels and annotations (from its sandbox), the workload and the restart count; the sandbox is not listed', async () => {
+    const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const pod = { name: `api-7854ff8877-${uniq('p').slice(-5).replace(/[^a-z0-9]/g, 'x')}`, namespace: 'shop', uid: `${uniq('uid')}` };
+    const kubelet = { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid };
+    // cri-dockerd's makeLabels: CRI labels, then each CRI annotation as annotation.<key>, then its own.
+    const sandbox = h.runContainer(`k8s_POD_${pod.name}_${pod.namespace}_${pod.uid}_0`, undefined, {
+      ...kubelet,
+      app: 'api',
+      'app.kubernetes.io/name': 'api',
+      'pod-template-hash': '7854ff8877',
+      'annotation.kubernetes.io/config.seen': '2025-11-30T10:00:00.000000000Z',
+      'annotation.kubernetes.io/config.source': 'api',
+      'annotation.example.com/owner': 'team-a',
+      'io.kubernetes.container.name': 'POD',
+      'io.kubernetes.docker.type': 'podsandbox',
+    });
+    const container = h.runContainer(`k8s_app_${pod.name}_${pod.namespace}_${pod.uid}_3`, undefined, {
+      ...kubelet,
+      'io.kubernetes.container.name': 'app',
+      'annotation.io.kubernetes.container.hash': 'a1b2c3d4',
+      'annotation.io.kubernetes.container.restartCount': '3',
+      'annotation.io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+      'annotation.io.kubernetes.container.terminationMessagePolicy': 'File',
+      'annotation.io.kubernetes.pod.terminationGracePeriod': '30',
+      'io.kubernetes.container.logpath': `/var/log/pods/${pod.namespace}_${pod.name}_${pod.uid}/app/3.log`,
+      'io.kubernetes.docker.type': 'container',
+      'io.kubernetes.sandbox.id': sandbox,
+    });
+    try {
+      const want = {
+        namespace: 'shop',
+        podName: pod.name,
+        podUid: pod.uid,
+        containerName: 'app',
+        podLabels: { app: 'api', 'app.kubernetes.io/name': 'api', 'pod-template-hash': '7854ff8877' },
+        podAnnotations: { 'kubernetes.io/config.seen': '2025-11-30T10:00:00.000000000Z', 'kubernetes.io/config.source': 'api', 'example.com/owner': 'team-a' },
+        workload: { kind: 'Deployment', name: 'api', replicaSet: 'api-7854ff8877' },
+        restartCount: 3,
+      };
+      expect((await client.get(container))?.k8s).toEqual(want);
+      const listed = await client.list();
+      expect(listed.map((c) => c.id)).not.toContain(sandbox);
+      expect(listed.find((c) => c.id === container)?.k8s).toEqual(want);
+      expect(await client.get(sandbox)).toBeUndefined();
+    } finally {
+      h.removeContainer(container);
+      h.removeContainer(sandbox);
+    }
+  });
+
   test('killing and restarting dockerd while watching: reconnect, resync, no crash, no duplicates', async () => {
     const { logger, lines } = capturingLogger();
     const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger }));

@@ -1,4 +1,4 @@
-import type { KubernetesInfo } from '../../../events';
+import type { KubernetesInfo, WorkloadInfo } from '../../../events';
 
 /**
  * What the kubelet hands a runtime about a pod, as each runtime keeps it, and what follows from it.
@@ -74,8 +74,101 @@ export function k8sFromLabels(labels: Record<string, string>): KubernetesInfo | 
   };
 }
 
-/** `k8s` with the pod's labels and annotations. */
-export function withPodMetadata(k8s: KubernetesInfo, pod: PodMetadata | undefined): KubernetesInfo {
+/** `k8s` with the pod's labels and annotations, and the workload they prove. */
+export function withPodMetadata(k8s: KubernetesInfo, pod: PodMetadata | undefined, nowMs = Date.now()): KubernetesInfo {
   if (!pod) return k8s;
-  return { ...k8s, podLabels: pod.labels, podAnnotations: pod.annotations };
+  const workload = workloadOf(k8s.podName, pod.labels, nowMs);
+  return { ...k8s, podLabels: pod.labels, podAnnotations: pod.annotations, ...(workload ? { workload } : {}) };
+}
+
+/**
+ * Labels the workload controllers put on the pods they make (k8s.io/api: apps/v1
+ * `DefaultDeploymentUniqueLabelKey`, `ControllerRevisionHashLabelKey`,
+ * `StatefulSetPodNameLabel`, `PodIndexLabel`, `DaemonSetTemplateGenerationKey`; batch/v1
+ * `JobNameLabel` and the legacy `job-name`).
+ */
+export const WORKLOAD_LABELS = {
+  podTemplateHash: 'pod-template-hash',
+  controllerRevisionHash: 'controller-revision-hash',
+  statefulSetPodName: 'statefulset.kubernetes.io/pod-name',
+  podIndex: 'apps.kubernetes.io/pod-index',
+  podTemplateGeneration: 'pod-template-generation',
+  jobName: 'batch.kubernetes.io/job-name',
+  legacyJobName: 'job-name',
+} as const;
+
+/**
+ * The 5 random characters `generateName` appends (apimachinery's `rand.String`: today from
+ * `bcdfghjklmnpqrstvwxz2456789`, in older releases other lower-case letters and digits).
+ */
+const SUFFIX = '[a-z0-9]{5}';
+/** A name from `generateName: <base>-` is `<base>-` cut to 58 characters, then the suffix. */
+const GENERATED_SUFFIX = new RegExp(`^(.+)-${SUFFIX}$`);
+const MAX_GENERATE_NAME = 58;
+/** The CronJob controller names a Job `<cronjob>-<scheduled time in minutes since the epoch>`. */
+const CRONJOB_JOB = /^(.+)-([0-9]{8,10})$/;
+/** CronJobs (batch/v2alpha1) came in Kubernetes 1.4, 2016: no CronJob has scheduled a Job before. */
+const CRONJOB_EPOCH_MINUTES = Date.UTC(2016, 0, 1) / 60_000;
+/** A Job is made at (or just after) its scheduled time, never more than the clock skew before. */
+const CRONJOB_SKEW_MINUTES = 24 * 60;
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The controller a pod belongs to, derived from its labels and name alone, the way
+ * Kubernetes' controllers make them (no API server). Only where the evidence is complete:
+ *
+ * - Job: `batch.kubernetes.io/job-name` (else `job-name`) names it, and the pod's name starts
+ *   with it (`generateName: <job>-`). A CronJob's when the Job's name is
+ *   `<cronjob>-<minutes since the epoch>` with a time between 2016 and a day from now.
+ * - StatefulSet: `statefulset.kubernetes.io/pod-name` is the pod's own name `<set>-<ordinal>`
+ *   (and `apps.kubernetes.io/pod-index`, `controller-revision-hash` = `<set>-<hash>`, when
+ *   present, agree).
+ * - Deployment: `pod-template-hash` = h and the pod is named `<deployment>-<h>-<5 random>`;
+ *   its ReplicaSet is `<deployment>-<h>`. Nothing when the name was cut (long names).
+ * - DaemonSet: `controller-revision-hash` (a bare hash) and `pod-template-generation`, the pod
+ *   named `<daemonset>-<5 random>`; nothing when the name may have been cut (63 characters).
+ *
+ * A bare pod, a static pod, a ReplicaSet without Deployment, or a pod of a controller this
+ * does not know (an operator's) has none.
+ */
+export function workloadOf(podName: string, labels: Readonly<Record<string, string>>, nowMs = Date.now()): WorkloadInfo | undefined {
+  if (!podName) return undefined;
+  const L = WORKLOAD_LABELS;
+  const job = labels[L.jobName] || labels[L.legacyJobName];
+  if (job) {
+    if (!podName.startsWith(`${job}-`.slice(0, MAX_GENERATE_NAME))) return undefined;
+    const cron = CRONJOB_JOB.exec(job);
+    if (cron) {
+      const minutes = Number(cron[2]);
+      if (minutes >= CRONJOB_EPOCH_MINUTES && minutes <= nowMs / 60_000 + CRONJOB_SKEW_MINUTES) return { kind: 'CronJob', name: cron[1], job };
+    }
+    return { kind: 'Job', name: job };
+  }
+  const setPod = labels[L.statefulSetPodName];
+  if (setPod !== undefined) {
+    const m = /^(.+)-(0|[1-9][0-9]*)$/.exec(podName);
+    if (setPod !== podName || !m) return undefined;
+    const revision = labels[L.controllerRevisionHash];
+    if (revision !== undefined && !revision.startsWith(`${m[1]}-`)) return undefined;
+    const index = labels[L.podIndex];
+    if (index !== undefined && index !== m[2]) return undefined;
+    return { kind: 'StatefulSet', name: m[1] };
+  }
+  const hash = labels[L.podTemplateHash];
+  if (hash) {
+    const m = new RegExp(`^(.+)-${escapeRegExp(hash)}-${SUFFIX}$`).exec(podName);
+    return m ? { kind: 'Deployment', name: m[1], replicaSet: `${m[1]}-${hash}` } : undefined;
+  }
+  const revision = labels[L.controllerRevisionHash];
+  const generation = labels[L.podTemplateGeneration];
+  if (revision && generation !== undefined && /^[a-z0-9]+$/.test(revision) && /^[0-9]+$/.test(generation)) {
+    const m = GENERATED_SUFFIX.exec(podName);
+    // At 63 characters the base may have been cut to fit: its name is unknown.
+    if (!m || podName.length >= MAX_GENERATE_NAME + 5) return undefined;
+    return { kind: 'DaemonSet', name: m[1] };
+  }
+  return undefined;
 }
