@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { ContainerDirectory } from '../../src/pipeline/containers';
 import { mergeDefaults } from '../../src/pipeline/config';
 import {
   type ContainerEnrichmentConfig,
@@ -40,10 +41,17 @@ export function rig(
     cgroups?: FakeCgroupTree;
     id?: string;
     registry?: Registry;
+    /** The service's directory of described containers (receivers selecting containers listen). */
+    containers?: ContainerDirectory;
   } = {},
 ): Rig {
   const logs: LogLine[] = [];
-  const settings = { ...testSettings(logs), ...(opts.id ? { id: opts.id } : {}), ...(opts.registry ? { metrics: opts.registry } : {}) };
+  const settings = {
+    ...testSettings(logs),
+    ...(opts.id ? { id: opts.id } : {}),
+    ...(opts.registry ? { metrics: opts.registry } : {}),
+    ...(opts.containers ? { containers: opts.containers } : {}),
+  };
   const proc = new FakeProc();
   const cgroups = opts.cgroups ?? new FakeCgroupTree(opts.hierarchy);
   const maps = opts.maps ?? new FakeMaps();

@@ -14,7 +14,9 @@ import { StageCounters } from '../../src/pipeline/telemetry';
 import { type ContainerEnrichmentConfig, containerEnrichmentProcessorFactory } from '../../src/processors/container-enrichment';
 import type { ContainerEnrichmentProcessor } from '../../src/processors/container-enrichment/processor';
 import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
-import { ebpfReceiverFactory, type EbpfReceiverConfig } from '../../src/receivers/ebpf';
+import { type EbpfReceiver, ebpfReceiverFactory, type EbpfReceiverConfig } from '../../src/receivers/ebpf';
+import type { SessionStats } from '../../src/native';
+import { ContainerDirectory } from '../../src/pipeline/containers';
 import { daemonMissing } from '../runtimes/helpers';
 
 /** Why the real pipeline cannot run here (root, BPF, the daemons' binaries), or undefined. */
@@ -88,7 +90,7 @@ class ContainerRecords implements LogsConsumer {
   }
 }
 
-function settings(id: string, registry: Registry, clock: BootClock): ComponentSettings {
+function settings(id: string, registry: Registry, clock: BootClock, containers: ContainerDirectory): ComponentSettings & { stage: StageCounters } {
   return {
     id,
     logger: createLogger('warn', id),
@@ -96,11 +98,16 @@ function settings(id: string, registry: Registry, clock: BootClock): ComponentSe
     stage: new StageCounters(id),
     host: { hostname: 'test', nodeName: '' },
     clock,
+    containers,
   };
 }
 
 export interface RealPipeline {
   processor: ContainerEnrichmentProcessor;
+  /** The kernel counters and the receiver's stage counts (drops by reason). */
+  receiverStats(): SessionStats;
+  receiverStage: StageCounters;
+  processorStage: StageCounters;
   records: SeenRecord[];
   registry: Registry;
   /** Resolves once `find` returns something; fails the test (not hangs) after `limitMs`. */
@@ -130,9 +137,12 @@ export async function startRealPipeline(
   });
   const problems = containerEnrichmentProcessorFactory.validate!(config);
   if (problems.length) throw new Error(problems.join('; '));
-  const processor = containerEnrichmentProcessorFactory.create(config, settings('processors.container_enrichment', registry, clock), collector) as ContainerEnrichmentProcessor;
+  const containers = new ContainerDirectory();
+  const processorSettings = settings('processors.container_enrichment', registry, clock, containers);
+  const processor = containerEnrichmentProcessorFactory.create(config, processorSettings, collector) as ContainerEnrichmentProcessor;
   const receiverConfig = mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), { ...receiverOverrides, events });
-  const receiver = ebpfReceiverFactory.create(receiverConfig, settings('receivers.ebpf', registry, clock), processor);
+  const receiverSettings = settings('receivers.ebpf', registry, clock, containers);
+  const receiver = ebpfReceiverFactory.create(receiverConfig, receiverSettings, processor) as EbpfReceiver;
   await processor.start();
   try {
     await receiver.start();
@@ -142,6 +152,9 @@ export async function startRealPipeline(
   }
   return {
     processor,
+    receiverStats: () => receiver.stats()!,
+    receiverStage: receiverSettings.stage,
+    processorStage: processorSettings.stage,
     records: collector.records,
     registry,
     async waitFor<T>(what: string, find: () => T | undefined | false, limitMs = 20_000): Promise<T> {

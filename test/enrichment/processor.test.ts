@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { ContainerDirectory } from '../../src/pipeline/containers';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { RecordSpec } from '../../src/events';
@@ -730,5 +731,64 @@ describe('container enrichment: with the real runtime clients', () => {
     expect(warnings).toEqual([expect.stringContaining(`docker at ${socket}: connection refused (the daemon is not running or not listening on this socket); retrying`)]);
     // The resyncs did run and fail: each is a debug line, not another warning.
     expect(lines.filter((l) => / debug .*cannot list containers/.test(l)).length).toBeGreaterThan(3);
+  });
+});
+
+describe('container enrichment: receivers that select containers', () => {
+  /** A receiver's listener: wants containers of namespace `shop`, records each verdict it hands the kernel. */
+  function selecting(): { directory: ContainerDirectory; verdicts: Map<number, boolean>; forgotten: number[] } {
+    const directory = new ContainerDirectory();
+    const verdicts = new Map<number, boolean>();
+    const forgotten: number[] = [];
+    directory.listen({
+      described: (info, cgroupIds) => {
+        const traced = info.k8s?.namespace === 'shop';
+        for (const id of cgroupIds) verdicts.set(id, traced);
+        return traced;
+      },
+      forgotten: (cgroupIds) => void forgotten.push(...cgroupIds),
+    });
+    return { directory, verdicts, forgotten };
+  }
+  const inNamespace = (id: string, mntns: number, namespace: string) =>
+    container(id, mntns, { k8s: { namespace, podName: 'p', podUid: 'u', containerName: 'c', podLabels: {}, podAnnotations: {} } });
+
+  test('records of a container not described yet wait; then the selected one passes and the other is dropped (not_selected), verdicts for their cgroups handed out', async () => {
+    const { directory, verdicts } = selecting();
+    const r = rig({ pending: { deadline: '10s' } }, { containers: directory });
+    expect(directory.describer).toBe('processors.container_enrichment');
+    await r.processor.start();
+    const shop = box(ID_A, 301, 6001);
+    const other = box(ID_B, 302, 6002);
+    r.clients[0].getGate = new Promise(() => undefined);
+    await send(r, [made(r, shop), made(r, other), execRecord(1, shop), execRecord(2, other)]);
+    expect(r.out.count()).toBe(0);
+    // The runtime answers now.
+    r.clients[0].getGate = undefined;
+    r.clients[0].start(inNamespace(ID_A, 6001, 'shop'));
+    r.clients[0].start(inNamespace(ID_B, 6002, 'other'));
+    await r.out.waitFor(() => r.out.count() === 1 && r.settings.stage.dropped.get('not_selected') === 1, 'the verdicts applied to the held records');
+    expect(r.out.records().map((x) => x.id)).toEqual([ID_A]);
+    expect(Object.fromEntries(verdicts)).toEqual({ 301: true, 302: false });
+    // Later records: the selected one's pass, the other's are dropped here too (in the kernel too, by its verdict).
+    await send(r, [execRecord(3, shop), execRecord(4, other)]);
+    expect(r.out.records().map((x) => x.pid)).toEqual([1, 3]);
+    expect(r.settings.stage.dropped.get('not_selected')).toBe(2);
+  });
+
+  test('without a listener every container is wanted; a forgotten container\'s cgroups are told', async () => {
+    let now = 0;
+    const { directory, forgotten } = selecting();
+    const r = rig({ tombstone_ttl: '1s' }, { containers: directory, now: () => now });
+    await r.processor.start();
+    const other = box(ID_C, 303, 6003);
+    r.clients[0].start(inNamespace(ID_C, 6003, 'other'), true);
+    await send(r, [made(r, other)]);
+    await r.out.waitFor(() => r.processor.index.get(ID_C)?.described === true, 'described');
+    await send(r, [removed(r, other)]);
+    now = 5_000;
+    r.processor.index.sweep();
+    expect(forgotten).toEqual([303]);
+    expect(new ContainerDirectory().described(inNamespace(ID_C, 1, 'other'), [1])).toBe(true);
   });
 });

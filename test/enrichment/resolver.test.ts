@@ -98,7 +98,7 @@ describe('on-demand lookup across runtimes (getFromRuntimes)', () => {
     expect(later).toEqual([fromDocker]);
   });
 
-  test('a failing runtime counts as not knowing; sandboxes are never an answer', async () => {
+  test('a failing runtime counts as not knowing; a sandbox is the answer only when no workload container is known', async () => {
     const failing = new FakeRuntimeClient('cri');
     failing.unreachable = true;
     failing.get = async () => {
@@ -106,6 +106,11 @@ describe('on-demand lookup across runtimes (getFromRuntimes)', () => {
     };
     const sandboxes = new FakeRuntimeClient('docker');
     sandboxes.containers.set('p', container('p', 0, { sandbox: true }));
-    await expect(getFromRuntimes(['p'], [failing, sandboxes], () => undefined)).resolves.toBeUndefined();
+    await expect(getFromRuntimes(['p'], [failing, sandboxes], () => undefined)).resolves.toMatchObject({ id: 'p', sandbox: true });
+    await expect(getFromRuntimes(['q'], [failing, sandboxes], () => undefined)).resolves.toBeUndefined();
+    const workload = new FakeRuntimeClient('cri');
+    workload.containers.set('w', container('w', 0));
+    sandboxes.containers.set('w', container('w', 0, { sandbox: true }));
+    await expect(getFromRuntimes(['w'], [sandboxes, workload], () => undefined)).resolves.toMatchObject({ id: 'w', sandbox: false });
   });
 });

@@ -32,7 +32,15 @@ receivers:
     events: [exec, open]
     ring_buffer_size: 64MiB
     exec_args_max_bytes: 256
-    filters: { containers_only: true, deny_comms: [sshd], deny_pids: [1], exclude_self: false, open_failed_only: true }
+    filters:
+      containers_only: true
+      deny_comms: [sshd]
+      deny_pids: [1]
+      exclude_self: false
+      open_failed_only: true
+      containers: { include: [{ k8s_namespace: shop, k8s_pod_labels: { app: web }, k8s_workload: Deployment/web, container_name: app, image: "*/web:*" }], exclude: [{ k8s_pod_labels: { tier: debug } }] }
+      open: { include_path_prefixes: [/etc/], exclude_path_prefixes: [/proc/, /sys/] }
+      rate_limit: { per_container: 300, burst: 600 }
     batch: { max_records: 1024, drain_interval: 10ms, max_in_flight: 8 }
     disable_programs: [enter_openat2]
 exporters: { file: {} }
@@ -41,7 +49,28 @@ service: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }
     const parsed = parseConfigText(yaml, 'test.yaml', {});
     const c = config(parsed.receivers.ebpf);
     expect(ebpfReceiverFactory.validate!(c)).toEqual([]);
-    expect(toSessionOptions(c, 1, HOST)).toMatchObject({ denyPids: [1], denyComms: ['sshd'], openFailedOnly: true, drainIntervalMs: 10 });
+    expect(toSessionOptions(c, 1, HOST)).toMatchObject({
+      denyPids: [1],
+      denyComms: ['sshd'],
+      openFailedOnly: true,
+      drainIntervalMs: 10,
+      selectContainers: true,
+      includePathPrefixes: ['/etc/'],
+      excludePathPrefixes: ['/proc/', '/sys/'],
+      rateLimitPerSecond: 300,
+      rateLimitBurst: 600,
+    });
+  });
+
+  it('refuses an empty selector and path prefixes the kernel cannot hold, naming each', () => {
+    const problems = ebpfReceiverFactory.validate!(
+      config({ filters: { containers: { include: [{}], exclude: [] }, open: { exclude_path_prefixes: ['', 'x'.repeat(256)] } } }),
+    );
+    expect(problems).toEqual([
+      'filters.containers.include[0]: an empty selector matches every container; name at least one of k8s_namespace, k8s_pod_labels, k8s_workload, container_name, image',
+      expect.stringMatching(/^filters\.open\.exclude_path_prefixes\[0\]: "" must be 1-255 bytes/),
+      expect.stringMatching(/^filters\.open\.exclude_path_prefixes\[1\]: "x+" must be 1-255 bytes/),
+    ]);
   });
 
   it('names the key, the bad value and what is allowed', () => {

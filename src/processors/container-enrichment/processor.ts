@@ -194,7 +194,7 @@ export class ContainerEnrichmentProcessor implements Processor {
         if (known.mntns === 0) this.noteMntns(known, batch.mntns(i));
         if (known.described || (known.settled && known.certain)) {
           if (!known.traced) {
-            (drop ??= new Uint8Array(n))[i] = 1;
+                  (drop ??= new Uint8Array(n))[i] = 1;
             notSelected++;
             continue;
           }
@@ -400,6 +400,11 @@ export class ContainerEnrichmentProcessor implements Processor {
   private async lookup(known: Known, attempt: number, until: number): Promise<void> {
     const found = this.clients.length === 0 ? undefined : await getFromRuntimes([known.id], this.clients, (richer) => this.describe(richer));
     if (this.stopped) return void this.lookups.delete(known.id);
+    if (found?.sandbox) {
+      // A pod's pause container: its records carry what its cgroup path says.
+      this.lookups.delete(known.id);
+      return this.settle(known);
+    }
     if (found) this.describe(found);
     const fromMap = known.described ? undefined : this.sourceEntryFor(known);
     if (fromMap) this.describe(infoFromEntry(fromMap));

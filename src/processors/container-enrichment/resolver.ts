@@ -25,7 +25,8 @@ interface IdState {
  * still be known: held records should not wait for the slowest runtime or for
  * one id after another. A client's `identify` counts as an answer; answers
  * about the chosen id that come later (its fuller `get`, a richer runtime) go
- * to `later`. Undefined when no runtime knows any of the ids (yet).
+ * to `later`. A pod sandbox's description when that is all any runtime
+ * knows; undefined when no runtime knows any of the ids (yet).
  */
 export function getFromRuntimes(
   ids: readonly string[],
@@ -35,6 +36,8 @@ export function getFromRuntimes(
   return new Promise((resolve) => {
     const states: IdState[] = ids.map(() => ({ waiting: 0, answers: [] }));
     let chosen = -1;
+    /** A pod sandbox (pause container): not a workload, but no reason to keep asking either. */
+    let sandbox: ContainerInfo | undefined;
     const settle = () => {
       for (let k = 0; k < states.length; k++) {
         const [first, ...after] = states[k].answers;
@@ -48,7 +51,7 @@ export function getFromRuntimes(
         if (states[k].waiting > 0) return;
       }
       chosen = states.length;
-      resolve(undefined);
+      resolve(sandbox);
     };
     ids.forEach((id, k) => {
       for (const client of clients) {
@@ -58,6 +61,7 @@ export function getFromRuntimes(
           // A partial answer after the same client's full description says less.
           const stale = !isFull && full;
           if (isFull && info) full = true;
+          if (info?.sandbox) sandbox ??= info;
           if (info && !info.sandbox && !stale) {
             if (chosen === k) later(info);
             else if (chosen === -1) {
