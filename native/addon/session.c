@@ -474,6 +474,22 @@ static void bpf_state_close(struct bpf_state *st)
 	st->skel = NULL;
 }
 
+/* The kernel's id of a loaded program (bpftool prog show id N, bpf_stats); 0 when not loaded. */
+static uint32_t program_id(const struct bpf_state *st, size_t i)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	struct bpf_program *prog;
+
+	if (!st->skel || !st->status[i].loaded)
+		return 0;
+	prog = bpf_object__find_program_by_name(st->skel->obj, PROGRAMS[i].name);
+	memset(&info, 0, sizeof(info));
+	if (!prog || bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return 0;
+	return info.id;
+}
+
 static napi_value status_array(napi_env env, const struct bpf_state *st)
 {
 	napi_value out, item, v;
@@ -490,6 +506,8 @@ static napi_value status_array(napi_env env, const struct bpf_state *st)
 		CHECK(env, napi_create_string_utf8(env, st->status[i].loaded ? "" : st->status[i].reason,
 						   NAPI_AUTO_LENGTH, &v));
 		CHECK(env, napi_set_named_property(env, item, "reason", v));
+		CHECK(env, napi_create_uint32(env, program_id(st, i), &v));
+		CHECK(env, napi_set_named_property(env, item, "id", v));
 		CHECK(env, napi_set_element(env, out, (uint32_t)i, item));
 	}
 	return out;

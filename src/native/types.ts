@@ -35,6 +35,8 @@ export interface ProgramStatus {
   loaded: boolean;
   /** Empty when loaded; otherwise what refused it (config, verifier, attach). */
   reason: string;
+  /** The kernel's program id while loaded (`bpftool prog show id <id>`, bpf_stats); 0 otherwise. */
+  id: number;
 }
 
 /** Options of the addon's BPF session (the receiver maps its config onto these). */
