@@ -28,8 +28,17 @@ export const POD_CONTAINER: ContainerInfo = {
   cgroupPath: '/kubepods/besteffort/pod1234/c0ffee',
   image: { name: 'registry.local:5000/team/web:1.2.3', id: REPO_DIGEST, digest: REPO_DIGEST },
   engine: 'containerd',
-  labels: { 'io.kubernetes.pod.name': 'web-7d9f' },
-  k8s: { namespace: 'shop', podName: 'web-7d9f', podUid: '6f1c3c1e-0000-4000-8000-000000000001', containerName: 'web', podLabels: {}, podAnnotations: {} },
+  labels: { 'io.kubernetes.pod.name': 'web-5dd5756b68-7xkqv' },
+  k8s: {
+    namespace: 'shop',
+    podName: 'web-5dd5756b68-7xkqv',
+    podUid: '6f1c3c1e-0000-4000-8000-000000000001',
+    containerName: 'web',
+    podLabels: { app: 'web', 'app.kubernetes.io/name': 'web', 'app.kubernetes.io/version': '1.2.3', 'pod-template-hash': '5dd5756b68', team: 'checkout' },
+    podAnnotations: { 'example.com/owner': 'team-a' },
+    workload: { kind: 'Deployment', name: 'web', replicaSet: 'web-5dd5756b68' },
+    restartCount: 1,
+  },
   sandbox: false,
   startedAt: '2026-01-01T00:00:00Z',
 };
@@ -193,9 +202,16 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
     'container.image.tags': ['1.2.3'],
     'container.image.repo_digests': [REPO_DIGEST],
     'k8s.namespace.name': 'shop',
-    'k8s.pod.name': 'web-7d9f',
+    'k8s.pod.name': 'web-5dd5756b68-7xkqv',
     'k8s.pod.uid': '6f1c3c1e-0000-4000-8000-000000000001',
     'k8s.container.name': 'web',
+    'k8s.container.restart_count': '1',
+    'k8s.replicaset.name': 'web-5dd5756b68',
+    'k8s.deployment.name': 'web',
+    // The default allow-list: app, app.kubernetes.io/*, …; not pod-template-hash nor team.
+    'k8s.pod.label.app': 'web',
+    'k8s.pod.label.app.kubernetes.io/name': 'web',
+    'k8s.pod.label.app.kubernetes.io/version': '1.2.3',
   });
   expect(groups.get(DOCKER_CONTAINER.id)!.resource).toEqual({
     'service.name': 'ebpf-container-otel',

@@ -3,6 +3,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { OtlpJsonEncoder } from '../../src/exporters/file';
+import { PodMetadataPolicy, createDefaultPodMetadataConfig } from '../../src/exporters/log-mapping';
 import { LogsRequestEncoder, otlpLogsExporterFactory, type OtlpExporterConfig, classifyError } from '../../src/exporters/otlp-logs';
 import type { Exporter } from '../../src/pipeline/component';
 import { mergeDefaults } from '../../src/pipeline/config';
@@ -11,6 +12,7 @@ import {
   DOCKER_CONTAINER,
   HOST,
   POD_CONTAINER,
+  attrs,
   byContainer,
   execBatch,
   expectSampleRequest,
@@ -61,7 +63,7 @@ function receivedSeqs(sink: OtlpSink): number[] {
 describe('OTLP protobuf encoder', () => {
   test('bytes decode with the official OTLP definitions and carry the documented mapping', () => {
     const batch = sampleBatch();
-    const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED);
+    const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED, undefined, new PodMetadataPolicy(createDefaultPodMetadataConfig()));
     encoder.add(batch, 0, batch.length, unexpectedSeal);
     const { payload, records } = encoder.seal();
     expect(records).toBe(5);
@@ -70,10 +72,12 @@ describe('OTLP protobuf encoder', () => {
 
   test('protobuf and OTLP-JSON (file exporter) output are the same message', () => {
     const batch = sampleBatch();
-    const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' }, UNLIMITED);
+    const all = { ...createDefaultPodMetadataConfig(), labels: ['*'], annotations: ['*'] };
+    const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' }, UNLIMITED, undefined, new PodMetadataPolicy(all));
     encoder.add(batch, 0, batch.length, unexpectedSeal);
     const fromProto = decodeLogsRequest(encoder.seal().payload);
-    const fromJson = JSON.parse(new OtlpJsonEncoder(HOST, { 'service.name': 'x' }).encode(batch)) as JsonRequest;
+    const fromJson = JSON.parse(new OtlpJsonEncoder(HOST, { 'service.name': 'x' }, new PodMetadataPolicy(all)).encode(batch)) as JsonRequest;
+    expect(attrs(fromJson.resourceLogs[0].resource.attributes)).toMatchObject({ 'k8s.container.restart_count': '1', 'k8s.pod.label.team': 'checkout', 'k8s.pod.annotation.example.com/owner': 'team-a' });
     expect(fromProto).toEqual(fromJson);
   });
 
@@ -348,7 +352,7 @@ describe('OTLP over TLS', () => {
       await good.exporter.consumeLogs(sampleBatch());
       await good.exporter.shutdown();
       expect(good.settings.stage.sent).toBe(5);
-      expect(byContainer(sink.requests[0]).get(POD_CONTAINER.id)!.resource['k8s.pod.name']).toBe('web-7d9f');
+      expect(byContainer(sink.requests[0]).get(POD_CONTAINER.id)!.resource['k8s.pod.name']).toBe('web-5dd5756b68-7xkqv');
 
       // The same through the standard variables only (no scheme → TLS), with gzip.
       const saved = { ...process.env };

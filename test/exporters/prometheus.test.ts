@@ -8,6 +8,16 @@ import { PrometheusServer, prometheusMissing, promtoolCheckMetrics, waitFor } fr
 import { OtlpSink } from '../harness/otlp-sink';
 import { DOCKER_CONTAINER, POD_CONTAINER, execBatch, sampleBatch, testSettings } from './fixtures';
 
+/** promtool's verdict, or a clean one (warned) where promtool is missing. */
+function promtoolOrSkip(text: string): { status: number | null; out: string } {
+  const missing = prometheusMissing();
+  if (missing) {
+    console.warn(`SKIPPED promtool check: ${missing}`);
+    return { status: 0, out: '' };
+  }
+  return promtoolCheckMetrics(text);
+}
+
 function startExporter(user: Record<string, unknown>, settings = testSettings('exporters.prometheus')) {
   const config = mergeDefaults(prometheusExporterFactory.createDefaultConfig(), user);
   expect(prometheusExporterFactory.validate!(config)).toEqual([]);
@@ -31,10 +41,12 @@ describe('prometheus exporter', () => {
 
     const text = await (await fetch(`${base}/metrics`)).text();
     const line = (labels: string) => text.split('\n').find((l) => l.startsWith(`ebpf_container_otel_container_events_total{${labels}}`));
-    expect(line('container="web",k8s_namespace="shop",k8s_pod="web-7d9f",event="exec"')).toMatch(/ 1$/);
-    expect(line('container="web",k8s_namespace="shop",k8s_pod="web-7d9f",event="open"')).toMatch(/ 1$/);
-    expect(line('container="batch-job",k8s_namespace="",k8s_pod="",event="connect"')).toMatch(/ 2$/);
-    expect(line('container="",k8s_namespace="",k8s_pod="",event="exit"')).toMatch(/ 1$/);
+    expect(line('container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",event="exec"')).toMatch(/ 1$/);
+    expect(line('container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",event="open"')).toMatch(/ 1$/);
+    expect(line('container="batch-job",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="connect"')).toMatch(/ 2$/);
+    expect(line('container="",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="exit"')).toMatch(/ 1$/);
+    // No pod label unless asked for.
+    expect(text).not.toMatch(/k8s_pod=/);
     // Unidentified by enrichment: its own series. No enrichment at all: counted with the host.
     const unidentified = execBatch(2, [DOCKER_CONTAINER]);
     unidentified.containers = [undefined, null];
@@ -44,10 +56,10 @@ describe('prometheus exporter', () => {
     await exporter.consumeLogs(unenriched);
     const after = await (await fetch(`${base}/metrics`)).text();
     const lineAfter = (labels: string) => after.split('\n').find((l) => l.startsWith(`ebpf_container_otel_container_events_total{${labels}}`));
-    expect(lineAfter('container="unidentified",k8s_namespace="",k8s_pod="",event="exec"')).toMatch(/ 1$/);
-    expect(lineAfter('container="",k8s_namespace="",k8s_pod="",event="exec"')).toMatch(/ 4$/);
+    expect(lineAfter('container="unidentified",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="exec"')).toMatch(/ 1$/);
+    expect(lineAfter('container="",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="exec"')).toMatch(/ 4$/);
     // Cap 2 reached by web and batch-job: the three extra containers go to "other".
-    expect(line('container="other",k8s_namespace="other",k8s_pod="other",event="exec"')).toMatch(/ 6$/);
+    expect(line('container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",event="exec"')).toMatch(/ 6$/);
     expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 3$/m);
     expect(settings.stage.sent).toBe(16);
 
@@ -64,12 +76,49 @@ describe('prometheus exporter', () => {
     for (let resync = 0; resync < 3; resync++) await exporter.consumeLogs(execBatch(2, [{ ...DOCKER_CONTAINER }]));
     const text = await settings.metrics.metrics();
     expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
-    expect(text).toMatch(/^ebpf_container_otel_container_events_total\{container="other",k8s_namespace="other",k8s_pod="other",event="exec"\} 6$/m);
+    expect(text).toMatch(/^ebpf_container_otel_container_events_total\{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",event="exec"\} 6$/m);
+  });
+
+  /** Two pods of one Deployment, a pod of a StatefulSet, a bare pod. */
+  const podOf = (podName: string, workload?: NonNullable<ContainerInfo['k8s']>['workload']): ContainerInfo => ({
+    ...POD_CONTAINER,
+    id: `id-${podName}`,
+    k8s: { ...POD_CONTAINER.k8s!, podName, ...(workload ? { workload } : { workload: undefined }) },
+  });
+  const WEB_A = podOf('web-5dd5756b68-7xkqv', { kind: 'Deployment', name: 'web', replicaSet: 'web-5dd5756b68' });
+  const WEB_B = podOf('web-5dd5756b68-q2wzn', { kind: 'Deployment', name: 'web', replicaSet: 'web-5dd5756b68' });
+  const DB_0 = podOf('db-0', { kind: 'StatefulSet', name: 'db' });
+  const BARE = podOf('debug');
+
+  test('by default the pods of one workload share their series (namespace, workload kind and name, container); pod_label: true gives each pod its own', async () => {
+    const byWorkload = startExporter({ endpoint: '127.0.0.1:0' });
+    await byWorkload.exporter.consumeLogs(execBatch(8, [WEB_A, WEB_B, DB_0, BARE]));
+    let text = await byWorkload.settings.metrics.metrics();
+    const series = (t: string) => t.split('\n').filter((l) => l.startsWith('ebpf_container_otel_container_events_total{'));
+    expect(series(text).sort()).toEqual([
+      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="",k8s_workload_name="",event="exec"} 2',
+      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",event="exec"} 4',
+      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="StatefulSet",k8s_workload_name="db",event="exec"} 2',
+    ]);
+    expect(promtoolOrSkip(text)).toEqual({ status: 0, out: '' });
+
+    const byPod = startExporter({ endpoint: '127.0.0.1:0', pod_label: true, max_container_series: 3 });
+    await byPod.exporter.consumeLogs(execBatch(8, [WEB_A, WEB_B, DB_0, BARE]));
+    text = await byPod.settings.metrics.metrics();
+    expect(series(text).sort()).toEqual([
+      'ebpf_container_otel_container_events_total{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",k8s_pod="other",event="exec"} 2',
+      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",k8s_pod="web-5dd5756b68-7xkqv",event="exec"} 2',
+      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",k8s_pod="web-5dd5756b68-q2wzn",event="exec"} 2',
+      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="StatefulSet",k8s_workload_name="db",k8s_pod="db-0",event="exec"} 2',
+    ]);
+    // The cap holds with the pod label: the bare pod, fourth, overflowed.
+    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
+    expect(promtoolOrSkip(text)).toEqual({ status: 0, out: '' });
   });
 
   test('the overflowed containers remembered are bounded; the oldest forgotten is counted when seen again, and the forgetting too', async () => {
     const registry = new Registry();
-    const counters = new ContainerEventCounters(registry, 1, 2);
+    const counters = new ContainerEventCounters(registry, { maxSeries: 1, overflowMemory: 2 });
     const named = (k: number): ContainerInfo => ({ ...DOCKER_CONTAINER, id: `c${k}`, name: `c-${k}` });
     counters.count(execBatch(1, [POD_CONTAINER]));
     // c1, c2 overflow and are remembered; c3 makes c1 the forgotten one.
@@ -120,7 +169,7 @@ describe('prometheus exporter', () => {
 
     const prom = await PrometheusServer.start([`127.0.0.1:${exporter.port}`]);
     cleanups.push(() => prom.stop());
-    const events = await prom.queryUntilPresent('ebpf_container_otel_container_events_total{k8s_pod="web-7d9f",event="exec"}');
+    const events = await prom.queryUntilPresent('ebpf_container_otel_container_events_total{k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",container="web",event="exec"}');
     expect(Number(events[0].value[1])).toBeGreaterThan(0);
     const sent = await prom.queryUntilPresent('ebpf_container_otel_records_sent_total{component="exporters.otlp"}');
     expect(Number(sent[0].value[1])).toBe(20);

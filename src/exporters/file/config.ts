@@ -1,4 +1,5 @@
 import { parseSize } from '../../pipeline/units';
+import { createDefaultPodMetadataConfig, type PodMetadataConfig, validatePodMetadataConfig } from '../log-mapping/pod-metadata';
 
 export interface FileExporterConfig {
   /** File to append OTLP-JSON lines to; `-` is stdout. */
@@ -7,14 +8,16 @@ export interface FileExporterConfig {
   max_queue_bytes: string | number;
   /** Added to (or replacing) the computed resource attributes of every record. */
   resource_attributes: Record<string, string>;
+  /** Pod labels and annotations sent as `k8s.pod.label.<key>` / `k8s.pod.annotation.<key>` (allow-lists, bounds). */
+  pod_metadata: PodMetadataConfig;
 }
 
 export function createDefaultConfig(): FileExporterConfig {
-  return { path: '-', max_queue_bytes: '16MiB', resource_attributes: {} };
+  return { path: '-', max_queue_bytes: '16MiB', resource_attributes: {}, pod_metadata: createDefaultPodMetadataConfig() };
 }
 
 export function validateConfig(config: FileExporterConfig): string[] {
-  const problems: string[] = [];
+  const problems: string[] = validatePodMetadataConfig(config.pod_metadata);
   try {
     if (parseSize(config.max_queue_bytes) < 1024) problems.push(`max_queue_bytes: ${JSON.stringify(config.max_queue_bytes)} must be at least 1KiB`);
   } catch (err) {

@@ -4,6 +4,7 @@ import type { EventBatch } from '../../events';
 import type { ComponentSettings, Exporter } from '../../pipeline/component';
 import { once } from '../../pipeline/component';
 import { parseSize } from '../../pipeline/units';
+import { countedPodMetadataPolicy } from '../log-mapping/pod-metadata';
 import type { FileExporterConfig } from './config';
 import { OtlpJsonEncoder } from './otlp-json';
 
@@ -21,7 +22,7 @@ export class FileExporter implements Exporter {
   private failed: Error | undefined;
 
   constructor(private readonly config: FileExporterConfig, private readonly settings: ComponentSettings) {
-    this.encoder = new OtlpJsonEncoder(settings.host, config.resource_attributes);
+    this.encoder = new OtlpJsonEncoder(settings.host, config.resource_attributes, countedPodMetadataPolicy(config.pod_metadata, settings.metrics, settings.id));
     this.maxQueueBytes = parseSize(config.max_queue_bytes);
   }
 

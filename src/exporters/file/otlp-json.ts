@@ -4,6 +4,7 @@ import {
   ATTRIBUTE_KEYS,
   EVENT_NAMES,
   type LogRecordWriter,
+  type PodMetadataPolicy,
   type ResourceAttribute,
   ResourceCache,
   SCOPE,
@@ -14,8 +15,9 @@ import {
 const KEY_PREFIX = ATTRIBUTE_KEYS.map((k) => `{"key":${JSON.stringify(k)},"value":`);
 const SCOPE_JSON = `{"name":${JSON.stringify(SCOPE.name)},"version":${JSON.stringify(SCOPE.version)}}`;
 
-function anyValueJson(value: string | string[]): string {
+function anyValueJson(value: string | string[] | number): string {
   if (typeof value === 'string') return `{"stringValue":${JSON.stringify(value)}}`;
+  if (typeof value === 'number') return `{"intValue":"${Math.max(0, Math.trunc(value))}"}`;
   return `{"arrayValue":{"values":[${value.map((v) => `{"stringValue":${JSON.stringify(v)}}`).join(',')}]}}`;
 }
 
@@ -75,8 +77,8 @@ export class OtlpJsonEncoder {
   private readonly resources: ResourceCache<string>;
   private readonly writer = new JsonRecordWriter();
 
-  constructor(host: HostInfo, resourceOverrides: Readonly<Record<string, string>>) {
-    this.resources = new ResourceCache(host, resourceOverrides, resourceJson);
+  constructor(host: HostInfo, resourceOverrides: Readonly<Record<string, string>>, podMetadata?: PodMetadataPolicy) {
+    this.resources = new ResourceCache(host, resourceOverrides, resourceJson, podMetadata);
   }
 
   /**

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerInfo } from '../../events';
+import type { ContainerInfo, WorkloadInfo } from '../../events';
 import type { HostInfo } from '../../pipeline/component';
 import { PACKAGE_ROOT } from '../../pipeline/paths';
+import type { PodMetadataPolicy } from './pod-metadata';
 
 export interface ResourceAttribute {
   key: string;
-  value: string | string[];
+  /** A number is an OTLP int (`intValue`): only integers are ever given. */
+  value: string | string[] | number;
 }
 
 export const DEFAULT_SERVICE_NAME = 'ebpf-container-otel';
@@ -47,11 +49,33 @@ export function parseImageReference(ref: string): ImageReference {
 }
 
 /**
+ * The `k8sattributes` names of a pod's controllers: a Deployment's pod has its ReplicaSet and the
+ * Deployment, a CronJob's its Job and the CronJob.
+ */
+export function workloadAttributes(w: WorkloadInfo): { key: string; value: string }[] {
+  switch (w.kind) {
+    case 'Deployment':
+      return [...(w.replicaSet ? [{ key: 'k8s.replicaset.name', value: w.replicaSet }] : []), { key: 'k8s.deployment.name', value: w.name }];
+    case 'ReplicaSet':
+      return [{ key: 'k8s.replicaset.name', value: w.name }];
+    case 'StatefulSet':
+      return [{ key: 'k8s.statefulset.name', value: w.name }];
+    case 'DaemonSet':
+      return [{ key: 'k8s.daemonset.name', value: w.name }];
+    case 'Job':
+      return [{ key: 'k8s.job.name', value: w.name }];
+    case 'CronJob':
+      return [...(w.job ? [{ key: 'k8s.job.name', value: w.job }] : []), { key: 'k8s.cronjob.name', value: w.name }];
+  }
+}
+
+/**
  * Resource attributes of one container (or of the host, for `null`), in the
- * order they are written. `overrides` (config `resource_attributes`) come
+ * order they are written. `podMetadata` chooses the pod labels and annotations
+ * sent (none without it). `overrides` (config `resource_attributes`) come
  * last and replace a computed attribute of the same key.
  */
-export function resourceAttributes(info: ContainerInfo | null, host: HostInfo, overrides: Readonly<Record<string, string>>): ResourceAttribute[] {
+export function resourceAttributes(info: ContainerInfo | null, host: HostInfo, overrides: Readonly<Record<string, string>>, podMetadata?: PodMetadataPolicy): ResourceAttribute[] {
   const attrs: ResourceAttribute[] = [{ key: 'service.name', value: DEFAULT_SERVICE_NAME }];
   const add = (key: string, value: string | string[]) => {
     if (value.length > 0) attrs.push({ key, value });
@@ -75,6 +99,9 @@ export function resourceAttributes(info: ContainerInfo | null, host: HostInfo, o
       add('k8s.pod.name', info.k8s.podName);
       add('k8s.pod.uid', info.k8s.podUid);
       add('k8s.container.name', info.k8s.containerName);
+      if (info.k8s.restartCount !== undefined) attrs.push({ key: 'k8s.container.restart_count', value: info.k8s.restartCount });
+      if (info.k8s.workload) for (const a of workloadAttributes(info.k8s.workload)) add(a.key, a.value);
+      if (podMetadata) for (const a of podMetadata.attributes(info.k8s)) attrs.push(a);
     }
   }
   for (const [key, value] of Object.entries(overrides)) {
@@ -98,13 +125,14 @@ export class ResourceCache<T> {
     private readonly hostInfo: HostInfo,
     private readonly overrides: Readonly<Record<string, string>>,
     private readonly build: (attrs: ResourceAttribute[]) => T,
+    private readonly podMetadata?: PodMetadataPolicy,
   ) {}
 
   get(info: ContainerInfo | null): T {
     if (info === null) return (this.host ??= this.build(resourceAttributes(null, this.hostInfo, this.overrides)));
     let entry = this.byContainer.get(info);
     if (entry === undefined) {
-      entry = this.build(resourceAttributes(info, this.hostInfo, this.overrides));
+      entry = this.build(resourceAttributes(info, this.hostInfo, this.overrides, this.podMetadata));
       this.byContainer.set(info, entry);
     }
     return entry;

@@ -1,4 +1,5 @@
 import { parseDuration, parseSize } from '../../pipeline/units';
+import { createDefaultPodMetadataConfig, type PodMetadataConfig, validatePodMetadataConfig } from '../log-mapping/pod-metadata';
 
 export interface OtlpExporterConfig {
   /** `host:port` or a URL; unset → OTEL_EXPORTER_OTLP_LOGS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT → localhost:4317. */
@@ -39,6 +40,8 @@ export interface OtlpExporterConfig {
   };
   /** Added to (or replacing) the computed resource attributes, e.g. `service.name`. */
   resource_attributes: Record<string, string>;
+  /** Pod labels and annotations sent as `k8s.pod.label.<key>` / `k8s.pod.annotation.<key>` (allow-lists, bounds). */
+  pod_metadata: PodMetadataConfig;
   /** How long shutdown waits for queued records to be delivered. */
   shutdown_timeout: string;
 }
@@ -50,6 +53,7 @@ export function createDefaultConfig(): OtlpExporterConfig {
     retry_on_failure: { enabled: true, initial_interval: '5s', max_interval: '30s', max_elapsed_time: '5m' },
     batch: { max_size: 8192, max_bytes: '3MiB', delay: '200ms' },
     resource_attributes: {},
+    pod_metadata: createDefaultPodMetadataConfig(),
     shutdown_timeout: '5s',
   };
 }
@@ -89,7 +93,7 @@ export function resolveConfig(c: OtlpExporterConfig): ResolvedOtlpConfig {
 }
 
 export function validateConfig(c: OtlpExporterConfig): string[] {
-  const problems: string[] = [];
+  const problems: string[] = validatePodMetadataConfig(c.pod_metadata);
   let r: ResolvedOtlpConfig;
   try {
     r = resolveConfig(c);

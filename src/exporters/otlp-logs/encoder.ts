@@ -1,7 +1,7 @@
 import type { ContainerInfo, EventBatch } from '../../events';
 import { nativeLogRecordEncoder } from '../../native';
 import type { HostInfo } from '../../pipeline/component';
-import { ERRNO_NAMES, type ResourceAttribute, ResourceCache, SCOPE } from '../log-mapping';
+import { ERRNO_NAMES, type PodMetadataPolicy, type ResourceAttribute, ResourceCache, SCOPE } from '../log-mapping';
 import { ProtoBuffer, WireType, lenField, stringField, tag, varintSize } from './proto-buffer';
 
 /*
@@ -17,7 +17,7 @@ const F = {
   scopeLogs: { scope: 1 },
   scope: { name: 1, version: 2 },
   keyValue: { key: 1, value: 2 },
-  anyValue: { string: 1, array: 5 },
+  anyValue: { string: 1, int: 3, array: 5 },
   arrayValue: { values: 1 },
 } as const;
 
@@ -27,8 +27,15 @@ const T_RESOURCE_LOGS = tag(F.request.resourceLogs, WireType.len);
 /** `ScopeLogs.scope`, identical in every request. */
 const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]));
 
-function anyValueBytes(value: string | string[]): Buffer {
+function anyValueBytes(value: string | string[] | number): Buffer {
   if (typeof value === 'string') return stringField(F.anyValue.string, value);
+  if (typeof value === 'number') {
+    // Resource ints are small and never negative (a restart count).
+    const out = new ProtoBuffer(16);
+    out.varint(tag(F.anyValue.int, WireType.varint));
+    out.varint(Math.max(0, Math.trunc(value)));
+    return out.buf.subarray(0, out.pos);
+  }
   const values = Buffer.concat(value.map((v) => lenField(F.arrayValue.values, stringField(F.anyValue.string, v))));
   return lenField(F.anyValue.array, values);
 }
@@ -110,8 +117,10 @@ export class LogsRequestEncoder {
     private readonly limits: RequestLimits,
     /** Supplies each request's buffer (at least `size` bytes), so the caller can recycle them. */
     private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+    /** Which pod labels and annotations resources carry (none without). */
+    podMetadata?: PodMetadataPolicy,
   ) {
-    this.resources = new ResourceCache(host, resourceOverrides, resourceField);
+    this.resources = new ResourceCache(host, resourceOverrides, resourceField, podMetadata);
   }
 
   /**

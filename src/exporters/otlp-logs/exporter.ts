@@ -14,6 +14,7 @@ import type { EventBatch } from '../../events';
 import type { ComponentSettings, Exporter } from '../../pipeline/component';
 import { once } from '../../pipeline/component';
 import { WarnOnce } from '../../pipeline/logger';
+import { countedPodMetadataPolicy } from '../log-mapping/pod-metadata';
 import { type OtlpExporterConfig, type ResolvedOtlpConfig, resolveConfig } from './config';
 import { type EncodedRequest, LogsRequestEncoder } from './encoder';
 import { type ExporterMetrics, exporterMetrics } from './metrics';
@@ -140,6 +141,7 @@ export class OtlpLogsExporter implements Exporter {
       config.resource_attributes,
       { maxRecords: this.cfg.batchMaxSize, maxBytes: this.cfg.batchMaxBytes },
       (size) => this.requestBuffer(size),
+      countedPodMetadataPolicy(config.pod_metadata, settings.metrics, settings.id),
     );
     this.warnings = new WarnOnce(settings.logger);
     this.metrics = exporterMetrics(settings.metrics);

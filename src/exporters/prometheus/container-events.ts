@@ -2,8 +2,17 @@ import { Counter, type Registry } from 'prom-client';
 import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch } from '../../events';
 import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
+/** The labels of a per-container series; `k8s_pod` only with `pod_label: true`. */
+interface SeriesLabels {
+  container: string;
+  k8s_namespace: string;
+  k8s_workload_kind: string;
+  k8s_workload_name: string;
+  k8s_pod?: string;
+}
+
 interface Series {
-  labels: { container: string; k8s_namespace: string; k8s_pod: string };
+  labels: SeriesLabels;
   /** Per event type code - 1. */
   counts: Float64Array;
 }
@@ -19,40 +28,78 @@ export const OVERFLOW_MEMORY = 8192;
 /** Records the enrichment processor could attribute to no container (nor to the host). */
 const UNIDENTIFIED = 'unidentified';
 
-function labelsOf(info: ContainerInfo | null): Series['labels'] {
-  if (!info) return { container: '', k8s_namespace: '', k8s_pod: '' };
-  return { container: info.k8s?.containerName || info.name, k8s_namespace: info.k8s?.namespace ?? '', k8s_pod: info.k8s?.podName ?? '' };
+/** Every series has the same label names: `fill` for the per-container ones, `pod` to add k8s_pod. */
+function fixed(fill: string, container: string, pod: boolean): SeriesLabels {
+  return { container, k8s_namespace: fill, k8s_workload_kind: fill, k8s_workload_name: fill, ...(pod ? { k8s_pod: fill } : {}) };
+}
+
+/**
+ * A container's series: its namespace, its workload (the top-level controller: a Deployment's,
+ * not its ReplicaSet's, a CronJob's, not its Job's) and its container name, so the pods of one
+ * workload share their series; the pod's name only when asked for (one series per pod).
+ */
+function labelsOf(info: ContainerInfo, pod: boolean): SeriesLabels {
+  const w = info.k8s?.workload;
+  return {
+    container: info.k8s?.containerName || info.name,
+    k8s_namespace: info.k8s?.namespace ?? '',
+    k8s_workload_kind: w?.kind ?? '',
+    k8s_workload_name: w?.name ?? '',
+    ...(pod ? { k8s_pod: info.k8s?.podName ?? '' } : {}),
+  };
+}
+
+/** Per-container series labels of a counter, by whether `k8s_pod` is among them. */
+export function containerSeriesLabelNames(pod: boolean): string[] {
+  return ['container', 'k8s_namespace', 'k8s_workload_kind', 'k8s_workload_name', ...(pod ? ['k8s_pod'] : [])];
+}
+
+export interface ContainerEventCountersOptions {
+  /** Distinct label sets with their own series; more count under container="other". */
+  maxSeries: number;
+  /** Add `k8s_pod`: one series per pod rather than per workload. */
+  podLabel?: boolean;
+  overflowMemory?: number;
 }
 
 /**
  * Per-container event counters with a cardinality cap: at most `maxSeries`
- * distinct (container, k8s_namespace, k8s_pod) label sets; events of further
- * containers count under container="other", and each such label set is
- * counted once in the overflow counter, as long as it is among the last
- * `overflowMemory` overflowed ones (beyond that the oldest is forgotten, and
- * counted again if it comes back; the forgetting is counted too).
+ * distinct (container, k8s_namespace, k8s_workload_kind, k8s_workload_name
+ * [, k8s_pod]) label sets; events of further containers count under
+ * container="other", and each such label set is counted once in the overflow
+ * counter, as long as it is among the last `overflowMemory` overflowed ones
+ * (beyond that the oldest is forgotten, and counted again if it comes back;
+ * the forgetting is counted too).
  */
 export class ContainerEventCounters {
   private readonly series = new Map<string, Series>();
   private readonly byInfo = new WeakMap<ContainerInfo, Series>();
-  private readonly host: Series = { labels: labelsOf(null), counts: new Float64Array(EVENT_TYPE_NAMES.length) };
-  private readonly other: Series = { labels: { container: OTHER, k8s_namespace: OTHER, k8s_pod: OTHER }, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
-  private readonly unidentified: Series = { labels: { container: UNIDENTIFIED, k8s_namespace: '', k8s_pod: '' }, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
+  private readonly maxSeries: number;
+  private readonly podLabel: boolean;
+  private readonly overflowMemory: number;
+  private readonly host: Series;
+  private readonly other: Series;
+  private readonly unidentified: Series;
   /** Insertion-ordered, so the first is the oldest to forget. */
   private readonly overflowedKeys = new Set<string>();
   private overflowed = 0;
   private forgotten = 0;
 
-  constructor(
-    registry: Registry,
-    private readonly maxSeries: number,
-    private readonly overflowMemory = OVERFLOW_MEMORY,
-  ) {
+  constructor(registry: Registry, options: ContainerEventCountersOptions) {
+    this.maxSeries = options.maxSeries;
+    this.podLabel = options.podLabel ?? false;
+    this.overflowMemory = options.overflowMemory ?? OVERFLOW_MEMORY;
+    const pod = this.podLabel;
+    const counts = () => new Float64Array(EVENT_TYPE_NAMES.length);
+    this.host = { labels: fixed('', '', pod), counts: counts() };
+    this.other = { labels: fixed(OTHER, OTHER, pod), counts: counts() };
+    this.unidentified = { labels: fixed('', UNIDENTIFIED, pod), counts: counts() };
+    const overflowMemory = this.overflowMemory;
     const self = this;
     new Counter({
       name: `${METRIC_PREFIX}container_events_total`,
-      help: `Kernel events by container and event type. container="" is the host; container="${UNIDENTIFIED}" a mount namespace enrichment could not attribute; beyond the series cap containers count as container="${OTHER}".`,
-      labelNames: ['container', 'k8s_namespace', 'k8s_pod', 'event'],
+      help: `Kernel events by container (namespace, workload kind and name, container name${pod ? ', pod' : ''}) and event type. container="" is the host; container="${UNIDENTIFIED}" a mount namespace enrichment could not attribute; beyond the series cap containers count as container="${OTHER}".`,
+      labelNames: [...containerSeriesLabelNames(pod), 'event'],
       registers: [registry],
       collect() {
         this.reset();
@@ -65,7 +112,7 @@ export class ContainerEventCounters {
     });
     new Counter({
       name: `${METRIC_PREFIX}container_series_overflow_total`,
-      help: 'Containers (distinct container, k8s_namespace, k8s_pod label sets) whose events were counted under container="other" because max_container_series was reached.',
+      help: `Containers (distinct ${containerSeriesLabelNames(pod).join(', ')} label sets) whose events were counted under container="other" because max_container_series was reached.`,
       registers: [registry],
       collect() {
         this.reset();
@@ -97,8 +144,8 @@ export class ContainerEventCounters {
     if (info === undefined) return this.unidentified;
     const cached = this.byInfo.get(info);
     if (cached) return cached;
-    const labels = labelsOf(info);
-    const key = `${labels.container}\0${labels.k8s_namespace}\0${labels.k8s_pod}`;
+    const labels = labelsOf(info, this.podLabel);
+    const key = `${labels.container}\0${labels.k8s_namespace}\0${labels.k8s_workload_kind}\0${labels.k8s_workload_name}\0${labels.k8s_pod ?? ''}`;
     let s = this.series.get(key);
     if (!s) {
       if (this.series.size >= this.maxSeries) {

@@ -16,7 +16,7 @@ export class PrometheusExporter implements Exporter {
   private readonly counters: ContainerEventCounters;
 
   constructor(private readonly config: PrometheusExporterConfig, private readonly settings: ComponentSettings) {
-    this.counters = new ContainerEventCounters(settings.metrics, config.max_container_series);
+    this.counters = new ContainerEventCounters(settings.metrics, { maxSeries: config.max_container_series, podLabel: config.pod_label });
   }
 
   /** The bound port (differs from the configured one when that was 0). */
