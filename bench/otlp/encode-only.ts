@@ -32,7 +32,7 @@ for (let round = 0; round < 10; round++) {
   const s = process.cpuUsage(t0).user / 1e6;
   console.log(`encoder: ${((500 * 1024) / s / 1e6).toFixed(2)} M records per CPU-second, ${(bytes / (500 * 1024)).toFixed(0)} B/record`);
 }
-const noop = { begin() {}, bodyUtf8() {}, bodyText() {}, str() {}, utf8() {}, int() {}, bool() {}, end() {} };
+const noop = { begin() {}, bodyUtf8() {}, bodyText() {}, str() {}, utf8() {}, utf8List() {}, int() {}, bool() {}, end() {} };
 for (let round = 0; round < 6; round++) {
   const t0 = process.cpuUsage();
   for (let b = 0; b < 500; b++) for (let i = 0; i < batch.length; i++) writeLogRecord(batch, i, noop);

@@ -93,7 +93,7 @@ function* batches(total: number, pool: EventBatch[]): Generator<EventBatch> {
 
 /** The stock SDK needs one object per record: build it with the same mapping. */
 class ObjectWriter implements LogRecordWriter {
-  record: { timestamp: [number, number]; observedTimestamp: number; severityNumber: number; severityText: string; eventName: string; body: string; attributes: Record<string, string | number | boolean> } | undefined;
+  record: { timestamp: [number, number]; observedTimestamp: number; severityNumber: number; severityText: string; eventName: string; body: string; attributes: Record<string, string | number | boolean | string[]> } | undefined;
   private prefix = '';
   begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void {
     this.prefix = `${type} `;
@@ -116,9 +116,11 @@ class ObjectWriter implements LogRecordWriter {
   str(key: number, value: string): void {
     this.record!.attributes[ATTRIBUTE_KEYS[key]] = value;
   }
-  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
-    const text = buf.toString('utf8', start, end);
-    this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
+  utf8(key: number, buf: Buffer, start: number, end: number): void {
+    this.str(key, buf.toString('utf8', start, end));
+  }
+  utf8List(key: number, buf: Buffer, start: number, end: number): void {
+    this.record!.attributes[ATTRIBUTE_KEYS[key]] = buf.toString('utf8', start, end).split('\0');
   }
   int(key: number, value: number): void {
     this.record!.attributes[ATTRIBUTE_KEYS[key]] = value;

@@ -36,6 +36,8 @@
 #define T_ANY_STRING 0x0a        /* AnyValue.string_value = 1, LEN */
 #define T_ANY_BOOL 0x10          /* AnyValue.bool_value = 2, VARINT */
 #define T_ANY_INT 0x18           /* AnyValue.int_value = 3, VARINT */
+#define T_ANY_ARRAY 0x2a         /* AnyValue.array_value = 5, LEN */
+#define T_ARRAY_VALUE 0x0a       /* ArrayValue.values = 1, LEN */
 
 /* OTLP SeverityNumber: INFO and WARN, as in log-mapping/record.ts. */
 #define SEVERITY_INFO 9
@@ -54,9 +56,10 @@ enum attr_key {
 	A_PARENT_PID,
 	A_EXECUTABLE_NAME,
 	A_EXECUTABLE_PATH,
-	A_COMMAND_LINE,
+	A_COMMAND_ARGS,
 	A_EXIT_CODE,
-	A_USER_ID,
+	A_REAL_USER_ID,
+	A_REAL_GROUP_ID,
 	A_FILE_PATH,
 	A_PEER_ADDRESS,
 	A_PEER_PORT,
@@ -86,9 +89,10 @@ static const struct text attr_keys[] = {
 	[A_PARENT_PID] = TEXT("process.parent_pid"),
 	[A_EXECUTABLE_NAME] = TEXT("process.executable.name"),
 	[A_EXECUTABLE_PATH] = TEXT("process.executable.path"),
-	[A_COMMAND_LINE] = TEXT("process.command_line"),
+	[A_COMMAND_ARGS] = TEXT("process.command_args"),
 	[A_EXIT_CODE] = TEXT("process.exit.code"),
-	[A_USER_ID] = TEXT("user.id"),
+	[A_REAL_USER_ID] = TEXT("process.real_user.id"),
+	[A_REAL_GROUP_ID] = TEXT("process.real_group.id"),
 	[A_FILE_PATH] = TEXT("file.path"),
 	[A_PEER_ADDRESS] = TEXT("network.peer.address"),
 	[A_PEER_PORT] = TEXT("network.peer.port"),
@@ -243,10 +247,9 @@ static size_t utf8_repaired_len(const uint8_t *s, size_t n)
 	return out;
 }
 
-/* Writes s repaired (valid: as is); NULs become spaces when asked (argv → command line). */
-static void put_utf8(struct out *o, const uint8_t *s, size_t n, size_t repaired_len, bool nul_as_space)
+/* Writes s repaired (valid: as is). */
+static void put_utf8(struct out *o, const uint8_t *s, size_t n, size_t repaired_len)
 {
-	uint8_t *start = o->p;
 	size_t i = 0, skip, len;
 
 	if (repaired_len == n) {
@@ -263,9 +266,6 @@ static void put_utf8(struct out *o, const uint8_t *s, size_t n, size_t repaired_
 			}
 		}
 	}
-	if (nul_as_space)
-		for (uint8_t *p = start; (p = memchr(p, 0, (size_t)(o->p - p))); p++)
-			*p = ' ';
 }
 
 /* Decimal text of v (at most 20 digits) at buf; returns its length. snprintf was a tenth of the encoder's time. */
@@ -348,12 +348,59 @@ static struct raw_str ascii_str(const char *s, size_t n)
 	return (struct raw_str){ (const uint8_t *)s, n, n };
 }
 
-static void attr_raw(struct out *o, enum attr_key key, struct raw_str v, bool nul_as_space)
+static void attr_raw(struct out *o, enum attr_key key, struct raw_str v)
 {
 	put_attr_head(o, key, 1 + varint_size(v.len) + v.len);
 	put_byte(o, T_ANY_STRING);
 	put_varint(o, v.len);
-	put_utf8(o, v.s, v.n, v.len, nul_as_space);
+	put_utf8(o, v.s, v.n, v.len);
+}
+
+/* Where the NUL-separated string at s[0..n) that starts at `from` ends (n for the last). */
+static size_t list_item_end(const uint8_t *s, size_t n, size_t from)
+{
+	const uint8_t *nul = memchr(s + from, 0, n - from);
+
+	return nul ? (size_t)(nul - s) : n;
+}
+
+/* Bytes of one ArrayValue.values entry: a string AnyValue of `len` repaired bytes. */
+static size_t list_entry_size(size_t len)
+{
+	size_t any = 1 + varint_size(len) + len;
+
+	return 1 + varint_size(any) + any;
+}
+
+/*
+ * NUL-separated strings (argv) as a string-array attribute, one element per string, empty ones
+ * included, each repaired on its own (a NUL is ASCII, so no sequence spans two). Two passes: the
+ * lengths, then the bytes.
+ */
+static void attr_list(struct out *o, enum attr_key key, const uint8_t *s, size_t n)
+{
+	size_t array_len = 0, from, end, len;
+
+	for (from = 0;; from = end + 1) {
+		end = list_item_end(s, n, from);
+		array_len += list_entry_size(utf8_repaired_len(s + from, end - from));
+		if (end >= n)
+			break;
+	}
+	put_attr_head(o, key, 1 + varint_size(array_len) + array_len);
+	put_byte(o, T_ANY_ARRAY);
+	put_varint(o, array_len);
+	for (from = 0;; from = end + 1) {
+		end = list_item_end(s, n, from);
+		len = utf8_repaired_len(s + from, end - from);
+		put_byte(o, T_ARRAY_VALUE);
+		put_varint(o, 1 + varint_size(len) + len);
+		put_byte(o, T_ANY_STRING);
+		put_varint(o, len);
+		put_utf8(o, s + from, end - from, len);
+		if (end >= n)
+			break;
+	}
 }
 
 /* Body: a string AnyValue `<type> <detail>`. */
@@ -368,7 +415,7 @@ static void put_body(struct out *o, __u16 type, struct raw_str detail)
 	put_byte(o, T_ANY_STRING);
 	put_varint(o, str_len);
 	put_bytes(o, prefix, plen);
-	put_utf8(o, detail.s, detail.n, detail.len, false);
+	put_utf8(o, detail.s, detail.n, detail.len);
 }
 
 static void attr_errno(struct out *o, const struct log_encoder *enc, __s32 ret)
@@ -463,7 +510,10 @@ static bool record_fits(const uint8_t *rec, const struct event_header *h)
 	return false;
 }
 
-/* Upper bound of one encoded record: kernel strings at most twice, tripled by repair. */
+/*
+ * Upper bound of one encoded record: kernel strings at most twice, tripled by repair; an argument
+ * costs at most 4 bytes of framing for its 1-byte NUL (an empty argument: 4 bytes in all).
+ */
 static size_t record_bound(__u32 size)
 {
 	return 6 * (size_t)size + 1024;
@@ -525,15 +575,15 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 		memcpy(&e, rec, offsetof(struct exec_event, data));
 		args = filename + e.filename_len;
 		args_len = e.args_len;
-		/* argv ends with a NUL: no trailing space in the command line */
+		/* each argument ends with a NUL (the last may be cut short): the last NUL ends no empty one */
 		if (args_len && args[args_len - 1] == 0)
 			args_len--;
 		struct raw_str name_str = kernel_str(filename, e.filename_len);
 
 		put_body(o, h.type, name_str);
-		attr_raw(o, A_EXECUTABLE_PATH, name_str, false);
+		attr_raw(o, A_EXECUTABLE_PATH, name_str);
 		if (args_len)
-			attr_raw(o, A_COMMAND_LINE, kernel_str(args, args_len), true);
+			attr_list(o, A_COMMAND_ARGS, args, args_len);
 		if (e.flags & EXEC_ARGS_TRUNCATED)
 			attr_bool(o, A_ARGS_TRUNCATED, true);
 		break;
@@ -557,7 +607,7 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 		struct raw_str path_str = kernel_str(path, e.path_len);
 
 		put_body(o, h.type, path_str);
-		attr_raw(o, A_FILE_PATH, path_str, false);
+		attr_raw(o, A_FILE_PATH, path_str);
 		attr_int(o, A_OPEN_FLAGS, e.flags);
 		if (e.ret < 0)
 			attr_errno(o, enc, e.ret);
@@ -614,8 +664,9 @@ static void encode_record(struct out *o, const struct log_encoder *enc, const ui
 	attr_int(o, A_PID, h.tgid);
 	attr_int(o, A_THREAD_ID, h.pid);
 	attr_int(o, A_PARENT_PID, h.ppid);
-	attr_raw(o, A_EXECUTABLE_NAME, kernel_str((const uint8_t *)h.comm, strnlen(h.comm, TASK_COMM_LEN)), false);
-	attr_str(o, A_USER_ID, text, format_u64(text, h.uid));
+	attr_raw(o, A_EXECUTABLE_NAME, kernel_str((const uint8_t *)h.comm, strnlen(h.comm, TASK_COMM_LEN)));
+	attr_int(o, A_REAL_USER_ID, h.uid);
+	attr_int(o, A_REAL_GROUP_ID, h.gid);
 	attr_int(o, A_MNTNS, (int64_t)h.mntns);
 	attr_int(o, A_CGROUP_ID, (int64_t)h.cgroup_id);
 

@@ -206,8 +206,9 @@ service:
       'process.parent_pid': expect.stringMatching(/^[1-9]\d*$/),
       'process.executable.name': 'sh',
       'process.executable.path': '/bin/sh',
-      'process.command_line': `/bin/sh -c ${r.command}`,
-      'user.id': '0',
+      'process.command_args': ['/bin/sh', '-c', r.command],
+      'process.real_user.id': '0',
+      'process.real_group.id': '0',
       'linux.mnt_ns.id': String(r.mntns),
       // cgroup v2 id; this machine's cgroup v1-only layout has no v2 path to stat it against.
       'linux.cgroup.id': expect.stringMatching(/^\d+$/),
@@ -223,7 +224,8 @@ service:
       'event.name': 'file.open',
       'file.path': r.marker,
       'process.executable.name': 'touch',
-      'user.id': '0',
+      'process.real_user.id': '0',
+      'process.real_group.id': '0',
       'linux.mnt_ns.id': String(r.mntns),
     });
     // touch creates the file: O_CREAT (0100) is among the flags; it succeeded, so no error.type.
@@ -282,6 +284,10 @@ service:
       'k8s.pod.name': pod.name,
       'k8s.pod.uid': pod.uid,
       'k8s.container.name': 'app',
+      'k8s.container.restart_count': '0',
+      // The harness's pod has the label app=<its name> (the default allow-list sends app); a bare
+      // pod, so no workload attributes.
+      'k8s.pod.label.app': pod.name,
     });
   });
 
@@ -311,11 +317,11 @@ service:
       });
     await settles('ebpf_container_otel_records_sent_total{component="exporters.otlp"}', () => sink.records);
     await settles(
-      `ebpf_container_otel_container_events_total{container="app",k8s_namespace="shop",k8s_pod="${pod.name}",event="exec"}`,
+      'ebpf_container_otel_container_events_total{container="app",k8s_namespace="shop",k8s_workload_kind="",k8s_workload_name="",event="exec"}',
       () => sinkCount((f) => f.resource['container.id'] === pod.containerId && f.record.eventName === 'process.exec'),
     );
     await settles(
-      `ebpf_container_otel_container_events_total{container="${ctrId}",k8s_namespace="",k8s_pod="",event="open"}`,
+      `ebpf_container_otel_container_events_total{container="${ctrId}",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="open"}`,
       () => sinkCount((f) => f.resource['container.id'] === ctrId && f.record.eventName === 'file.open'),
     );
   }, 60_000);

@@ -63,8 +63,9 @@ describeReal('`npm start`: the agent with its embedded default config', [], () =
       'process.pid': String(pid),
       'process.parent_pid': String(process.pid),
       'process.executable.path': '/bin/sh',
-      'process.command_line': '/bin/sh -c exit 7',
-      'user.id': String(process.getuid!()),
+      'process.command_args': ['/bin/sh', '-c', 'exit 7'],
+      'process.real_user.id': String(process.getuid!()),
+      'process.real_group.id': String(process.getgid!()),
       // The child shares this process's (the host's) mount namespace.
       'linux.mnt_ns.id': String(mntns(process.pid)),
     });

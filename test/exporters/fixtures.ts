@@ -238,12 +238,13 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
   expect(attrs(exec.attributes)).toEqual({
     'event.name': 'process.exec',
     'process.executable.path': '/usr/bin/curl',
-    'process.command_line': 'curl -s http://x/ä',
+    'process.command_args': ['curl', '-s', 'http://x/ä'],
     'process.pid': '101',
     'thread.id': '101',
     'process.parent_pid': '1',
     'process.executable.name': 'curl',
-    'user.id': '1000',
+    'process.real_user.id': '1000',
+    'process.real_group.id': '0',
     'linux.mnt_ns.id': String(POD_CONTAINER.mntns),
     'linux.cgroup.id': '77',
   });
@@ -259,7 +260,8 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
     'thread.id': '102',
     'process.parent_pid': '1',
     'process.executable.name': 'curl',
-    'user.id': '0',
+    'process.real_user.id': '0',
+    'process.real_group.id': '0',
     'linux.mnt_ns.id': String(POD_CONTAINER.mntns),
     'linux.cgroup.id': '77',
   });

@@ -51,8 +51,8 @@ function receivedSeqs(sink: OtlpSink): number[] {
     for (const rl of req.resourceLogs) {
       for (const sl of rl.scopeLogs) {
         for (const rec of sl.logRecords) {
-          const cmd = rec.attributes.find((a) => a.key === 'process.command_line')!.value.stringValue!;
-          seqs.push(Number(cmd.split(' ')[1]));
+          const args = rec.attributes.find((a) => a.key === 'process.command_args')!.value.arrayValue!.values!;
+          seqs.push(Number(args[1].stringValue));
         }
       }
     }

@@ -53,9 +53,18 @@ class JsonRecordWriter implements LogRecordWriter {
   str(key: number, value: string): void {
     this.attr(key, `{"stringValue":${JSON.stringify(value)}}`);
   }
-  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void {
-    const text = buf.toString('utf8', start, end);
-    this.str(key, nulAsSpace ? text.replaceAll('\0', ' ') : text);
+  utf8(key: number, buf: Buffer, start: number, end: number): void {
+    this.str(key, buf.toString('utf8', start, end));
+  }
+  utf8List(key: number, buf: Buffer, start: number, end: number): void {
+    const values: string[] = [];
+    for (let from = start; from <= end; ) {
+      let to = buf.indexOf(0, from);
+      if (to < 0 || to > end) to = end;
+      values.push(`{"stringValue":${JSON.stringify(buf.toString('utf8', from, to))}}`);
+      from = to + 1;
+    }
+    this.attr(key, `{"arrayValue":{"values":[${values.join(',')}]}}`);
   }
   int(key: number, value: number): void {
     // Integral doubles above 2^53 print in exponent form; BigInt prints their exact digits.

@@ -32,8 +32,9 @@ export interface LogRecordWriter {
   bodyUtf8(buf: Buffer, start: number, end: number): void;
   bodyText(detail: string): void;
   str(key: number, value: string): void;
-  /** `nulAsSpace`: argv is NUL-separated in the record; the command line joins it with spaces. */
-  utf8(key: number, buf: Buffer, start: number, end: number, nulAsSpace: boolean): void;
+  utf8(key: number, buf: Buffer, start: number, end: number): void;
+  /** NUL-separated strings (argv) as a string array, one element per string, empty ones included. */
+  utf8List(key: number, buf: Buffer, start: number, end: number): void;
   /** Integers up to 2^64 (doubles round beyond 2^53, which only 100+ day durations in ns reach). */
   int(key: number, value: number): void;
   bool(key: number, value: boolean): void;
@@ -95,10 +96,10 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
     case 'exec': {
       const r = execRanges(batch, i);
       w.bodyUtf8(buf, r.filename[0], r.filename[1]);
-      w.utf8(Attr.executablePath, buf, r.filename[0], r.filename[1], false);
-      // argv ends with a NUL: drop it so the command line has no trailing space.
+      w.utf8(Attr.executablePath, buf, r.filename[0], r.filename[1]);
+      // Each argument ends with a NUL (the last may be cut short): drop the last NUL so it ends no empty one.
       const argsEnd = r.args[1] > r.args[0] && buf[r.args[1] - 1] === 0 ? r.args[1] - 1 : r.args[1];
-      if (argsEnd > r.args[0]) w.utf8(Attr.commandLine, buf, r.args[0], argsEnd, true);
+      if (argsEnd > r.args[0]) w.utf8List(Attr.commandArgs, buf, r.args[0], argsEnd);
       if (batch.execArgsTruncated(i)) w.bool(Attr.argsTruncated, true);
       break;
     }
@@ -114,7 +115,7 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
     case 'open': {
       const [start, end] = openPathRange(batch, i);
       w.bodyUtf8(buf, start, end);
-      w.utf8(Attr.filePath, buf, start, end, false);
+      w.utf8(Attr.filePath, buf, start, end);
       w.int(Attr.openFlags, batch.openFlags(i));
       const ret = batch.openRet(i);
       if (ret < 0) w.str(Attr.errorType, errnoName(ret));
@@ -152,8 +153,9 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
   w.int(Attr.pid, batch.tgid(i));
   w.int(Attr.threadId, batch.pid(i));
   w.int(Attr.parentPid, batch.ppid(i));
-  w.utf8(Attr.executableName, buf, batch.offsets[i] + Header.comm, commEnd(batch, i), false);
-  w.str(Attr.userId, String(batch.uid(i)));
+  w.utf8(Attr.executableName, buf, batch.offsets[i] + Header.comm, commEnd(batch, i));
+  w.int(Attr.realUserId, batch.uid(i));
+  w.int(Attr.realGroupId, batch.gid(i));
   w.int(Attr.mntns, batch.mntns(i));
   w.int(Attr.cgroupId, batch.cgroupId(i));
   w.end();
