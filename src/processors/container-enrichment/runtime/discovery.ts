@@ -141,7 +141,7 @@ export async function listAllContainers(clients: RuntimeClient[]): Promise<{ con
 
 /** `crictl ps`-style table across runtimes. */
 export function formatContainersTable(containers: ContainerInfo[]): string {
-  const header = ['RUNTIME', 'CONTAINER ID', 'NAME', 'STATE', 'PID', 'MNTNS', 'IMAGE', 'NAMESPACE', 'POD', 'K8S CONTAINER'];
+  const header = ['RUNTIME', 'CONTAINER ID', 'NAME', 'STATE', 'PID', 'MNTNS', 'IMAGE', 'NAMESPACE', 'POD', 'WORKLOAD', 'K8S CONTAINER'];
   const rows = containers.map((c) => [
     c.runtime,
     c.id.slice(0, 12),
@@ -152,6 +152,8 @@ export function formatContainersTable(containers: ContainerInfo[]): string {
     c.image.name || '-',
     c.k8s?.namespace || '-',
     c.k8s?.podName || '-',
+    // The pod's controller as derived from its labels and name: `Deployment/web`, `CronJob/backup`.
+    c.k8s?.workload ? `${c.k8s.workload.kind}/${c.k8s.workload.name}` : '-',
     c.k8s?.containerName || '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
