@@ -3,7 +3,7 @@ import { prometheusExporterFactory, type PrometheusExporter } from '../../src/ex
 import { ContainerEventCounters } from '../../src/exporters/prometheus/container-events';
 import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
 import { mergeDefaults } from '../../src/pipeline/config';
-import type { ContainerInfo } from '../../src/events';
+import { BootClock, type ContainerInfo, EventBatch, encodeRecords } from '../../src/events';
 import { PrometheusServer, prometheusMissing, promtoolCheckMetrics, waitFor } from '../harness';
 import { OtlpSink } from '../harness/otlp-sink';
 import { DOCKER_CONTAINER, POD_CONTAINER, execBatch, sampleBatch, testSettings } from './fixtures';
@@ -77,6 +77,26 @@ describe('prometheus exporter', () => {
     const text = await settings.metrics.metrics();
     expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
     expect(text).toMatch(/^ebpf_container_otel_container_events_total\{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",event="exec"\} 6$/m);
+  });
+
+  test('the records a container lost to the rate limit are counted by container, from its throttle stop records', async () => {
+    const { exporter, settings } = startExporter({ endpoint: '127.0.0.1:0' });
+    cleanups.push(() => exporter.shutdown());
+    const common = { tsBootNs: 1n, pid: 5, mntns: 1, cgroupId: 2, comm: 'sh' };
+    const { batch } = EventBatch.parse(
+      encodeRecords([
+        { ...common, type: 'throttle', started: true },
+        { ...common, type: 'throttle', started: false, dropped: 1234 },
+        { ...common, type: 'throttle', started: true },
+        { ...common, type: 'throttle', started: false, dropped: 6 },
+      ]),
+      new BootClock(),
+    );
+    batch.containers = [POD_CONTAINER, POD_CONTAINER, POD_CONTAINER, POD_CONTAINER];
+    await exporter.consumeLogs(batch);
+    const text = await settings.metrics.metrics();
+    expect(text).toMatch(/^ebpf_container_otel_container_records_rate_limited_total\{container="web",k8s_namespace="shop",[^}]*\} 1240$/m);
+    expect(text).toMatch(/^ebpf_container_otel_container_events_total\{container="web",k8s_namespace="shop",[^}]*event="throttle"\} 4$/m);
   });
 
   /** Two pods of one Deployment, a pod of a StatefulSet, a bare pod. */

@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch } from '../../events';
+import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch, EventType } from '../../events';
 import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
 /** The labels of a per-container series; `k8s_pod` only with `pod_label: true`. */
@@ -15,6 +15,8 @@ interface Series {
   labels: SeriesLabels;
   /** Per event type code - 1. */
   counts: Float64Array;
+  /** Records the kernel's per-container rate limit dropped (from the throttle stop records). */
+  rateLimited: number;
 }
 
 const OTHER = 'other';
@@ -91,9 +93,9 @@ export class ContainerEventCounters {
     this.overflowMemory = options.overflowMemory ?? OVERFLOW_MEMORY;
     const pod = this.podLabel;
     const counts = () => new Float64Array(EVENT_TYPE_NAMES.length);
-    this.host = { labels: fixed('', '', pod), counts: counts() };
-    this.other = { labels: fixed(OTHER, OTHER, pod), counts: counts() };
-    this.unidentified = { labels: fixed('', UNIDENTIFIED, pod), counts: counts() };
+    this.host = { labels: fixed('', '', pod), counts: counts(), rateLimited: 0 };
+    this.other = { labels: fixed(OTHER, OTHER, pod), counts: counts(), rateLimited: 0 };
+    this.unidentified = { labels: fixed('', UNIDENTIFIED, pod), counts: counts(), rateLimited: 0 };
     const overflowMemory = this.overflowMemory;
     const self = this;
     new Counter({
@@ -108,6 +110,16 @@ export class ContainerEventCounters {
             if (s.counts[t] > 0) this.inc({ ...s.labels, event: EVENT_TYPE_NAMES[t] }, s.counts[t]);
           }
         }
+      },
+    });
+    new Counter({
+      name: `${METRIC_PREFIX}container_records_rate_limited_total`,
+      help: 'Records the kernel dropped because their container was over receivers.ebpf.filters.rate_limit.per_container, by container (the same series and cap as container_events_total); counted when the throttle ends.',
+      labelNames: containerSeriesLabelNames(pod),
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of self.all()) if (s.rateLimited > 0) this.inc({ ...s.labels }, s.rateLimited);
       },
     });
     new Counter({
@@ -135,7 +147,9 @@ export class ContainerEventCounters {
     for (let i = 0; i < batch.length; i++) {
       // No enrichment in the pipeline: counted with the host, as nothing is known.
       const s = containers ? this.seriesOf(containers[i]) : this.host;
-      s.counts[batch.typeCode(i) - 1]++;
+      const type = batch.typeCode(i);
+      s.counts[type - 1]++;
+      if (type === EventType.throttle && !batch.throttleStarted(i)) s.rateLimited += batch.throttleDropped(i);
     }
   }
 
@@ -152,7 +166,7 @@ export class ContainerEventCounters {
         this.noteOverflow(key);
         s = this.other;
       } else {
-        s = { labels, counts: new Float64Array(EVENT_TYPE_NAMES.length) };
+        s = { labels, counts: new Float64Array(EVENT_TYPE_NAMES.length), rateLimited: 0 };
         this.series.set(key, s);
       }
     }
