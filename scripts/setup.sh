@@ -15,9 +15,10 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Build and run: compiler, BPF toolchain, libbpf.
 BUILD_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
 # Tests: real container daemons from Debian, a busybox image source, Prometheus,
-# and containerd's upstream protos to check ours against.
+# and containerd's upstream protos to check ours against; debootstrap makes the agent image's
+# base images where no registry is reachable (scripts/image.sh).
 TEST_PACKAGES=(containerd runc docker.io podman crun conmon lxc lxc-templates uidmap busybox-static
-  prometheus golang-github-containerd-containerd-dev iproute2 procps)
+  prometheus golang-github-containerd-containerd-dev iproute2 procps debootstrap)
 
 missing_packages() {
   local p
@@ -59,8 +60,15 @@ mount_if_absent() {
 
 apt_install "${BUILD_PACKAGES[@]}"
 [ "$want_test" = 1 ] && apt_install "${TEST_PACKAGES[@]}"
+# kubectl renders deploy/kubernetes (kubectl kustomize): Debian's kubernetes-client, unless a kubectl is there.
+[ "$want_test" = 1 ] && ! command -v kubectl >/dev/null && apt_install kubernetes-client
 
 mount_if_absent bpf /sys/fs/bpf
+# Shared, as systemd makes every mount: a container's HostToContainer / rslave mount of bpffs
+# (deploy/kubernetes, test/image) needs the host's to propagate.
+if [ "$(id -u)" -eq 0 ] && grep -qs ' /sys/fs/bpf bpf ' /proc/mounts && ! grep -qs ' /sys/fs/bpf .* shared:' /proc/self/mountinfo; then
+  mount --make-shared /sys/fs/bpf 2>/dev/null || log 'could not make /sys/fs/bpf a shared mount'
+fi
 mount_if_absent tracefs /sys/kernel/tracing
 
 # npm ci when node_modules is missing or older than the lockfile (it also builds the addon).

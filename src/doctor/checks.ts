@@ -272,7 +272,7 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
   const missing = options.missingMounts ?? missingHostMounts(layout);
   const inContainer = missing.length > 0 || layout.proc !== '/proc' || layout.run !== '/run';
   const hostFs = (dir: string, how: string) =>
-    inContainer ? `mount the host's ${dir} at ${dir} (docker/podman -v ${dir}:${dir}${how}; Kubernetes: a hostPath volume, as deploy/kubernetes/daemonset.yaml has)` : '';
+    inContainer ? `mount the host's ${dir} at ${dir} (docker/podman -v ${dir}:${dir}${how}; Kubernetes: a hostPath volume, as deploy/kubernetes/base/daemonset.yaml has)` : '';
   const results: CheckResult[] = [
     ...checkCapabilities(options.procStatus ?? readFileSync('/proc/self/status', 'utf8'), process.getuid?.() ?? -1),
     checkKernel(options.kernelRelease ?? os.release()),

@@ -121,7 +121,7 @@ export function runsInContainer(proc: string, probe: LayoutProbe = realProbe): b
 function mountFix(hostPath: string, mount: string, readOnly = true): string {
   return (
     `mount the host's ${hostPath} at ${mount}: docker/podman run -v ${hostPath}:${mount}${readOnly ? ':ro' : ''}; ` +
-    `Kubernetes: a hostPath volume (path: ${hostPath}) mounted at ${mount}${readOnly ? ', readOnly: true' : ''} (deploy/kubernetes/daemonset.yaml has it)`
+    `Kubernetes: a hostPath volume (path: ${hostPath}) mounted at ${mount}${readOnly ? ', readOnly: true' : ''} (deploy/kubernetes/base/daemonset.yaml has it)`
   );
 }
 

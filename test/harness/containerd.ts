@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
 import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, runAsync, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
@@ -6,6 +6,12 @@ import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, runAsync, spawnDaemo
 export interface ContainerdOptions {
   /** Enable the CRI plugin (sandbox image = the test image, no CNI: use host-network pods). */
   cri?: boolean;
+  /**
+   * The gRPC socket (default: in the work dir), e.g. the well-known /run/containerd/containerd.sock
+   * for an agent that must discover it (test/image/); removed again by stop(). Refused when a
+   * daemon already answers there.
+   */
+  socket?: string;
 }
 
 /** A private containerd (own root, state and sockets in a temp dir) from Debian's package. */
@@ -15,14 +21,18 @@ export class ContainerdHarness {
   private readonly configFile: string;
   private daemon: Daemon | undefined;
 
-  private constructor(readonly cri: boolean) {
+  private constructor(
+    readonly cri: boolean,
+    socket?: string,
+  ) {
     this.dir = makeWorkDir('ctrd');
-    this.socket = path.join(this.dir, 'containerd.sock');
+    this.socket = socket ?? path.join(this.dir, 'containerd.sock');
     this.configFile = path.join(this.dir, 'config.toml');
   }
 
   static async start(options: ContainerdOptions = {}): Promise<ContainerdHarness> {
-    const h = new ContainerdHarness(options.cri ?? false);
+    if (options.socket) claimSocket(options.socket);
+    const h = new ContainerdHarness(options.cri ?? false, options.socket);
     try {
       h.writeConfig();
       await h.startDaemon();
@@ -186,6 +196,22 @@ ${cri}`,
       }
     }
     await this.kill();
+    if (!this.socket.startsWith(`${this.dir}/`)) for (const f of [this.socket, `${this.socket}.ttrpc`]) rmSync(f, { force: true });
     destroyWorkDir(this.dir);
   }
+}
+
+/**
+ * A socket path outside the work dir must be free: a daemon answering there is someone else's
+ * (refused); a stale socket file is removed.
+ */
+export function claimSocket(socket: string): void {
+  if (!existsSync(socket)) return;
+  try {
+    run('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(1); s.connect(sys.argv[1])', socket]);
+  } catch {
+    rmSync(socket, { force: true });
+    return;
+  }
+  throw new Error(`a daemon already answers on ${socket}: the harness will not take its place`);
 }

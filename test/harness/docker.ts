@@ -1,6 +1,6 @@
-import { writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { ContainerdHarness } from './containerd';
+import { ContainerdHarness, claimSocket } from './containerd';
 import { buildTestImage, TEST_IMAGE } from './image';
 import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
@@ -16,15 +16,20 @@ export class DockerHarness {
   private constructor(
     readonly containerd: ContainerdHarness,
     private readonly ownsContainerd: boolean,
+    socket?: string,
   ) {
     this.dir = makeWorkDir('dockerd');
-    this.socket = path.join(this.dir, 'docker.sock');
+    this.socket = socket ?? path.join(this.dir, 'docker.sock');
   }
 
-  /** Starts dockerd; on `containerd` when given, else on a containerd of its own. */
-  static async start(options: { containerd?: ContainerdHarness } = {}): Promise<DockerHarness> {
+  /**
+   * Starts dockerd; on `containerd` when given, else on a containerd of its own. `socket`: where
+   * it listens (default: in the work dir), e.g. the well-known /run/docker.sock; removed by stop().
+   */
+  static async start(options: { containerd?: ContainerdHarness; socket?: string } = {}): Promise<DockerHarness> {
+    if (options.socket) claimSocket(options.socket);
     const containerd = options.containerd ?? (await ContainerdHarness.start());
-    const h = new DockerHarness(containerd, !options.containerd);
+    const h = new DockerHarness(containerd, !options.containerd, options.socket);
     try {
       writeFileSync(path.join(h.dir, 'daemon.json'), '{}\n');
       await h.startDaemon();
@@ -126,6 +131,7 @@ export class DockerHarness {
       this.daemon = undefined;
     }
     if (this.ownsContainerd) await this.containerd.stop();
+    if (!this.socket.startsWith(`${this.dir}/`)) rmSync(this.socket, { force: true });
     destroyWorkDir(this.dir);
   }
 }
