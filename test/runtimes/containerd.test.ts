@@ -151,6 +151,34 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     }
   });
 
+  test('pods heavy with labels and annotations (two of 200 labels at containerd\'s 4 KiB limit and 200 annotations of 10 KB): both clients list them whole, past gRPC\'s default 4 MiB answer', async () => {
+    const heavy = (k: number) => {
+      const labels: Record<string, string> = {};
+      const annotations: Record<string, string> = {};
+      for (let i = 0; i < 200; i++) {
+        labels[`l${i}`] = 'v'.repeat(4000);
+        annotations[`a${i}`] = 'w'.repeat(10 * 1024);
+      }
+      return pods.runPod({ name: uniq(`heavy${k}`), namespace: 'heavy', labels, annotations });
+    };
+    const both = [await heavy(1), await heavy(2)];
+    try {
+      const native = track(new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+      const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+      for (const listed of [await native.list(), await cri.list()]) {
+        for (const pod of both) {
+          const k8s = listed.find((c) => c.id === pod.containerId)?.k8s;
+          expect(Object.keys(k8s?.podLabels ?? {})).toHaveLength(200);
+          // The pod's 200 and the kubelet's two (config.seen, config.source).
+          expect(Object.keys(k8s?.podAnnotations ?? {})).toHaveLength(202);
+          expect(k8s?.podAnnotations.a7).toHaveLength(10 * 1024);
+        }
+      }
+    } finally {
+      for (const pod of both) await pods.removePod(pod.podId);
+    }
+  });
+
   test('a CRI pod container that exited at once is still described by get() once its pod is removed', async () => {
     const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const pod = await pods.runPod({ name: uniq('job'), namespace: 'batch', containerName: 'once', command: ['/bin/sh', '-c', 'exec echo hi'] });

@@ -3,7 +3,7 @@ import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
 import { RecentContainers, RuntimeClientBase, SharedLookups, TtlMemory, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { RESTART_COUNT_ANNOTATION, podLabelsOfSandbox, withPodMetadata, type PodMetadata } from './kubernetes';
-import { serviceClient, decodeContainerdEvent, unary } from './proto';
+import { CHANNEL_OPTIONS, serviceClient, decodeContainerdEvent, unary } from './proto';
 import type { RuntimeEvent, RuntimeEventKind } from './types';
 
 /** Label containerd's CRI plugin puts on pod sandboxes (pause containers). */
@@ -106,7 +106,7 @@ export class ContainerdClient extends RuntimeClientBase {
     const address = `unix://${options.socket}`;
     const credentials = grpc.credentials.createInsecure();
     // grpc-js pools subchannels per address, so these clients share one connection.
-    const make = (name: string) => new (serviceClient(name))(address, credentials);
+    const make = (name: string) => new (serviceClient(name))(address, credentials, CHANNEL_OPTIONS);
     this.clients = {
       namespaces: make('containerd.services.namespaces.v1.Namespaces'),
       containers: make('containerd.services.containers.v1.Containers'),

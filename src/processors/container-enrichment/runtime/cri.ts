@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ContainerInfo, ContainerState, KubernetesInfo } from '../../../events';
 import { RecentContainers, RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
 import { RESTART_COUNT_ANNOTATION, podLabelsOfSandbox, withPodMetadata } from './kubernetes';
-import { serviceClient, unary } from './proto';
+import { CHANNEL_OPTIONS, serviceClient, unary } from './proto';
 
 const CALL_TIMEOUT_MS = 5_000;
 const STATUS_CONCURRENCY = 8;
@@ -58,7 +58,7 @@ export class CriClient extends RuntimeClientBase {
     super(ctx);
     this.endpoint = options.socket;
     this.pollMs = options.pollIntervalMs ?? DEFAULT_CRI_POLL_MS;
-    this.client = new (serviceClient('runtime.v1.RuntimeService'))(`unix://${options.socket}`, grpc.credentials.createInsecure());
+    this.client = new (serviceClient('runtime.v1.RuntimeService'))(`unix://${options.socket}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   }
 
   private call<Res>(method: string, request: object): Promise<Res> {

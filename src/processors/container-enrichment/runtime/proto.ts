@@ -57,6 +57,14 @@ export function decodeContainerdEvent(typeUrl: string, value: Uint8Array): Recor
   return type.toObject(type.decode(value), { longs: Number, defaults: true }) as Record<string, unknown>;
 }
 
+/**
+ * Channel options of every runtime client: answers up to 16 MiB, as the kubelet and containerd's
+ * own client take (gRPC's default is 4 MiB). A listing carries every pod's labels and annotations
+ * (containerd: twice, on the sandbox container and in the CRI plugin's metadata), and Kubernetes
+ * allows 256 KiB of annotations per pod, so a few pods heavy with them would fail every listing.
+ */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
+
 /** Unary call as a promise, with a deadline so a hung daemon cannot stall a caller. */
 export function unary<Res>(
   client: grpc.Client,
