@@ -89,9 +89,18 @@ lock_held_by_us() {
   p=$$
   while [ "$p" -gt 1 ]; do
     for h in $pids; do [ "$h" = "$p" ] && return 0; done
-    p=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || echo 1)
+    p=$(parent_of "$p")
   done
   return 1
+}
+# The parent pid from /proc/<pid>/stat: the field after the command name, which may hold spaces
+# and parentheses ("(npm run image)"), so counted from the last ')'.
+parent_of() {
+  local stat rest
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 1; return; }
+  rest=${stat##*) }
+  set -- $rest
+  echo "${2:-1}"
 }
 take_lock() {
   lock_held_by_us && return 0
