@@ -1,5 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { PodMetadataPolicy, createDefaultPodMetadataConfig, resourceAttributes } from '../../src/exporters/log-mapping';
 import { DockerClient } from '../../src/processors/container-enrichment/runtime';
-import { DockerHarness, buildTestImage } from '../harness';
+import { DockerHarness, TEST_IMAGE, buildTestImage } from '../harness';
 import { engineApiTests } from './engine-suite';
 import { capturingLogger, describeWithDaemon, EventRecorder, uniq, waitHealthy, waitUntil } from './helpers';
 
@@ -65,6 +68,36 @@ describeWithDaemon('Docker runtime client (real dockerd)', ['dockerd', 'docker',
       expect(listed.map((c) => c.id)).not.toContain(sandbox);
       expect(listed.find((c) => c.id === container)?.k8s).toEqual(want);
       expect(await client.get(sandbox)).toBeUndefined();
+    } finally {
+      h.removeContainer(container);
+      h.removeContainer(sandbox);
+    }
+  });
+
+  test('a cri-dockerd pod of 200 labels with 10 KB values: described whole, nothing thrown; its resource has 32 labels of 256 bytes, the rest counted', async () => {
+    const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const pod = { name: 'big', namespace: 'shop', uid: uniq('uid') };
+    const kubelet = { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid };
+    const lines = Object.entries({ ...kubelet, 'io.kubernetes.container.name': 'POD', 'io.kubernetes.docker.type': 'podsandbox' }).map(([k, v]) => `${k}=${v}`);
+    for (let k = 0; k < 200; k++) lines.push(`app.kubernetes.io/l${String(k).padStart(3, '0')}=${'v'.repeat(10 * 1024)}`);
+    // Docker, unlike containerd, takes labels of any size; 2 MB of them do not fit a command line.
+    const labelFile = path.join(h.dir, `${pod.uid}.labels`);
+    writeFileSync(labelFile, `${lines.join('\n')}\n`);
+    const sandbox = h.docker(['run', '-d', '--network', 'none', '--name', `k8s_POD_big_shop_${pod.uid}_0`, '--label-file', labelFile, TEST_IMAGE, '/bin/sleep', '100000']);
+    const container = h.runContainer(`k8s_app_big_shop_${pod.uid}_0`, undefined, { ...kubelet, 'io.kubernetes.container.name': 'app', 'io.kubernetes.docker.type': 'container', 'io.kubernetes.sandbox.id': sandbox });
+    try {
+      const info = await client.get(container);
+      expect(Object.keys(info!.k8s!.podLabels)).toHaveLength(200);
+      expect(info!.k8s!.podLabels['app.kubernetes.io/l007']).toHaveLength(10 * 1024);
+      const cuts: Array<[string, string, number]> = [];
+      const policy = new PodMetadataPolicy(createDefaultPodMetadataConfig(), (kind, reason, n) => cuts.push([kind, reason, n]));
+      const labels = resourceAttributes(info!, { hostname: 'h', nodeName: '' }, {}, policy).filter((a) => a.key.startsWith('k8s.pod.label.'));
+      expect(labels).toHaveLength(32);
+      for (const a of labels) expect(Buffer.byteLength(String(a.value))).toBe(256);
+      expect(cuts.sort()).toEqual([
+        ['label', 'count', 168],
+        ['label', 'length', 32],
+      ]);
     } finally {
       h.removeContainer(container);
       h.removeContainer(sandbox);
