@@ -13,12 +13,11 @@ import * as path from 'node:path';
 import { parseDuration } from '../../src/pipeline/units';
 import { containerEnrichmentProcessorFactory } from '../../src/processors/container-enrichment';
 import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
-import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
 import { ContainerdHarness, CriPods, DockerHarness, PodmanHarness, buildTestImage, type RunningPod } from '../harness';
 import { criRunPod, ctrRunRm, dockerRunRm, podmanRunRm } from '../harness/oneshot';
 import { daemonMissing } from '../runtimes/helpers';
 import { removePins } from './bpftool';
-import { describeReal, type RealPipeline, type ReceiverOverrides, type SeenRecord, startRealPipeline } from './pipeline';
+import { describeReal, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
 
 /** Containers per runtime and filter setting. */
 const PER_RUNTIME = 20;
@@ -58,16 +57,6 @@ interface Started {
    * the product's. Absent where the CLI already failed on a non-zero exit status (ctr, docker, podman).
    */
   ran?: () => Promise<string | undefined>;
-}
-
-/**
- * The receiver's containers-only setting. Where the receiver still takes the pinned map to filter
- * on (`filters.containers_map`), it is the processor's map, as in the default config.
- */
-function containersOnlyFilter(on: boolean, map: string): ReceiverOverrides['filters'] {
-  const filters: Record<string, unknown> = { containers_only: on };
-  if ('containers_map' in ebpfReceiverFactory.createDefaultConfig().filters) filters.containers_map = map;
-  return filters as ReceiverOverrides['filters'];
 }
 
 /** Runs `fn(0 … count-1)`, LANES at a time; every lane finishes before an error is thrown (cleanup sees every container). */
@@ -197,7 +186,7 @@ describeReal(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime,
           runtimes(),
           { pinned_map: { write_path: map, read_path: `${dir}/no-source` } },
           undefined,
-          { filters: containersOnlyFilter(containersOnly, map) },
+          { filters: { containers_only: containersOnly } },
         );
         await runtimesUp(p);
         const pipeline = p;
