@@ -11,9 +11,9 @@
 # the standard one and builds unchanged wherever a registry is reachable.
 # The host's CA bundle goes into the build stage (npm behind a TLS-inspecting proxy).
 # --save also writes the image to $CACHE/images/ebpf-container-otel-<version>-<inputs>.tar
-# (docker save format; tests load it into their own engines). The image carries the hash of
-# its inputs (label io.ebpf-container-otel.inputs): an image or tar of the same inputs is
-# reused, so a second run takes a second or two.
+# (docker save format; tests load it into their own engines); always with the private dockerd.
+# The image carries the hash of its inputs (label io.ebpf-container-otel.inputs): an image or
+# archive of the same inputs is reused, so a second run takes a second or two.
 # The last line of output is machine-readable:
 #   image <name>:<version> id <id> inputs <hash> size <bytes> [tar <path>]
 #
@@ -158,6 +158,8 @@ else
     docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "dockerd did not answer within 60 s: $(tail -5 "$ENGINE_DIR/dockerd.log")"
     ENGINE=(docker)
     ENGINE_DESC="a private dockerd (DOCKER_HOST=unix://$SOCK while it runs; data root $ENGINE_DIR/data)"
+    # It stops with this script: the archive is how the image leaves it (docker load -i / podman load -i).
+    save=1
   fi
 fi
 E() { "${ENGINE[@]}" "$@"; }
@@ -168,8 +170,10 @@ image_id() { E image inspect --format '{{.Id}}' "$1"; }
 
 save_tar() {
   [ "$save" = 1 ] || return 0
+  [ -s "$TAR" ] && [ -s "$TAR.meta" ] && return 0
   log "saving to $TAR"
   E save -o "$TAR.tmp" "$NAME:$VERSION" "$NAME:latest"
+  chmod 644 "$TAR.tmp"
   echo "$(image_id "$NAME:$VERSION") $(image_size "$NAME:$VERSION")" >"$TAR.meta"
   mv "$TAR.tmp" "$TAR"
   # Older tars are of inputs that no longer exist.
@@ -265,8 +269,15 @@ mkdir -p "$ctx/build-ca"
 [ -n "$CA_BUNDLE" ] && cp "$CA_BUNDLE" "$ctx/build-ca/host-ca-bundle.crt"
 
 log "building $NAME:$VERSION with $ENGINE_DESC"
+engine_build=()
+if [ "$engine" = podman ]; then
+  # crun refuses hybrid cgroup v1/v2 hosts; runc works on every layout. Build steps' processes stay
+  # under a modest nproc limit (hosts without CAP_SYS_RESOURCE cannot raise the hard one).
+  command -v runc >/dev/null && engine_build+=(--runtime runc)
+  engine_build+=(--ulimit "nproc=4096:4096")
+fi
 start=$(date +%s)
-E build --network host "${no_cache[@]}" --label "io.ebpf-container-otel.inputs=$INPUTS" \
+E build --network host "${engine_build[@]}" "${no_cache[@]}" --label "io.ebpf-container-otel.inputs=$INPUTS" \
   -t "$NAME:$VERSION" -t "$NAME:latest" -f "$ctx/Dockerfile" "$ctx"
 secs=$(( $(date +%s) - start ))
 size=$(image_size "$NAME:$VERSION")

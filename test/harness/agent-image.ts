@@ -91,9 +91,9 @@ function propagationOf(p: string): string {
  * `--pid host`, capabilities (`capabilities` replaces the added set, e.g. SYS_ADMIN for Docker
  * 20.10, which rejects the names BPF and PERFMON), seccomp, read-only root, no-new-privileges,
  * every hostPath volume as `-v host:mount[:ro][,rslave]` (minus `omitHostPaths`), the ConfigMap's
- * mount from `configHostDir`.
+ * mount from `configHostDir` (none without it).
  */
-export function daemonSetRun(opts: { capabilities?: string[]; omitHostPaths?: string[]; configHostDir: string }): DaemonSetRun {
+export function daemonSetRun(opts: { capabilities?: string[]; omitHostPaths?: string[]; configHostDir?: string; defaultSeccomp?: boolean }): DaemonSetRun {
   const ds: Yaml = parseYaml(readFileSync(path.join(REPO_ROOT, 'deploy/kubernetes/base/daemonset.yaml'), 'utf8'));
   const pod = ds.spec.template.spec;
   const agent = pod.containers.find((c: Yaml) => c.name === 'agent');
@@ -108,14 +108,16 @@ export function daemonSetRun(opts: { capabilities?: string[]; omitHostPaths?: st
   const added: string[] = sc.capabilities.add ?? [];
   for (const c of opts.capabilities ?? added) options.push('--cap-add', c);
   if (opts.capabilities) notes.push(`capabilities ${opts.capabilities.join(', ')} instead of the DaemonSet's ${added.join(', ')}`);
-  if (sc.seccompProfile?.type === 'Unconfined') options.push('--security-opt', 'seccomp=unconfined');
+  if (sc.seccompProfile?.type === 'Unconfined' && !opts.defaultSeccomp) options.push('--security-opt', 'seccomp=unconfined');
+  if (opts.defaultSeccomp) notes.push("the engine's default seccomp profile instead of the DaemonSet's Unconfined");
   const volumes = new Map<string, Yaml>(pod.volumes.map((v: Yaml) => [v.name, v]));
   let configDir = '';
   for (const m of agent.volumeMounts) {
     const v = volumes.get(m.name);
     if (v.configMap) {
       configDir = m.mountPath;
-      options.push('-v', `${opts.configHostDir}:${m.mountPath}:ro`);
+      // No config (doctor needs none): the ConfigMap's mount is left out.
+      if (opts.configHostDir) options.push('-v', `${opts.configHostDir}:${m.mountPath}:ro`);
       continue;
     }
     const host: string = v.hostPath.path;
@@ -134,6 +136,18 @@ export function daemonSetRun(opts: { capabilities?: string[]; omitHostPaths?: st
     options.push('-v', `${host}:${m.mountPath}${flags.length ? `:${flags.join(',')}` : ''}`);
   }
   return { options, args: agent.args, configDir, capabilities: added, notes };
+}
+
+/** `doctor --json` in a container run with `run`'s options (no network): its lines by check. */
+export function doctorInContainer(engine: Engine, image: string, run: DaemonSetRun): Map<string, { status: string; detail: string; fix: string }> {
+  const r = spawnSync(engine.bin, [...engine.args, 'run', '--rm', '--network', 'none', ...run.options, image, 'doctor', '--json'], { env: engine.env, encoding: 'utf8', timeout: 120_000 });
+  let lines: Array<{ check: string; status: string; detail: string; fix: string }>;
+  try {
+    lines = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`doctor --json in ${engine.kind} printed no JSON (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return new Map(lines.map((l) => [l.check, l]));
 }
 
 /** The agent image running in an engine, as the DaemonSet runs it (test/image/). */

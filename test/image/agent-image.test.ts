@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { ContainerdHarness, DockerHarness, PodmanHarness, freePort, hasProgram, promtoolCheckMetrics, waitFor } from '../harness';
-import { AgentContainer, type AgentImage, daemonSetRun, dockerEngine, type Engine, engineRun, ensureAgentImage, podmanEngine } from '../harness/agent-image';
+import { AgentContainer, type AgentImage, daemonSetRun, doctorInContainer, dockerEngine, type Engine, engineRun, ensureAgentImage, podmanEngine } from '../harness/agent-image';
 import { holdDaemonLock } from '../harness/lock';
 import { flatRecords, type FlatRecord, type JsonRequest } from '../exporters/fixtures';
 
@@ -221,6 +221,35 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/without the host's \/run at \/host\/run: no container runtime socket .* -v \/run:\/host\/run:ro; Kubernetes: a hostPath volume/);
     expect(agent.stop()).toBe(0);
+    // doctor in the same container says which mount is missing and how to add it; the others are there.
+    const doctor = doctorInContainer(dockerEngine(DOCKER_SOCKET), image.ref, daemonSetRun({ capabilities: DOCKER_CAPS, omitHostPaths: ['/run'] }));
+    expect(doctor.get('host mount /host/run')).toMatchObject({ status: 'warn', fix: expect.stringContaining('-v /run:/host/run:ro') });
+    expect(doctor.get('host mount /host/proc')?.status).toBe('ok');
+    expect(doctor.get('host mount /host/sys/fs/cgroup')?.status).toBe('ok');
+  }, 120_000);
+
+  test('a missing capability is named by its effect: CAP_SYS_PTRACE at start (enrichment goes on), none at all in doctor (not permitted, not a missing kernel feature)', async () => {
+    const port = await freePort();
+    const agent = await AgentContainer.start(dockerEngine(DOCKER_SOCKET), image.ref, 'eco-agent-noptrace', (configHostDir) => daemonSetRun({ capabilities: ['SYS_ADMIN'], configHostDir }), outputOnly(port), port);
+    agents.push(agent);
+    const warnings = warnLines(agent.log());
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/CAP_SYS_PTRACE is missing: .*learned from its first event only.*--cap-add SYS_PTRACE/);
+    const m = execEverywhere();
+    await waitFor('the Docker container\'s exec', () => execsOf(records(agent), m.docker).length > 0, 30_000);
+    const [exec] = execsOf(records(agent), m.docker);
+    explained(agent, [exec], () => expect(exec.resource).toMatchObject({ 'container.id': dockerId, 'container.name': dockerName }));
+    expect(agent.stop()).toBe(0);
+
+    const none = doctorInContainer(dockerEngine(DOCKER_SOCKET), image.ref, daemonSetRun({ capabilities: [], }));
+    expect(none.get('kernel version')?.status).toBe('ok');
+    expect(none.get('capability CAP_BPF')).toMatchObject({ status: 'fail', detail: expect.stringContaining('no BPF program can load') });
+    expect(none.get('ring buffer')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('Operation not permitted'),
+      fix: expect.stringMatching(/^not permitted \(a missing privilege, not a missing kernel feature\): CAP_BPF and CAP_PERFMON are missing/),
+    });
+    expect(none.get('capability CAP_SYS_PTRACE')).toMatchObject({ status: 'warn', detail: expect.stringContaining('first event only') });
   }, 120_000);
 
   test("Podman (the DaemonSet's BPF + PERFMON + SYS_PTRACE, seccomp unconfined), containers_only: the containers' execs, none of the host's", async () => {
@@ -250,6 +279,10 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     const text = await metrics(port);
     expect(sample(text, 'ebpf_container_otel_bpf_events_filtered_total', { event: 'exec' })).toBeGreaterThan(0);
     expect(agent.stop()).toBe(0);
+    // Podman's default seccomp profile allows bpf(2) only with CAP_SYS_ADMIN: doctor blames the profile, not the kernel.
+    const confined = doctorInContainer(engine, image.ref, daemonSetRun({ defaultSeccomp: true }));
+    expect(confined.get('capability CAP_BPF')?.status).toBe('ok');
+    expect(confined.get('ring buffer')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/^not permitted .*a seccomp filter refuses bpf\(2\).*seccomp=unconfined/) });
   }, 240_000);
 });
 
