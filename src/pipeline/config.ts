@@ -24,6 +24,8 @@ export interface AgentConfig {
     node_name?: string;
     shutdown_timeout?: string;
     log_level?: 'debug' | 'info' | 'warn' | 'error';
+    /** The agent's own metrics, /healthz and /readyz (src/pipeline/telemetry-server.ts). */
+    telemetry?: { metrics?: { address?: string } };
     pipelines: { logs: PipelineConfig };
   };
 }

@@ -5,6 +5,7 @@ import { type AgentConfig, type ComponentKind, ConfigError, resolveComponent } f
 import type { Component, ComponentSettings, Factory, HostInfo, LogsConsumer } from './component';
 import type { Logger } from './logger';
 import { PipelineTelemetry, type StageCounters } from './telemetry';
+import { parseEndpoint, TelemetryServer } from './telemetry-server';
 
 export interface ServiceOptions {
   factories: readonly Factory[];
@@ -29,6 +30,8 @@ export class Service {
   private readonly processors: Built[] = [];
   private readonly receivers: Built[] = [];
   private shuttingDown: Promise<void> | undefined;
+  /** The agent's own metrics endpoint; undefined when a Prometheus exporter serves them or it is off. */
+  readonly telemetryServer: TelemetryServer | undefined;
 
   constructor(config: AgentConfig, private readonly options: ServiceOptions) {
     this.telemetry = new PipelineTelemetry(options.registry ?? new Registry());
@@ -51,8 +54,10 @@ export class Service {
     };
 
     const exporterConsumers: LogsConsumer[] = [];
+    const prometheusEndpoints: string[] = [];
     for (const id of logs.exporters) {
       const p = prepare<Extract<Factory, { kind: 'exporter' }>>('exporters', id);
+      if (p && id.split('/')[0] === 'prometheus') prometheusEndpoints.push((p.config as { endpoint: string }).endpoint);
       if (!p || problems.length) continue;
       const exporter = p.factory.create(p.config, p.settings);
       this.exporters.push({ id: `exporters.${id}`, component: exporter });
@@ -71,11 +76,15 @@ export class Service {
       if (!p || problems.length) continue;
       this.receivers.push({ id: `receivers.${id}`, component: p.factory.create(p.config, p.settings, sending(next, p.settings.stage)) });
     }
+    const address = telemetryAddress(config, prometheusEndpoints, problems);
     if (problems.length) throw new ConfigError(problems, 'service.pipelines.logs');
+    if (address) this.telemetryServer = new TelemetryServer(address, 'service.telemetry.metrics.address', "the agent's telemetry", this.telemetry.registry, options.logger.child('service'));
   }
 
   /** Exporters first, so nothing produced has nowhere to go; a failed start shuts down what started. */
   async start(): Promise<void> {
+    // Up before the components: /healthz answers while the BPF programs load (seconds).
+    await this.telemetryServer?.start();
     for (const built of [...this.exporters, ...this.processors, ...this.receivers]) {
       try {
         await built.component.start();
@@ -85,11 +94,13 @@ export class Service {
       }
       this.options.logger.debug(`started ${built.id}`);
     }
+    if (this.telemetryServer) this.telemetryServer.ready = true;
   }
 
   /** Receivers first, so in-flight data drains into processors and exporters, which flush. */
   shutdown(): Promise<void> {
     this.shuttingDown ??= (async () => {
+      if (this.telemetryServer) this.telemetryServer.ready = false;
       const order = [...this.receivers, ...this.processors, ...this.exporters];
       for (const built of order) {
         try {
@@ -99,6 +110,7 @@ export class Service {
           this.options.logger.error(`${built.id}: shutdown failed: ${(err as Error).message}`);
         }
       }
+      await this.telemetryServer?.stop();
     })();
     return this.shuttingDown;
   }
@@ -106,6 +118,36 @@ export class Service {
   componentIds(): string[] {
     return [...this.exporters, ...this.processors, ...this.receivers].map((b) => b.id);
   }
+}
+
+/** Where the agent's own metrics are served when no Prometheus exporter in the pipeline serves them. */
+export const DEFAULT_TELEMETRY_ADDRESS = '0.0.0.0:9464';
+
+/**
+ * `service.telemetry.metrics.address`; unset: the default, unless a
+ * Prometheus exporter in the pipeline serves the same registry already (as
+ * before this setting existed); '' turns it off.
+ */
+function telemetryAddress(config: AgentConfig, prometheusEndpoints: string[], problems: string[]): string {
+  const address = config.service.telemetry?.metrics?.address;
+  if (address === undefined) return prometheusEndpoints.length ? '' : DEFAULT_TELEMETRY_ADDRESS;
+  if (address === '') return '';
+  try {
+    parseEndpoint(address);
+  } catch (err) {
+    problems.push(`service.telemetry.metrics.address: ${(err as Error).message.replace(/^endpoint: /, '')}`);
+    return '';
+  }
+  const same = (a: string, b: string) => parseEndpoint(a).port === parseEndpoint(b).port && parseEndpoint(a).port !== 0;
+  for (const endpoint of prometheusEndpoints) {
+    if (same(address, endpoint)) {
+      problems.push(
+        `service.telemetry.metrics.address: "${address}" is also exporters.prometheus.endpoint; the exporter serves every metric there already: ` +
+          'remove service.telemetry.metrics.address, or give it another port',
+      );
+    }
+  }
+  return address;
 }
 
 function counting(target: LogsConsumer, stage: StageCounters): LogsConsumer {

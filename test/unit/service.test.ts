@@ -1,4 +1,9 @@
 import { BootClock, EventBatch, encodeRecords } from '../../src/events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileExporterFactory } from '../../src/exporters/file';
+import { prometheusExporterFactory } from '../../src/exporters/prometheus';
 import { MemoryExporter, memoryExporterFactory } from '../../src/exporters/memory';
 import type { ComponentSettings, Factory, LogsConsumer } from '../../src/pipeline/component';
 import { once } from '../../src/pipeline/component';
@@ -72,6 +77,8 @@ function configWith(receivers: string[], processors: string[], exporters: string
   config.processors = Object.fromEntries(processors.map((id) => [id, {}]));
   config.exporters = Object.fromEntries(exporters.map((id) => [id, {}]));
   config.service.pipelines.logs = { receivers, processors, exporters };
+  // Lifecycle tests need no metrics server (the telemetry tests below start their own, on a free port).
+  config.service.telemetry = { metrics: { address: '' } };
   return config;
 }
 
@@ -187,5 +194,59 @@ describe('synthetic receiver → memory exporter', () => {
     expect(first.type(0)).toBe('exec');
     expect(first.comm(0)).toBe('synthetic');
     expect(first.execArgs(0)).toEqual(['true', '0']);
+  });
+});
+
+describe('service.telemetry.metrics.address', () => {
+  async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, body: await res.text() };
+  }
+
+  it('serves /metrics (pipeline counters included), /healthz and /readyz with only a file exporter in the pipeline', async () => {
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'eco-telemetry-')), 'out.jsonl');
+    const config = parseConfigText(`
+receivers: { synthetic: { rate: 5000, batch_size: 50, count: 100 } }
+exporters: { file: { path: "${out}" } }
+service:
+  telemetry: { metrics: { address: "127.0.0.1:0" } }
+  pipelines: { logs: { receivers: [synthetic], exporters: [file] } }
+`, 'test', {});
+    const service = new Service(config, { factories: [syntheticReceiverFactory, fileExporterFactory], logger, host, clock });
+    const server = service.telemetryServer!;
+    await service.start();
+    try {
+      const sent = async () => (await get(server.port, '/metrics')).body.includes('ebpf_container_otel_records_sent_total{component="exporters.file"} 100');
+      for (let waited = 0; !(await sent()) && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      expect(await get(server.port, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+      expect(await get(server.port, '/readyz')).toEqual({ status: 200, body: 'ready\n' });
+      const metrics = await get(server.port, '/metrics');
+      expect(metrics.body).toContain('ebpf_container_otel_records_sent_total{component="exporters.file"} 100');
+      expect(metrics.body).toContain('ebpf_container_otel_records_received_total{component="receivers.synthetic"} 100');
+      expect((await get(server.port, '/nope')).status).toBe(404);
+    } finally {
+      await service.shutdown();
+    }
+    await expect(fetch(`http://127.0.0.1:${server.port}/healthz`)).rejects.toThrow();
+  });
+
+  it('defaults: its own endpoint without a Prometheus exporter; none beside one (the exporter serves every metric); "" turns it off', () => {
+    const plain = configWith(['synthetic'], [], ['memory']);
+    delete plain.service.telemetry;
+    expect(new Service(plain, { factories: [syntheticReceiverFactory, memoryExporterFactory], logger, host, clock }).telemetryServer).toBeDefined();
+    const withProm = parseConfigText(`
+receivers: { synthetic: {} }
+exporters: { prometheus: { endpoint: "127.0.0.1:9999" } }
+service: { pipelines: { logs: { receivers: [synthetic], exporters: [prometheus] } } }
+`, 'test', {});
+    expect(new Service(withProm, { factories: [syntheticReceiverFactory, prometheusExporterFactory], logger, host, clock }).telemetryServer).toBeUndefined();
+    withProm.service.telemetry = { metrics: { address: '0.0.0.0:9999' } };
+    expect(() => new Service(withProm, { factories: [syntheticReceiverFactory, prometheusExporterFactory], logger, host, clock })).toThrow(
+      /service\.telemetry\.metrics\.address: "0\.0\.0\.0:9999" is also exporters\.prometheus\.endpoint/,
+    );
+    withProm.service.telemetry = { metrics: { address: 'nine' } };
+    expect(() => new Service(withProm, { factories: [syntheticReceiverFactory, prometheusExporterFactory], logger, host, clock })).toThrow(
+      /service\.telemetry\.metrics\.address: "nine" is not host:port/,
+    );
   });
 });
