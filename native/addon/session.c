@@ -669,13 +669,25 @@ static struct session *this_session(napi_env env, napi_callback_info info)
 	return s;
 }
 
+static napi_value stats_object(napi_env env, struct session *s);
+
+/*
+ * Returns the kernel counters as they stand once the programs are detached
+ * and the ring is drained (final: nothing more is produced), so the caller
+ * can close its loss chain exactly; undefined when already closed or called
+ * from inside the batch callback (the ring is not drained then). The maps
+ * live until the timer's close callback, on a later loop turn.
+ */
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
 	struct session *s = this_session(env, info);
+	bool final;
 
-	if (s)
-		session_close(s, true);
-	return NULL;
+	if (!s)
+		return NULL;
+	final = !s->closing && !s->in_drain;
+	session_close(s, true);
+	return final && s->bpf.skel ? stats_object(env, s) : NULL;
 }
 
 static napi_value js_programs(napi_env env, napi_callback_info info)
@@ -695,14 +707,20 @@ static bool set_number(napi_env env, napi_value obj, const char *key, double val
 static napi_value js_stats(napi_env env, napi_callback_info info)
 {
 	struct session *s = this_session(env, info);
-	napi_value out, per;
-	int ncpu = libbpf_num_possible_cpus();
-	struct event_counters *values;
 
 	if (!s)
 		return NULL;
 	if (s->closing)
 		THROW(env, "ebpf session: stats() after close()");
+	return stats_object(env, s);
+}
+
+static napi_value stats_object(napi_env env, struct session *s)
+{
+	napi_value out, per;
+	int ncpu = libbpf_num_possible_cpus();
+	struct event_counters *values;
+
 	if (ncpu <= 0)
 		THROW(env, "ebpf session: cannot count possible CPUs");
 	values = calloc((size_t)ncpu, sizeof(*values));

@@ -101,7 +101,9 @@ export interface BpfSession {
   /**
    * Detaches at once, hands what is still in the ring to the callback
    * (synchronously; not when called from inside the callback), and frees the
-   * ring and maps on the next loop turn. Safe anywhere, idempotent.
+   * ring and maps on the next loop turn. Safe anywhere, idempotent. Returns
+   * the kernel counters as they stand after the detach and that drain (final),
+   * or undefined when already closed or called from inside the callback.
    */
-  close(): void;
+  close(): SessionStats | undefined;
 }

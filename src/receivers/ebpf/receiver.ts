@@ -4,7 +4,7 @@ import { bpfDeniedCause } from '../../host/capabilities';
 import { cachedKernelNamespaces, resolveHostLayout } from '../../host/layout';
 import { hostMountNamespace } from '../../host/namespaces';
 import { openBpfSession } from '../../native';
-import type { BpfEventName, BpfSession, ProgramStatus, SessionStats } from '../../native';
+import type { BpfEventName, BpfSession, EventTypeCounters, ProgramStatus, SessionStats } from '../../native';
 import { type ComponentSettings, type LogsConsumer, type Receiver, once } from '../../pipeline/component';
 import { WarnOnce } from '../../pipeline/logger';
 import { type EbpfReceiverConfig, toSessionOptions } from './config';
@@ -80,8 +80,13 @@ export class EbpfReceiver implements Receiver {
     this.stopListening?.();
     if (this.session) {
       this.poll();
-      this.session.close();
+      // Detached and drained: the kernel's final counters close the loss chain exactly.
+      const final = this.session.close();
       this.session = undefined;
+      if (final) {
+        this.account(final);
+        this.settings.logger.info(`kernel counters at detach ${JSON.stringify(kernelCounters(final))}`);
+      }
     }
     this.unregister?.();
     await Promise.allSettled([...this.inFlight]);
@@ -155,30 +160,40 @@ export class EbpfReceiver implements Receiver {
   /** Kernel-side losses become stage drops; the boot clock's offset is refreshed now and then. */
   private poll(): void {
     const stats = this.session?.stats();
-    if (stats) {
-      let dropped = 0;
-      for (const e of EVENTS) dropped += stats[e].dropped;
-      let rateLimited = 0;
-      for (const e of EVENTS) rateLimited += stats[e].rateLimited;
-      this.settings.stage.drop(rateLimited - this.rateLimitedSeen, 'rate_limited');
-      this.rateLimitedSeen = rateLimited;
-      if (stats.cgroup_mkdir.dropped + stats.cgroup_rmdir.dropped > 0) {
-        this.warnOnce.warn('cgroup-dropped', `${this.settings.id}: the kernel dropped cgroup records (ring buffer full): containers made meanwhile are learned later, from /proc (raise ring_buffer_size)`);
-      }
-      this.settings.stage.drop(dropped - this.droppedSeen, 'ringbuf');
-      if (dropped > this.droppedSeen) {
-        this.warnOnce.warn('ringbuf', `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`);
-      }
-      this.droppedSeen = dropped;
-      // Samples the addon skipped (impossible size) never reach parse(): count them here.
-      this.settings.stage.drop(stats.malformed - this.malformedSeen, 'decode_error');
-      this.malformedSeen = stats.malformed;
-    }
+    if (stats) this.account(stats);
     if (Date.now() - this.lastClockRefresh >= CLOCK_REFRESH_MS) {
       this.settings.clock.refresh();
       this.lastClockRefresh = Date.now();
     }
   }
+
+  /** Kernel drops and skipped samples since the last look become stage drops. */
+  private account(stats: SessionStats): void {
+    let dropped = 0;
+    for (const e of EVENTS) dropped += stats[e].dropped;
+    let rateLimited = 0;
+    for (const e of EVENTS) rateLimited += stats[e].rateLimited;
+    this.settings.stage.drop(rateLimited - this.rateLimitedSeen, 'rate_limited');
+    this.rateLimitedSeen = rateLimited;
+    if (stats.cgroup_mkdir.dropped + stats.cgroup_rmdir.dropped > 0) {
+      this.warnOnce.warn('cgroup-dropped', `${this.settings.id}: the kernel dropped cgroup records (ring buffer full): containers made meanwhile are learned later, from /proc (raise ring_buffer_size)`);
+    }
+    this.settings.stage.drop(dropped - this.droppedSeen, 'ringbuf');
+    if (dropped > this.droppedSeen) {
+      this.warnOnce.warn('ringbuf', `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`);
+    }
+    this.droppedSeen = dropped;
+    // Samples the addon skipped (impossible size) never reach parse(): count them here.
+    this.settings.stage.drop(stats.malformed - this.malformedSeen, 'decode_error');
+    this.malformedSeen = stats.malformed;
+  }
+}
+
+/** The per-record-type kernel counters, without the drain counters, for the shutdown log. */
+function kernelCounters(stats: SessionStats): Record<string, EventTypeCounters> {
+  const out: Record<string, EventTypeCounters> = {};
+  for (const [name, value] of Object.entries(stats)) if (typeof value === 'object') out[name] = value as EventTypeCounters;
+  return out;
 }
 
 /** What the kernel filters, for the start-up log. */

@@ -1,0 +1,349 @@
+/**
+ * The whole agent as a process under a paced load of real open events, with
+ * the plain C libbpf consumer on the same load in the same run as the
+ * kernel → user-space baseline.
+ *
+ * Per rate, two phases back to back (their order alternates from rate to rate):
+ *   c      bench/receiver/c_consumer (openat programs, same 5 ms drain) while
+ *          bench/receiver/producer opens a real file at the rate;
+ *   agent  `bin/ebpf-container-otel.js run --config <generated>` — the default
+ *          event set (exec, exit, open, connect), container_enrichment, the otlp
+ *          exporter to a counting OTLP/gRPC sink in this process, and the
+ *          prometheus exporter whose /metrics the bench reads — under the same
+ *          producer; then SIGINT and its final counts.
+ *
+ * Prints per rate: calls/s produced, the agent's kernel events, delivered,
+ * dropped by reason, the loss chain over the agent's whole life (kernel
+ * produced + kernel-dropped = at the sink + dropped by reason, all from the
+ * agent's own counters and the sink's count), agent CPU per event (utime +
+ * stime from /proc/<pid>/stat over the load window, per record the receiver
+ * took in that window) and its ratio to the C consumer's, and the agent's
+ * idle and peak RSS (VmRSS before the load, VmHWM at the end). Everything
+ * else on the host that opens, execs or connects is traced too and counted
+ * as such ("other").
+ *
+ *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 THREADS=2 ROUNDS=1
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { PACKAGE_ROOT } from '../../src/pipeline/paths';
+import { OtlpSink } from '../../test/harness/otlp-sink';
+import { destroyWorkDir, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from '../../test/harness/procs';
+
+const RATES = (process.env.RATES ?? '50000,100000,200000,400000').split(',').map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const THREADS = Number(process.env.THREADS ?? 2);
+const ROUNDS = Number(process.env.ROUNDS ?? 1);
+/** Extra YAML under receivers.ebpf / exporters.otlp (e.g. to compare settings); empty by default. */
+const RECEIVER_EXTRA = process.env.RECEIVER_EXTRA ?? '';
+const EXPORTER_EXTRA = process.env.EXPORTER_EXTRA ?? '';
+const BIN = path.join(PACKAGE_ROOT, 'build', 'bench', 'receiver');
+const BPF_OBJECT = path.join(PACKAGE_ROOT, 'build', 'Release', 'obj', 'gen', 'ebpf_otel', 'ebpf_otel.bpf.o');
+const NODE = process.execPath;
+const CLI = path.join(PACKAGE_ROOT, 'bin', 'ebpf-container-otel.js');
+/** A real file: every call walks its path, opens it and closes the fd. */
+const TARGET_DIR = '/tmp/ebpf-container-otel-bench';
+const TARGET = path.join(TARGET_DIR, 'data', 'segment-0001.log');
+const CLK_TCK = 100;
+const EVENT_TYPES = ['exec', 'exit', 'open', 'connect'] as const;
+
+interface ProducerResult {
+  calls: number;
+  opened: number;
+  seconds: number;
+  cpuSeconds: number;
+  lagMs: number;
+}
+
+interface CResult {
+  records: number;
+  producerRecords: number;
+  produced: number;
+  dropped: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+}
+
+interface Counters {
+  produced: number;
+  dropped: number;
+  filtered: number;
+  rateLimited: number;
+}
+
+interface StageSnapshot {
+  component: string;
+  received: number;
+  sent: number;
+  dropped: Record<string, number>;
+}
+
+interface AgentResult {
+  producer: ProducerResult;
+  /** Records the receiver took in during the load window, and the agent's CPU seconds then. */
+  windowRecords: number;
+  windowOpens: number;
+  windowCpuSeconds: number;
+  sinkCpuSeconds: number;
+  idleRssMiB: number;
+  peakRssMiB: number;
+  /** Whole life: kernel produced + kernel-dropped (+ rate limited), what reached the sink, drops by reason. */
+  kernelAttempted: number;
+  delivered: number;
+  dropped: Record<string, number>;
+  exporterSent: number;
+}
+
+function lines(child: ChildProcess): AsyncIterableIterator<string> {
+  return readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+}
+
+function startProducer(rate: number): ChildProcess {
+  return spawn(path.join(BIN, 'producer'), [String(SECONDS), String(THREADS), TARGET, String(rate)], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+async function runProducer(producer: ChildProcess): Promise<ProducerResult> {
+  const out = lines(producer);
+  producer.stdin!.end('go\n');
+  const line = await out.next();
+  if (line.done) throw new Error('producer exited without a result');
+  return JSON.parse(line.value as string) as ProducerResult;
+}
+
+async function phaseC(rate: number): Promise<{ producer: ProducerResult; c: CResult }> {
+  const producer = startProducer(rate);
+  const consumer = spawn(path.join(BIN, 'c_consumer'), [BPF_OBJECT], { env: { ...process.env, PRODUCER_PID: String(producer.pid) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const out = lines(consumer);
+    const ready = await out.next();
+    if (ready.value !== 'ready') throw new Error(`c_consumer did not start (said ${JSON.stringify(ready.value)})`);
+    const p = await runProducer(producer);
+    consumer.kill('SIGINT');
+    const c = JSON.parse((await out.next()).value as string) as CResult;
+    return { producer: p, c };
+  } finally {
+    producer.kill('SIGKILL');
+    consumer.kill('SIGKILL');
+  }
+}
+
+function agentConfig(sinkAddress: string): string {
+  const indent = (text: string, n: number) => text.split('\n').filter(Boolean).map((l) => ' '.repeat(n) + l).join('\n');
+  return `receivers:
+  ebpf:
+    events: [exec, exit, open, connect]
+${indent(RECEIVER_EXTRA, 4)}
+processors:
+  container_enrichment: {}
+exporters:
+  otlp:
+    endpoint: ${sinkAddress}
+    tls:
+      insecure: true
+${indent(EXPORTER_EXTRA, 4)}
+  prometheus:
+    endpoint: 127.0.0.1:0
+service:
+  pipelines:
+    logs:
+      receivers: [ebpf]
+      processors: [container_enrichment]
+      exporters: [otlp, prometheus]
+`;
+}
+
+function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 (1-based): indices 11 and 12 here.
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function procStatusKiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Samples of the Prometheus text format: `name{labels} value` → value, keyed by `name{labels}`. */
+async function scrape(port: number): Promise<Map<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const text = await res.text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+function sum(samples: Map<string, number>, name: string, match: (labels: string) => boolean = () => true): number {
+  let total = 0;
+  for (const [key, value] of samples) {
+    const brace = key.indexOf('{');
+    const n = brace < 0 ? key : key.slice(0, brace);
+    if (n === name && match(brace < 0 ? '' : key.slice(brace))) total += value;
+  }
+  return total;
+}
+
+function log(d: Daemon): string {
+  try {
+    return readFileSync(d.logFile, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function phaseAgent(rate: number, sink: OtlpSink): Promise<AgentResult> {
+  const dir = makeWorkDir('e2e-bench');
+  const configPath = path.join(dir, 'agent.yaml');
+  writeFileSync(configPath, agentConfig(sink.address));
+  sink.records = 0;
+  const agent = spawnDaemon(NODE, [CLI, 'run', '--config', configPath], { logFile: path.join(dir, 'agent.log'), stdoutFile: path.join(dir, 'stdout'), cwd: PACKAGE_ROOT });
+  let exited = false;
+  void agent.exited.then(() => (exited = true));
+  try {
+    const port = await waitFor('the agent to serve /metrics', () => {
+      if (exited) throw new Error(`agent exited:\n${log(agent)}`);
+      const text = log(agent);
+      const m = /serving Prometheus metrics on http:\/\/[^:]+:(\d+)\/metrics/.exec(text);
+      return m && text.includes('running; Ctrl-C to stop') ? Number(m[1]) : undefined;
+    }, 60_000, 50);
+    // Let start-up work (runtime lists, the first cgroup walk) settle before the idle reading.
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleRss = procStatusKiB(agent.pid, 'VmRSS');
+    const producer = startProducer(rate);
+    const m0 = await scrape(port);
+    const cpu0 = procCpuSeconds(agent.pid);
+    const sinkCpu0 = process.cpuUsage();
+    const p = await runProducer(producer);
+    // The exporter's batch delay (200 ms) and requests in flight: done when nothing is queued.
+    await new Promise((r) => setTimeout(r, 1000));
+    await waitFor('the agent to drain', async () => {
+      const m = await scrape(port);
+      return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0 ? true : undefined;
+    }, 60_000, 100);
+    const cpu1 = procCpuSeconds(agent.pid);
+    const sinkCpu = process.cpuUsage(sinkCpu0);
+    const m1 = await scrape(port);
+    const peakRss = procStatusKiB(agent.pid, 'VmHWM');
+    const received = (m: Map<string, number>) => sum(m, 'ebpf_container_otel_records_received_total', (l) => l.includes('component="receivers.ebpf"'));
+    const opens = (m: Map<string, number>) => sum(m, 'ebpf_container_otel_bpf_events_produced_total', (l) => l.includes('event="open"'));
+    await stopDaemon(agent, 'SIGINT', 30_000);
+    await agent.exited;
+    const text = log(agent);
+    const kernelLine = /kernel counters at detach (\{.*\})$/m.exec(text);
+    const finalLine = / final (\[.*\])$/m.exec(text);
+    if (!kernelLine || !finalLine) throw new Error(`agent log without its final counts:\n${text.slice(-3000)}`);
+    const kernel = JSON.parse(kernelLine[1]) as Record<string, Counters>;
+    const stages = JSON.parse(finalLine[1]) as StageSnapshot[];
+    let attempted = kernel.throttle?.produced ?? 0;
+    for (const e of EVENT_TYPES) attempted += kernel[e].produced + kernel[e].dropped + kernel[e].rateLimited;
+    const dropped: Record<string, number> = {};
+    for (const s of stages) {
+      // Every exporter sees every record: only the otlp exporter's drops are losses on the way to the sink.
+      if (s.component.startsWith('exporters.') && s.component !== 'exporters.otlp') continue;
+      for (const [reason, n] of Object.entries(s.dropped)) dropped[reason] = (dropped[reason] ?? 0) + n;
+    }
+    const otlp = stages.find((s) => s.component === 'exporters.otlp')!;
+    return {
+      producer: p,
+      windowRecords: received(m1) - received(m0),
+      windowOpens: opens(m1) - opens(m0),
+      windowCpuSeconds: cpu1 - cpu0,
+      sinkCpuSeconds: (sinkCpu.user + sinkCpu.system) / 1e6,
+      idleRssMiB: idleRss / 1024,
+      peakRssMiB: peakRss / 1024,
+      kernelAttempted: attempted,
+      delivered: sink.records,
+      dropped,
+      exporterSent: otlp.sent,
+    };
+  } finally {
+    await stopDaemon(agent, 'SIGKILL', 0);
+    destroyWorkDir(dir);
+  }
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the bench loads BPF programs');
+  mkdirSync(path.dirname(TARGET), { recursive: true });
+  writeFileSync(TARGET, 'x');
+  const sink = await new OtlpSink({ decode: false }).start();
+  console.log(
+    `whole-agent benchmark: ${RATES.map((r) => `${r / 1000}k`).join(', ')} opens/s x ${SECONDS} s, producer ${THREADS} thread(s) of open+close ${JSON.stringify(TARGET)}, ` +
+      `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  console.log(
+    'rate      phase  calls/s   records  delivered  dropped (by reason)              chain: kernel = sink + dropped  CPU µs/rec  vs C  idle/peak RSS MiB',
+  );
+  const summary: string[] = [];
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [k, rate] of RATES.entries()) {
+        const order = (k + round) % 2 === 0 ? (['c', 'agent'] as const) : (['agent', 'c'] as const);
+        let c: Awaited<ReturnType<typeof phaseC>> | undefined;
+        let a: AgentResult | undefined;
+        for (const phase of order) {
+          if (phase === 'c') c = await phaseC(rate);
+          else a = await phaseAgent(rate, sink);
+        }
+        const cPer = c!.c.cpuSeconds / Math.max(1, c!.c.records);
+        const cDelivered = c!.c.producerRecords / Math.max(1, c!.producer.calls);
+        console.log(
+          [
+            `${fmt(rate / 1000)}k`.padEnd(9),
+            'c    ',
+            fmt(c!.producer.calls / c!.producer.seconds).padStart(9),
+            fmt(c!.c.records).padStart(9),
+            `${(cDelivered * 100).toFixed(2)}%`.padStart(9),
+            `  ringbuf ${c!.c.dropped}`.padEnd(33),
+            `producer's ${c!.c.producerRecords}/${c!.producer.calls}`.padEnd(30),
+            (cPer * 1e6).toFixed(3).padStart(11),
+          ].join(' '),
+        );
+        const r = a!;
+        const droppedTotal = Object.values(r.dropped).reduce((x, y) => x + y, 0);
+        const chainOk = r.kernelAttempted === r.delivered + droppedTotal;
+        const per = r.windowCpuSeconds / Math.max(1, r.windowRecords);
+        const reasons = Object.entries(r.dropped).filter(([, n]) => n > 0).map(([k2, n]) => `${k2} ${n}`).join(', ') || '0';
+        console.log(
+          [
+            ''.padEnd(9),
+            'agent',
+            fmt(r.producer.calls / r.producer.seconds).padStart(9),
+            fmt(r.windowRecords).padStart(9),
+            `${((r.delivered / Math.max(1, r.kernelAttempted)) * 100).toFixed(2)}%`.padStart(9),
+            `  ${reasons}`.padEnd(33),
+            `${r.kernelAttempted} = ${r.delivered} + ${droppedTotal} ${chainOk ? 'ok' : 'BROKEN'}`.padEnd(30),
+            (per * 1e6).toFixed(3).padStart(11),
+            `${(per / cPer).toFixed(1)}x`.padStart(6),
+            `${r.idleRssMiB.toFixed(0)}/${r.peakRssMiB.toFixed(0)}`.padStart(10),
+          ].join(' '),
+        );
+        summary.push(
+          `${fmt(rate / 1000)}k: producer ${fmt(r.producer.calls)} calls (lag ${r.producer.lagMs} ms, its CPU ${r.producer.cpuSeconds.toFixed(2)} s), ` +
+            `window: ${fmt(r.windowRecords)} records (${fmt(r.windowOpens)} opens${r.windowRecords >= r.producer.calls ? `; ~${fmt(r.windowRecords - r.producer.calls)} not the producer's` : ''}), agent CPU ${r.windowCpuSeconds.toFixed(2)} s, ` +
+            `sink CPU ${r.sinkCpuSeconds.toFixed(2)} s (${((r.sinkCpuSeconds / Math.max(1, r.windowRecords)) * 1e6).toFixed(3)} µs/record); ` +
+            `whole life: kernel ${fmt(r.kernelAttempted)}, otlp sent ${fmt(r.exporterSent)}, sink ${fmt(r.delivered)}; C consumer CPU ${c!.c.cpuSeconds.toFixed(3)} s for ${fmt(c!.c.records)} records`,
+        );
+      }
+    }
+  } finally {
+    sink.stop();
+  }
+  console.log(summary.join('\n'));
+  console.log(`load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+main().catch((err: Error) => {
+  console.error(`bench failed: ${err.stack ?? err.message}`);
+  process.exitCode = 1;
+});
