@@ -4,9 +4,9 @@ import type { RuntimeName } from '../../events';
  * The container a cgroup belongs to, read from its path, as each runtime
  * names its cgroups with the cgroupfs and systemd drivers:
  *   docker      /docker/<id>                     docker-<id>.scope
- *   containerd  /<namespace>/<id>                cri-containerd-<id>.scope
+ *   containerd  /<namespace>/<id>                cri-containerd-<id>.scope, nerdctl-<id>.scope
  *   CRI-O       /crio/<id>                       crio-<id>.scope
- *   podman      /libpod_parent/libpod-<id>       libpod-<id>.scope(/container)
+ *   podman      /libpod_parent/libpod-<id>       libpod-<id>.scope(/container), …/libpod-payload-<id> (--cgroups=split)
  *   LXC         /lxc.payload.<name>/…            /lxc/<name>/…
  *   kubelet     /kubepods/<qos>/pod<uid>/<id>    kubepods-…-pod<uid>.slice/<prefix>-<id>.scope
  * Conmon's own cgroups (libpod-conmon-<id>, crio-conmon-<id>) are the monitor, not the container.
@@ -25,8 +25,15 @@ export interface CgroupContainer {
   podUid: string;
 }
 
-const PREFIXED = /^(docker|cri-containerd|crio|libpod)-([0-9a-f]{64})(?:\.scope)?$/;
-const PREFIX_RUNTIME: Record<string, RuntimeName> = { docker: 'docker', 'cri-containerd': 'cri', crio: 'cri', libpod: 'podman' };
+const PREFIXED = /^(docker|cri-containerd|crio|libpod|libpod-payload|nerdctl)-([0-9a-f]{64})(?:\.scope)?$/;
+const PREFIX_RUNTIME: Record<string, RuntimeName> = {
+  docker: 'docker',
+  'cri-containerd': 'cri',
+  crio: 'cri',
+  libpod: 'podman',
+  'libpod-payload': 'podman',
+  nerdctl: 'containerd',
+};
 const CONMON = /(?:^|-)conmon(?:-|$)/;
 const LXC_PAYLOAD = /^lxc\.payload\.(.+)$/;
 const HEX_ID = /^[0-9a-f]{64}$/;
@@ -51,7 +58,8 @@ export function containerOfCgroupPath(cgroupPath: string): CgroupContainer | und
     if (HEX_ID.test(seg)) return { id: seg, runtime: hexParentRuntime(segments[i - 1], podUid), certain: true, podUid };
   }
   const last = segments[segments.length - 1];
-  if (segments.length === 2 && !SYSTEMD_UNIT.test(last)) return { id: last, runtime: 'containerd', certain: false, podUid: '' };
+  // The kubelet's cgroupfs tree (/kubepods/<qos>, /kubepods/pod<uid>) is no containerd namespace.
+  if (segments.length === 2 && !SYSTEMD_UNIT.test(last) && segments[0] !== 'kubepods') return { id: last, runtime: 'containerd', certain: false, podUid: '' };
   return undefined;
 }
 
