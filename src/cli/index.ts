@@ -13,6 +13,7 @@ import { detectContainerHierarchy } from '../host/cgroups';
 import { cachedKernelNamespaces, resolveHostLayout } from '../host/layout';
 import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRingBuffer } from '../native';
 import { containersCommand } from './containers';
+import { kernelFloorRefusal } from './kernel-floor';
 
 type FlagKind = 'value' | 'switch';
 
@@ -163,6 +164,12 @@ async function run(configPath: string): Promise<number> {
   const logger = createLogger('info');
   try {
     const config = loadConfigFile(configPath, process.env, builtinFactories);
+    // Below the kernel floor nothing is loaded or started: one line, in doctor's words.
+    const tooOld = kernelFloorRefusal(config);
+    if (tooOld !== undefined) {
+      process.stderr.write(`${tooOld}\n`);
+      return 1;
+    }
     service = buildService(config);
     shutdownMs = parseDuration(config.service.shutdown_timeout ?? '10s');
   } catch (err) {
