@@ -21,6 +21,8 @@ export interface Rec {
   args?: string[];
   path?: string;
   ret?: number;
+  /** open: the flags as passed (openat's, or open_how.flags for openat2). */
+  flags?: number;
   exitCode?: number;
   family?: number;
   port?: number;
@@ -49,7 +51,7 @@ export function decodeRecord(batch: EventBatch, i: number): Rec {
     case 'exit':
       return { ...rec, exitCode: batch.exitCode(i) };
     case 'open':
-      return { ...rec, path: batch.openPath(i), ret: batch.openRet(i) };
+      return { ...rec, path: batch.openPath(i), ret: batch.openRet(i), flags: batch.openFlags(i) };
     case 'connect':
       return {
         ...rec,

@@ -67,7 +67,7 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
     await exited(child);
   });
 
-  it('sees the open of a temp file with its path and a valid fd', async () => {
+  it('sees the open (openat) of a temp file with its path, read-only flags and a valid fd', async () => {
     const file = path.join(dir, 'opened.txt');
     writeFileSync(file, 'x');
     const child = start('cat', [file]);
@@ -75,7 +75,36 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
     const rec = await collector.waitFor(`open of ${file}`, (r) => r.type === 'open' && r.tgid === pid && r.path === file);
     expect(rec.ret).toBeGreaterThanOrEqual(0);
     expect(rec.comm).toBe('cat');
+    // cat opens read-only (O_RDONLY = 0; libc may add O_LARGEFILE/O_CLOEXEC, never a write mode).
+    expect(rec.flags! & 0o3).toBe(0);
     await exited(child);
+  });
+
+  it.each([
+    ['succeeds', true],
+    ['fails with ENOENT', false],
+  ])('sees an openat2(2) that %s, with its path, open_how flags and result (python3 calls the syscall: no libc wrapper)', async (_name, exists) => {
+    const file = path.join(dir, exists ? 'opened-with-openat2.txt' : 'missing-for-openat2.txt');
+    if (exists) writeFileSync(file, 'x');
+    // openat2 is syscall 437 on x86_64 and arm64 alike; struct open_how { u64 flags, mode, resolve }.
+    const script = [
+      'import ctypes, os, sys',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'class How(ctypes.Structure): _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]',
+      'how = How(os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0, 0)',
+      'fd = libc.syscall(437, -100, sys.argv[1].encode(), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))',
+      'sys.exit(0 if fd >= 0 else 3 if ctypes.get_errno() == 2 else 1)',
+    ].join('\n');
+    const child = start('python3', ['-c', script, file]);
+    const pid = collector.track(child.pid);
+    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+    expect(code).toBe(exists ? 0 : 3);
+    const rec = await collector.waitFor(`openat2 of ${file}`, (r) => r.type === 'open' && r.tgid === pid && r.path === file);
+    if (exists) expect(rec.ret).toBeGreaterThanOrEqual(0);
+    else expect(rec.ret).toBe(-2);
+    // O_NOFOLLOW | O_CLOEXEC (0o400000 | 0o2000000 on x86_64 and arm64), O_RDONLY = 0.
+    expect(rec.flags).toBe(0o400000 | 0o2000000);
+    expect(rec.comm).toMatch(/^python3/);
   });
 
   it.each([
