@@ -73,9 +73,13 @@ async function inLanes(count: number, fn: (k: number) => Promise<void>): Promise
 
 /** A CRI container's end as the runtime reports it: undefined when it exited with status 0. */
 async function criExitedCleanly(pods: CriPods, containerId: string): Promise<string | undefined> {
-  const { status } = await pods.call<{ status: { state: string; exit_code?: number; reason?: string } }>('ContainerStatus', { container_id: containerId });
-  if (status.state === 'CONTAINER_EXITED' && (status.exit_code ?? 0) === 0) return undefined;
-  return `state ${status.state}, exit code ${status.exit_code ?? 0}${status.reason ? `, ${status.reason}` : ''}`;
+  // Its records may be in before containerd has seen the exit (a busy machine): give it 10 s.
+  for (let waited = 0; ; waited += 100) {
+    const { status } = await pods.call<{ status: { state: string; exit_code?: number; reason?: string } }>('ContainerStatus', { container_id: containerId });
+    if (status.state === 'CONTAINER_EXITED' && (status.exit_code ?? 0) === 0) return undefined;
+    if (status.state === 'CONTAINER_EXITED' || waited >= 10_000) return `state ${status.state}, exit code ${status.exit_code ?? 0}${status.reason ? `, ${status.reason}` : ''}`;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 const command = (marker: string) => ['/bin/sh', '-c', `exec /bin/echo ${marker}`];
