@@ -280,6 +280,9 @@ start=$(date +%s)
 E build --network host "${engine_build[@]}" "${no_cache[@]}" --label "io.ebpf-container-otel.inputs=$INPUTS" \
   -t "$NAME:$VERSION" -t "$NAME:latest" -f "$ctx/Dockerfile" "$ctx"
 secs=$(( $(date +%s) - start ))
+# In our private engine only: untagged images made before this build (earlier builds' stages)
+# go with their own layers; the layers this build used, its cache, stay.
+[ -n "$PRIVATE_PID" ] && { E image prune -f --filter "until=$start" >/dev/null 2>&1 || true; }
 size=$(image_size "$NAME:$VERSION")
 log "built $NAME:$VERSION in ${secs}s: $(( size / 1000000 )) MB"
 save_tar
