@@ -4,7 +4,7 @@ import {
   CgroupRecord,
   Connect,
   EVENT_VERSION,
-  EventTypeName,
+  type EventTypeName,
   Exec,
   Exit,
   Header,

@@ -74,6 +74,8 @@ let addon: NativeAddon | undefined;
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
   try {
+    // A .node file loads through require() only.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(ADDON_PATH) as NativeAddon;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

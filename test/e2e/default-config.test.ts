@@ -78,7 +78,7 @@ describeReal('`npm start`: the agent with its embedded default config', [], () =
     readStdout();
     const log = agent.log();
     expect(log).toContain('SIGINT: shutting down');
-    expect(log.trimEnd().split('\n').at(-1)).toMatch(/ info  stopped$/);
+    expect(log.trimEnd().split('\n').at(-1)).toMatch(/ info {2}stopped$/);
     // Warnings may be about the machine (a /proc/1 hidden from us); errors are the agent's own.
     expect(log.split('\n').filter((l) => / error /.test(l) || /^\s+at /.test(l))).toEqual([]);
     // Shutdown flushed: every record the file exporter counts as written is a line on stdout.

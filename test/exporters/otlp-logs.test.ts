@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { OtlpJsonEncoder } from '../../src/exporters/file';
@@ -320,7 +321,6 @@ describe('OTLP over TLS', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
   function makeCa(name: string): { key: string; cert: string } {
     const key = path.join(dir, `${name}.key`);
     const cert = path.join(dir, `${name}.pem`);
@@ -332,7 +332,7 @@ describe('OTLP over TLS', () => {
     const csr = path.join(dir, `${name}.csr`);
     const cert = path.join(dir, `${name}.pem`);
     const ext = path.join(dir, `${name}.ext`);
-    require('node:fs').writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
     execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`], { stdio: 'ignore' });
     execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext], { stdio: 'ignore' });
     return { key, cert };

@@ -97,7 +97,9 @@ export class ContainerEventCounters {
     this.other = { labels: fixed(OTHER, OTHER, pod), counts: counts(), rateLimited: 0 };
     this.unidentified = { labels: fixed('', UNIDENTIFIED, pod), counts: counts(), rateLimited: 0 };
     const overflowMemory = this.overflowMemory;
-    const self = this;
+    const all = () => this.all();
+    const overflowed = () => this.overflowed;
+    const forgotten = () => this.forgotten;
     new Counter({
       name: `${METRIC_PREFIX}container_events_total`,
       help: `Kernel events by container (namespace, workload kind and name, container name${pod ? ', pod' : ''}) and event type. container="" is the host; container="${UNIDENTIFIED}" a mount namespace enrichment could not attribute; beyond the series cap containers count as container="${OTHER}".`,
@@ -105,7 +107,7 @@ export class ContainerEventCounters {
       registers: [registry],
       collect() {
         this.reset();
-        for (const s of self.all()) {
+        for (const s of all()) {
           for (let t = 0; t < EVENT_TYPE_NAMES.length; t++) {
             if (s.counts[t] > 0) this.inc({ ...s.labels, event: EVENT_TYPE_NAMES[t] }, s.counts[t]);
           }
@@ -119,7 +121,7 @@ export class ContainerEventCounters {
       registers: [registry],
       collect() {
         this.reset();
-        for (const s of self.all()) if (s.rateLimited > 0) this.inc({ ...s.labels }, s.rateLimited);
+        for (const s of all()) if (s.rateLimited > 0) this.inc({ ...s.labels }, s.rateLimited);
       },
     });
     new Counter({
@@ -128,7 +130,7 @@ export class ContainerEventCounters {
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(self.overflowed);
+        this.inc(overflowed());
       },
     });
     new Counter({
@@ -137,7 +139,7 @@ export class ContainerEventCounters {
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(self.forgotten);
+        this.inc(forgotten());
       },
     });
   }
