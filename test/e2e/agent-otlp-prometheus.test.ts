@@ -301,7 +301,7 @@ service:
     prom = await PrometheusServer.start([`127.0.0.1:${port}`]);
     const value = async (promql: string) => Number((await prom!.queryUntilPresent(promql))[0].value[1]);
     expect(await value('up{job="agent"}')).toBe(1);
-    expect(await value('ebpf_container_otel_bpf_events_produced_total{receiver="receivers.ebpf",event="exec"}')).toBeGreaterThan(0);
+    expect(await value('ebpf_container_otel_bpf_events_produced_total{component="receivers.ebpf",event="exec"}')).toBeGreaterThan(0);
     expect(await value('ebpf_container_otel_records_sent_total{component="receivers.ebpf"}')).toBeGreaterThan(0);
     expect(await value('ebpf_container_otel_enrichment_hits_total{component="processors.container_enrichment"}')).toBeGreaterThan(0);
     expect(await value('ebpf_container_otel_enrichment_runtime_up{runtime="cri"}')).toBe(1);

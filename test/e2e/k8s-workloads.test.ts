@@ -245,7 +245,7 @@ service:
         expect(meta['k8s.pod.label.app.kubernetes.io/l001']).toBe(`ä${'v'.repeat(254)}`);
       }
       const text = await (await fetch(`http://127.0.0.1:${await agent.metricsPort()}/metrics`)).text();
-      const cut = (kind: string, reason: string) => Number(new RegExp(`^ebpf_container_otel_exporter_pod_metadata_cut_total\\{exporter="exporters.otlp",kind="${kind}",reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      const cut = (kind: string, reason: string) => Number(new RegExp(`^ebpf_container_otel_exporter_pod_metadata_cut_total\\{component="exporters.otlp",kind="${kind}",reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
       // 201 labels allowed (200 + app), 32 sent: 169 left out, 31 cut (not app's); all 200 annotations left out.
       // Counted per resource built (a container described again is counted again): whole multiples.
       expect(cut('label', 'count') % 169).toBe(0);

@@ -119,9 +119,9 @@ describe('exporters with pod_metadata', () => {
     expect(settings.stage.sent).toBe(10);
     const text = await settings.metrics.metrics();
     // One resource built for the container: 150 labels and the annotation over the count, 50 values cut.
-    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{exporter="exporters.file",kind="label",reason="count"\} 150$/m);
-    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{exporter="exporters.file",kind="annotation",reason="count"\} 1$/m);
-    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{exporter="exporters.file",kind="label",reason="length"\} 50$/m);
+    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="label",reason="count"\} 150$/m);
+    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="annotation",reason="count"\} 1$/m);
+    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="label",reason="length"\} 50$/m);
   });
 
   test('an empty pattern is a config error naming the key', () => {

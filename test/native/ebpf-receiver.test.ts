@@ -150,8 +150,8 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
     expect(collector.batches).toBeGreaterThan(0);
     expect(settings.stage.dropped.get('decode_error')).toBeUndefined();
     const text = await settings.metrics.metrics();
-    expect(text).toMatch(/ebpf_container_otel_bpf_events_produced_total\{receiver="receivers.ebpf",event="exec"\} [1-9]/);
-    expect(text).toMatch(/ebpf_container_otel_bpf_program_loaded\{receiver="receivers.ebpf",program="handle_exec",event="exec"\} 1/);
+    expect(text).toMatch(/ebpf_container_otel_bpf_events_produced_total\{component="receivers.ebpf",event="exec"\} [1-9]/);
+    expect(text).toMatch(/ebpf_container_otel_bpf_program_loaded\{component="receivers.ebpf",program="handle_exec",event="exec"\} 1/);
     expect(text).toContain('ebpf_container_otel_bpf_events_dropped_total');
     expect(text).toContain('ebpf_container_otel_bpf_events_filtered_total');
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
@@ -276,7 +276,7 @@ describeBpf('eBPF receiver: one program that cannot load leaves the others worki
         expect(rec.exitCode).toBe(5);
         expect(collector.records.filter((r) => r.type === 'exec')).toEqual([]);
         const text = await settings.metrics.metrics();
-        expect(text).toMatch(/program_loaded\{receiver="receivers.ebpf\/broken",program="handle_exec",event="exec"\} 0/);
+        expect(text).toMatch(/program_loaded\{component="receivers.ebpf\/broken",program="handle_exec",event="exec"\} 0/);
       } finally {
         await receiver.shutdown();
       }
@@ -330,7 +330,7 @@ describeBpf('eBPF receiver: bounded memory, counted losses', () => {
     try {
       openBurst(2000);
       const text = await settings.metrics.metrics();
-      const m = /ebpf_container_otel_bpf_events_dropped_total\{receiver="receivers.ebpf\/tiny-ring",event="open"\} (\d+)/.exec(text);
+      const m = /ebpf_container_otel_bpf_events_dropped_total\{component="receivers.ebpf\/tiny-ring",event="open"\} (\d+)/.exec(text);
       expect(Number(m?.[1])).toBeGreaterThan(0);
     } finally {
       await receiver.shutdown();
@@ -392,7 +392,7 @@ describeBpf('eBPF receiver: bounded memory, counted losses', () => {
       expect(calls).toBe(2);
       expect(settings.stage.dropped.get('queue_full')).toBeGreaterThan(0);
       const text = await settings.metrics.metrics();
-      expect(text).toContain('ebpf_container_otel_ebpf_receiver_batches_in_flight{receiver="receivers.ebpf/slow"} 2');
+      expect(text).toContain('ebpf_container_otel_ebpf_receiver_batches_in_flight{component="receivers.ebpf/slow"} 2');
     } finally {
       release();
       await receiver.shutdown();

@@ -107,16 +107,16 @@ export class PodMetadataPolicy {
   }
 }
 
-const counters = new WeakMap<Registry, Counter<'exporter' | 'kind' | 'reason'>>();
+const counters = new WeakMap<Registry, Counter<'component' | 'kind' | 'reason'>>();
 
 /** `ebpf_container_otel_exporter_pod_metadata_cut_total`, one per registry, shared by the exporters in it. */
-export function podMetadataCutCounter(registry: Registry): Counter<'exporter' | 'kind' | 'reason'> {
+export function podMetadataCutCounter(registry: Registry): Counter<'component' | 'kind' | 'reason'> {
   let c = counters.get(registry);
   if (!c) {
     c = new Counter({
       name: `${METRIC_PREFIX}exporter_pod_metadata_cut_total`,
       help: 'Pod labels (kind="label") and annotations (kind="annotation") an exporter allowed but left out of a container\'s resource because pod_metadata.max_attributes was reached (reason="count"), or cut to pod_metadata.max_value_length bytes or left out for a key longer than any Kubernetes allows (reason="length"); counted each time a container\'s resource is built.',
-      labelNames: ['exporter', 'kind', 'reason'],
+      labelNames: ['component', 'kind', 'reason'],
       registers: [registry],
     });
     counters.set(registry, c);
@@ -124,8 +124,8 @@ export function podMetadataCutCounter(registry: Registry): Counter<'exporter' | 
   return c;
 }
 
-/** A policy counting into the shared counter under `exporter` (the component id). */
+/** A policy counting into the shared counter under `component` (the exporter's id). */
 export function countedPodMetadataPolicy(config: PodMetadataConfig, registry: Registry, exporter: string): PodMetadataPolicy {
   const counter = podMetadataCutCounter(registry);
-  return new PodMetadataPolicy(config, (kind, reason, n) => counter.inc({ exporter, kind, reason }, n));
+  return new PodMetadataPolicy(config, (kind, reason, n) => counter.inc({ component: exporter, kind, reason }, n));
 }

@@ -300,7 +300,7 @@ export class OtlpLogsExporter implements Exporter {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const exporter = this.settings.id;
     if (result.code === EXPORT_SUCCESS) {
-      this.metrics.sendDuration.observe({ exporter, outcome: 'success' }, seconds);
+      this.metrics.sendDuration.observe({ component: exporter, outcome: 'success' }, seconds);
       const rejected = Math.min(this.serializer.lastRejected, r.records);
       if (rejected > 0) {
         this.settings.logger.warn(`${this.url} rejected ${rejected} of ${r.records} records: ${this.serializer.lastRejectMessage || '(no message)'}`);
@@ -322,8 +322,8 @@ export class OtlpLogsExporter implements Exporter {
       const delay = c.retryAfterMs ?? backoffMs(r.attempt, retry.initialMs, retry.maxMs);
       const elapsed = Date.now() - r.firstSentAt;
       if (retry.maxElapsedMs === 0 || elapsed + delay <= retry.maxElapsedMs) {
-        this.metrics.sendDuration.observe({ exporter, outcome: 'retryable' }, seconds);
-        this.metrics.retries.inc({ exporter, code: c.code });
+        this.metrics.sendDuration.observe({ component: exporter, outcome: 'retryable' }, seconds);
+        this.metrics.retries.inc({ component: exporter, code: c.code });
         this.failing = true;
         this.warnings.warn('export', `export to ${this.url} failed: ${message}${tlsHint(message)}; retrying with backoff (up to retry_on_failure.max_elapsed_time)`);
         r.attempt++;
@@ -335,7 +335,7 @@ export class OtlpLogsExporter implements Exporter {
         return;
       }
     }
-    this.metrics.sendDuration.observe({ exporter, outcome: 'failed' }, seconds);
+    this.metrics.sendDuration.observe({ component: exporter, outcome: 'failed' }, seconds);
     this.failing = true;
     const why = c.retryable ? (retry.enabled ? `still failing after ${Date.now() - r.firstSentAt}ms (max_elapsed_time)` : 'retry_on_failure is disabled') : `${c.code} is not retryable`;
     this.settings.logger.error(`export of ${r.records} records to ${this.url} failed: ${message}${tlsHint(message)}; ${why}, records dropped`);

@@ -40,14 +40,14 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
     new Counter({
       name: `${BPF}${name}`,
       help,
-      labelNames: ['receiver', 'event'],
+      labelNames: ['component', 'event'],
       registers: [registry],
       collect() {
         this.reset();
         for (const src of sources) {
           const stats = src.stats();
           if (!stats) continue;
-          for (const e of RECORDS) this.inc({ receiver: src.id, event: e }, pick(stats, e));
+          for (const e of RECORDS) this.inc({ component: src.id, event: e }, pick(stats, e));
         }
       },
     });
@@ -64,13 +64,13 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
     new Counter({
       name: `${BPF}${name}`,
       help,
-      labelNames: ['receiver'],
+      labelNames: ['component'],
       registers: [registry],
       collect() {
         this.reset();
         for (const src of sources) {
           const stats = src.stats();
-          if (stats) this.inc({ receiver: src.id }, pick(stats));
+          if (stats) this.inc({ component: src.id }, pick(stats));
         }
       },
     });
@@ -82,23 +82,23 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
   new Gauge({
     name: `${BPF}program_loaded`,
     help: 'Whether a BPF program is loaded and attached (1) or was skipped (0; `doctor` says why).',
-    labelNames: ['receiver', 'program', 'event'],
+    labelNames: ['component', 'program', 'event'],
     registers: [registry],
     collect() {
       this.reset();
       for (const src of sources) {
-        for (const p of src.programs()) this.set({ receiver: src.id, program: p.program, event: p.event }, p.loaded ? 1 : 0);
+        for (const p of src.programs()) this.set({ component: src.id, program: p.program, event: p.event }, p.loaded ? 1 : 0);
       }
     },
   });
   new Gauge({
     name: `${METRIC_PREFIX}ebpf_receiver_batches_in_flight`,
     help: 'Batches the eBPF receiver handed downstream that are not done yet (bounded by batch.max_in_flight).',
-    labelNames: ['receiver'],
+    labelNames: ['component'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const src of sources) this.set({ receiver: src.id }, src.inFlight());
+      for (const src of sources) this.set({ component: src.id }, src.inFlight());
     },
   });
 }
