@@ -4,7 +4,15 @@
  * accepts, attaches each program on its own, and drains the ring buffer on a
  * uv timer into one Buffer per batch handed to a JS callback.
  *
- * Lifecycle: open → load → attach → ring_buffer__new → timer. close()
+ * The ring is read by our own consumer rather than libbpf's ring_buffer:
+ * libbpf maps the data pages twice in a row (so a record that wraps reads as
+ * one piece), and the kernel maps every page at mmap time, so a 32 MiB ring
+ * cost 64 MiB of the agent's RSS; here the data is mapped once and a record
+ * that wraps is copied in two pieces. Records are copied once, straight into
+ * the Buffer handed to JS (sized exactly by a first pass over the headers),
+ * instead of into a staging area and again into a Buffer.
+ *
+ * Lifecycle: open → load → attach → ring_open → timer. close()
  * detaches, hands over what is left in the ring (unless called from inside
  * the batch callback) and stops the timer; everything else is freed in the
  * timer's uv_close callback, so close() is safe anywhere, including inside
@@ -19,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -55,9 +64,8 @@ static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect", "t
 /* Probes only verify programs: a small ring keeps them cheap. */
 #define PROBE_RING_SIZE (64u << 10)
 #define DEFAULT_BATCH_RECORDS 8192
-/* Bytes per batch; records are at most sizeof(struct exec_event). */
+/* Bytes per batch at most. */
 #define BATCH_BYTES (4u << 20)
-#define BATCH_FULL (-ENOBUFS)
 /* Batches per timer tick before yielding to the event loop. */
 #define BATCHES_PER_TICK 16
 
@@ -98,18 +106,26 @@ struct bpf_state {
 	struct program_status status[PROGRAM_COUNT];
 };
 
+/* The consumer's view of a BPF_MAP_TYPE_RINGBUF (kernel/bpf/ringbuf.c). */
+struct ring {
+	size_t page_size;
+	uint64_t mask;               /* data size - 1 */
+	unsigned long *consumer_pos; /* our page, read-write */
+	unsigned long *producer_pos; /* the kernel's page, then the data: read-only */
+	const uint8_t *data;
+};
+
 struct session {
 	napi_env env;
 	struct bpf_state bpf;
-	struct ring_buffer *rb;
+	struct ring ring;
+	bool ring_mapped;
 	uv_timer_t timer;
 	uint64_t interval_ms;
 	napi_ref callback;
 	napi_async_context async_ctx;
 	napi_async_cleanup_hook_handle cleanup_hook;
-	uint8_t *staging;
-	size_t used;
-	uint32_t count, max_records;
+	uint32_t max_records;
 	uint64_t batches, records, bytes, malformed;
 	bool in_drain, closing, closed, finalized;
 };
@@ -515,39 +531,144 @@ static napi_value status_array(napi_env env, const struct bpf_state *st)
 
 /* ---- draining ---- */
 
-static int on_sample(void *ctx, void *data, size_t len)
-{
-	struct session *s = ctx;
-	const struct event_header *h = data;
+static void deliver(struct session *s, napi_value buffer);
 
-	if (len < sizeof(*h) || h->size < sizeof(*h) || h->size > len || (h->size & 7)) {
-		s->malformed++;
-	} else {
-		memcpy(s->staging + s->used, data, h->size);
-		s->used += h->size;
-		s->count++;
+static int ring_open(struct ring *r, int fd, uint32_t size)
+{
+	void *cons, *prod;
+
+	r->page_size = (size_t)sysconf(_SC_PAGESIZE);
+	cons = mmap(NULL, r->page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (cons == MAP_FAILED)
+		return -errno;
+	/* The producer page and the data pages, once (libbpf maps the data twice). */
+	prod = mmap(NULL, r->page_size + size, PROT_READ, MAP_SHARED, fd, (off_t)r->page_size);
+	if (prod == MAP_FAILED) {
+		int err = -errno;
+
+		munmap(cons, r->page_size);
+		return err;
 	}
-	/* libbpf 1.1 has no consume_n: stopping with an error ends the pass
-	 * right after this record, which stays consumed. */
-	if (s->count >= s->max_records || s->used + sizeof(struct exec_event) > BATCH_BYTES)
-		return BATCH_FULL;
+	r->consumer_pos = cons;
+	r->producer_pos = prod;
+	r->data = (const uint8_t *)prod + r->page_size;
+	r->mask = (uint64_t)size - 1;
 	return 0;
 }
 
-static void deliver(struct session *s)
+static void ring_close(struct ring *r)
+{
+	munmap(r->consumer_pos, r->page_size);
+	munmap(r->producer_pos, r->page_size + r->mask + 1);
+}
+
+/* n bytes of the data area from position pos, the end wrapping to the start. */
+static void ring_copy(const struct ring *r, void *dst, uint64_t pos, size_t n)
+{
+	uint64_t off = pos & r->mask, first = r->mask + 1 - off;
+
+	if (n <= first) {
+		memcpy(dst, r->data + off, n);
+	} else {
+		memcpy(dst, r->data + off, first);
+		memcpy((uint8_t *)dst + first, r->data, n - first);
+	}
+}
+
+/* A sample's length word: acquire, as the kernel commits a sample by clearing its busy bit. */
+static uint32_t ring_sample_len(const struct ring *r, uint64_t pos)
+{
+	return __atomic_load_n((const uint32_t *)(r->data + (pos & r->mask)), __ATOMIC_ACQUIRE);
+}
+
+/* The record at sample position pos: its own size if plausible for a sample of len bytes, else 0. */
+static uint32_t record_size(const struct ring *r, uint64_t pos, uint32_t len)
+{
+	uint32_t size;
+
+	if (len < sizeof(struct event_header))
+		return 0;
+	ring_copy(r, &size, pos + BPF_RINGBUF_HDR_SZ, sizeof(size));
+	return size >= sizeof(struct event_header) && size <= len && !(size & 7) ? size : 0;
+}
+
+/*
+ * One batch: a first pass over the committed samples finds how many records
+ * and bytes it takes (at most max_records and BATCH_BYTES), a JS Buffer of
+ * exactly that size receives them, and the consumer position moves past them.
+ * Returns 1 when the batch stopped at a limit (more may wait), 0 when it
+ * took everything committed, -1 when the Buffer could not be made.
+ */
+static int drain_batch(struct session *s)
+{
+	struct ring *r = &s->ring;
+	uint64_t cons = *r->consumer_pos, prod, pos, end;
+	uint32_t count = 0, len, size, malformed = 0;
+	size_t bytes = 0;
+	bool full = false;
+	napi_value buffer;
+	uint8_t *out;
+
+	prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+	for (pos = cons; pos < prod; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
+		len = ring_sample_len(r, pos);
+		if (len & BPF_RINGBUF_BUSY_BIT)
+			break;
+		if (len & BPF_RINGBUF_DISCARD_BIT)
+			continue;
+		size = record_size(r, pos, len);
+		if (!size)
+			continue;
+		if (count == s->max_records || bytes + size > BATCH_BYTES) {
+			full = true;
+			break;
+		}
+		count++;
+		bytes += size;
+	}
+	end = pos;
+	if (!count) {
+		/* Only discarded or malformed samples (or none): consume them. */
+		for (pos = cons; pos < end; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
+			len = ring_sample_len(r, pos);
+			if (!(len & BPF_RINGBUF_DISCARD_BIT) && !record_size(r, pos, len))
+				s->malformed++;
+		}
+		__atomic_store_n(r->consumer_pos, (unsigned long)end, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (napi_create_buffer(s->env, bytes, (void **)&out, &buffer) != napi_ok)
+		return -1;
+	bytes = 0;
+	for (pos = cons; pos < end; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
+		len = ring_sample_len(r, pos);
+		if (len & BPF_RINGBUF_DISCARD_BIT)
+			continue;
+		size = record_size(r, pos, len);
+		if (!size) {
+			malformed++;
+			continue;
+		}
+		ring_copy(r, out + bytes, pos + BPF_RINGBUF_HDR_SZ, size);
+		bytes += size;
+	}
+	/* The samples are ours now: the kernel may reuse their space. */
+	__atomic_store_n(r->consumer_pos, (unsigned long)end, __ATOMIC_RELEASE);
+	s->malformed += malformed;
+	s->batches++;
+	s->records += count;
+	s->bytes += bytes;
+	deliver(s, buffer);
+	return full;
+}
+
+static void deliver(struct session *s, napi_value buffer)
 {
 	napi_env env = s->env;
-	napi_handle_scope scope;
-	napi_value buffer, cb, recv, exc;
+	napi_value cb, recv, exc;
 	bool pending = false;
 
-	if (napi_open_handle_scope(env, &scope) != napi_ok)
-		return;
-	if (napi_create_buffer_copy(env, s->used, s->staging, NULL, &buffer) == napi_ok &&
-	    napi_get_reference_value(env, s->callback, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
-		s->batches++;
-		s->records += s->count;
-		s->bytes += s->used;
+	if (napi_get_reference_value(env, s->callback, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
 		/* make_callback runs the microtask queue after the call, as for any I/O callback. */
 		napi_make_callback(env, s->async_ctx, recv, cb, 1, &buffer, NULL);
 	}
@@ -556,7 +677,6 @@ static void deliver(struct session *s)
 	    napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
 		napi_fatal_exception(env, exc);
 	}
-	napi_close_handle_scope(env, scope);
 }
 
 /* Consumes up to max_batches batches; true when more is waiting. */
@@ -566,16 +686,17 @@ static bool drain(struct session *s, int max_batches)
 
 	s->in_drain = true;
 	for (int i = 0; i < max_batches && !s->closing; i++) {
-		s->used = 0;
-		s->count = 0;
-		rc = ring_buffer__consume(s->rb);
-		if (s->count)
-			deliver(s);
-		if (rc != BATCH_FULL)
+		napi_handle_scope scope;
+
+		if (napi_open_handle_scope(s->env, &scope) != napi_ok)
+			break;
+		rc = drain_batch(s);
+		napi_close_handle_scope(s->env, scope);
+		if (rc != 1)
 			break;
 	}
 	s->in_drain = false;
-	return rc == BATCH_FULL;
+	return rc == 1;
 }
 
 static void on_tick(uv_timer_t *timer)
@@ -589,7 +710,6 @@ static void on_tick(uv_timer_t *timer)
 
 static void free_session(struct session *s)
 {
-	free(s->staging);
 	free(s);
 }
 
@@ -597,8 +717,9 @@ static void on_timer_closed(uv_handle_t *handle)
 {
 	struct session *s = handle->data;
 
-	ring_buffer__free(s->rb);
-	s->rb = NULL;
+	if (s->ring_mapped)
+		ring_close(&s->ring);
+	s->ring_mapped = false;
 	bpf_state_close(&s->bpf);
 	napi_delete_reference(s->env, s->callback);
 	napi_async_destroy(s->env, s->async_ctx);
@@ -773,42 +894,25 @@ static int fill_path_prefixes(int fd, char (*paths)[MAX_PATH_LEN], uint32_t n, c
 	return 0;
 }
 
-/* The session `this` of a verdict call and its first argument, a cgroup id; NULL after throwing. */
-static struct session *verdict_call(napi_env env, napi_callback_info info, napi_value *argv, size_t want, __u64 *cgroup_id)
-{
-	size_t argc = want;
-	napi_value self;
-	struct session *s = NULL;
-	double id;
-
-	if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok ||
-	    napi_unwrap(env, self, (void **)&s) != napi_ok || !s) {
-		throw_error(env, "ebpf session: not a session object");
-		return NULL;
-	}
-	if (argc < want || napi_get_value_double(env, argv[0], &id) != napi_ok) {
-		throw_error(env, want == 2 ? "setVerdict(cgroupId: number, traced: boolean)" : "clearVerdict(cgroupId: number)");
-		return NULL;
-	}
-	*cgroup_id = (__u64)id;
-	return s;
-}
-
 /* setVerdict(cgroupId, traced): the container hierarchy's cgroup traced or not (filters.containers). */
 static napi_value js_set_verdict(napi_env env, napi_callback_info info)
 {
-	napi_value argv[2];
-	__u64 key;
+	size_t argc = 2;
+	napi_value argv[2], self;
+	struct session *s = NULL;
+	double id;
 	bool traced;
+	__u64 key;
 	__u8 value;
-	struct session *s = verdict_call(env, info, argv, 2, &key);
 
-	if (!s)
-		return NULL;
-	if (napi_get_value_bool(env, argv[1], &traced) != napi_ok)
+	CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+	if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s)
+		THROW(env, "ebpf session: not a session object");
+	if (argc < 2 || napi_get_value_double(env, argv[0], &id) != napi_ok || napi_get_value_bool(env, argv[1], &traced) != napi_ok)
 		THROW(env, "setVerdict(cgroupId: number, traced: boolean)");
 	if (s->closing)
 		return NULL;
+	key = (__u64)id;
 	value = traced;
 	if (bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key, &value, BPF_ANY))
 		THROW(env, "setVerdict: %s (the map holds at most %d containers)", strerror(errno), VERDICTS_MAX);
@@ -818,12 +922,21 @@ static napi_value js_set_verdict(napi_env env, napi_callback_info info)
 /* clearVerdict(cgroupId): the cgroup is gone; its slot is free again. */
 static napi_value js_clear_verdict(napi_env env, napi_callback_info info)
 {
-	napi_value argv[1];
+	size_t argc = 1;
+	napi_value argv[1], self;
+	struct session *s = NULL;
+	double id;
 	__u64 key;
-	struct session *s = verdict_call(env, info, argv, 1, &key);
 
-	if (s && !s->closing)
-		bpf_map_delete_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key);
+	CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
+	if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s)
+		THROW(env, "ebpf session: not a session object");
+	if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
+		THROW(env, "clearVerdict(cgroupId: number)");
+	if (s->closing)
+		return NULL;
+	key = (__u64)id;
+	bpf_map_delete_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key);
 	return NULL;
 }
 
@@ -836,6 +949,7 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 	struct session *s;
 	struct uv_loop_s *loop;
 	char err[2048];
+	int rc;
 	napi_property_descriptor methods[] = {
 		{ "programs", NULL, js_programs, NULL, NULL, NULL, napi_default, NULL },
 		{ "stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL },
@@ -875,12 +989,12 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		throw_error(env, "%s", err);
 		goto fail_loaded;
 	}
-	s->staging = malloc(BATCH_BYTES);
-	s->rb = ring_buffer__new(bpf_map__fd(s->bpf.skel->maps.events), on_sample, s, NULL);
-	if (!s->staging || !s->rb) {
-		throw_error(env, "ebpf session: cannot set up the ring buffer consumer: %s", strerror(errno));
+	rc = ring_open(&s->ring, bpf_map__fd(s->bpf.skel->maps.events), bpf_map__max_entries(s->bpf.skel->maps.events));
+	if (rc) {
+		throw_error(env, "ebpf session: cannot map the ring buffer: %s", strerror(-rc));
 		goto fail_loaded;
 	}
+	s->ring_mapped = true;
 	s->env = env;
 	s->max_records = o->max_batch_records;
 	s->interval_ms = o->drain_interval_ms;
@@ -907,10 +1021,10 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 	return obj;
 
 fail_loaded:
-	ring_buffer__free(s->rb);
+	if (s->ring_mapped)
+		ring_close(&s->ring);
 	bpf_state_close(&s->bpf);
 fail:
-	free(s->staging);
 	free(s);
 	free(o);
 	return NULL;
