@@ -10,7 +10,8 @@
       "native/bpf/maps.h",
       "native/bpf/vmlinux_min.h"
     ],
-    "bpf_cflags": ["-g", "-O2", "-Wall", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Inative/bpf"]
+    # CO-RE object per architecture: __TARGET_ARCH_* follows gyp's target_arch (x64 → x86, arm64 → arm64).
+    "bpf_cflags": ["-g", "-O2", "-Wall", "-target", "bpf", "-D__TARGET_ARCH_<!(sh native/bpf/target-arch.sh <(target_arch))", "-Inative/bpf"]
   },
   "targets": [
     {
