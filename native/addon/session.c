@@ -894,25 +894,42 @@ static int fill_path_prefixes(int fd, char (*paths)[MAX_PATH_LEN], uint32_t n, c
 	return 0;
 }
 
+/* The session `this` of a verdict call and its first argument, a cgroup id; NULL after throwing. */
+static struct session *verdict_call(napi_env env, napi_callback_info info, napi_value *argv, size_t want, __u64 *cgroup_id)
+{
+	size_t argc = want;
+	napi_value self;
+	struct session *s = NULL;
+	double id;
+
+	if (napi_get_cb_info(env, info, &argc, argv, &self, NULL) != napi_ok ||
+	    napi_unwrap(env, self, (void **)&s) != napi_ok || !s) {
+		throw_error(env, "ebpf session: not a session object");
+		return NULL;
+	}
+	if (argc < want || napi_get_value_double(env, argv[0], &id) != napi_ok) {
+		throw_error(env, want == 2 ? "setVerdict(cgroupId: number, traced: boolean)" : "clearVerdict(cgroupId: number)");
+		return NULL;
+	}
+	*cgroup_id = (__u64)id;
+	return s;
+}
+
 /* setVerdict(cgroupId, traced): the container hierarchy's cgroup traced or not (filters.containers). */
 static napi_value js_set_verdict(napi_env env, napi_callback_info info)
 {
-	size_t argc = 2;
-	napi_value argv[2], self;
-	struct session *s = NULL;
-	double id;
-	bool traced;
+	napi_value argv[2];
 	__u64 key;
+	bool traced;
 	__u8 value;
+	struct session *s = verdict_call(env, info, argv, 2, &key);
 
-	CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-	if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s)
-		THROW(env, "ebpf session: not a session object");
-	if (argc < 2 || napi_get_value_double(env, argv[0], &id) != napi_ok || napi_get_value_bool(env, argv[1], &traced) != napi_ok)
+	if (!s)
+		return NULL;
+	if (napi_get_value_bool(env, argv[1], &traced) != napi_ok)
 		THROW(env, "setVerdict(cgroupId: number, traced: boolean)");
 	if (s->closing)
 		return NULL;
-	key = (__u64)id;
 	value = traced;
 	if (bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key, &value, BPF_ANY))
 		THROW(env, "setVerdict: %s (the map holds at most %d containers)", strerror(errno), VERDICTS_MAX);
@@ -922,21 +939,12 @@ static napi_value js_set_verdict(napi_env env, napi_callback_info info)
 /* clearVerdict(cgroupId): the cgroup is gone; its slot is free again. */
 static napi_value js_clear_verdict(napi_env env, napi_callback_info info)
 {
-	size_t argc = 1;
-	napi_value argv[1], self;
-	struct session *s = NULL;
-	double id;
+	napi_value argv[1];
 	__u64 key;
+	struct session *s = verdict_call(env, info, argv, 1, &key);
 
-	CHECK(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
-	if (napi_unwrap(env, self, (void **)&s) != napi_ok || !s)
-		THROW(env, "ebpf session: not a session object");
-	if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
-		THROW(env, "clearVerdict(cgroupId: number)");
-	if (s->closing)
-		return NULL;
-	key = (__u64)id;
-	bpf_map_delete_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key);
+	if (s && !s->closing)
+		bpf_map_delete_elem(bpf_map__fd(s->bpf.skel->maps.container_verdicts), &key);
 	return NULL;
 }
 
