@@ -8,7 +8,8 @@
  *          bench/receiver/producer opens a real file at the rate;
  *   agent  `bin/ebpf-container-otel.js run --config <generated>` — the default
  *          event set (exec, exit, open, connect), container_enrichment, the otlp
- *          exporter to a counting OTLP/gRPC sink in this process, and the
+ *          exporter to a counting OTLP/gRPC sink (bench/e2e/sink.ts, a process
+ *          of its own; SINK=grpc-js: test/harness/otlp-sink.ts in this one), and the
  *          prometheus exporter whose /metrics the bench reads — under the same
  *          producer; then SIGINT and its final counts.
  *
@@ -23,14 +24,19 @@
  * as such ("other").
  *
  *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 THREADS=2 ROUNDS=1
+ *
+ * AGENTS=/path/a,/path/b runs the agent of each of those checkouts (built: dist/ and the addon) in
+ * turn at each rate, for a before/after in one run (default: this checkout). KERNEL_STATS=1 also
+ * prints the kernel ns per run of the agent's own programs over the load window (bpf_stats on for
+ * the window; it adds a clock read or two per run to the load it measures).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { PACKAGE_ROOT } from '../../src/pipeline/paths';
-import { OtlpSink } from '../../test/harness/otlp-sink';
+import { procCpuSeconds, type Sink, startSink } from './sinks';
 import { destroyWorkDir, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from '../../test/harness/procs';
 
 const RATES = (process.env.RATES ?? '50000,100000,200000,400000').split(',').map(Number);
@@ -43,11 +49,12 @@ const EXPORTER_EXTRA = process.env.EXPORTER_EXTRA ?? '';
 const BIN = path.join(PACKAGE_ROOT, 'build', 'bench', 'receiver');
 const BPF_OBJECT = path.join(PACKAGE_ROOT, 'build', 'Release', 'obj', 'gen', 'ebpf_otel', 'ebpf_otel.bpf.o');
 const NODE = process.execPath;
-const CLI = path.join(PACKAGE_ROOT, 'bin', 'ebpf-container-otel.js');
+const AGENTS = (process.env.AGENTS ?? PACKAGE_ROOT).split(',').map((p) => path.resolve(p));
+const KERNEL_STATS = process.env.KERNEL_STATS === '1';
+const PROGRAMS = ['handle_exec', 'handle_exit', 'enter_openat', 'exit_openat', 'enter_connect', 'exit_connect'];
 /** A real file: every call walks its path, opens it and closes the fd. */
 const TARGET_DIR = '/tmp/ebpf-container-otel-bench';
 const TARGET = path.join(TARGET_DIR, 'data', 'segment-0001.log');
-const CLK_TCK = 100;
 const EVENT_TYPES = ['exec', 'exit', 'open', 'connect'] as const;
 
 interface ProducerResult {
@@ -82,7 +89,10 @@ interface StageSnapshot {
 }
 
 interface AgentResult {
+  root: string;
   producer: ProducerResult;
+  /** ns per run of the agent's programs over the load window (KERNEL_STATS=1). */
+  kernelNs?: Record<string, number>;
   /** Records the receiver took in during the load window, and the agent's CPU seconds then. */
   windowRecords: number;
   windowOpens: number;
@@ -155,14 +165,6 @@ service:
 `;
 }
 
-function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command (which may contain spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 (1-based): indices 11 and 12 here.
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 function procStatusKiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -199,12 +201,39 @@ function log(d: Daemon): string {
   }
 }
 
-async function phaseAgent(rate: number, sink: OtlpSink): Promise<AgentResult> {
+interface ProgInfo {
+  id: number;
+  name?: string;
+  loaded_at?: number;
+  run_cnt?: number;
+  run_time_ns?: number;
+}
+
+function progList(): ProgInfo[] {
+  return JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as ProgInfo[];
+}
+
+/** The agent's programs: by name, loaded after `since` (s); a name loaded twice meanwhile (another agent) is left out. */
+function agentPrograms(since: number): Map<string, number> {
+  const found = new Map<string, number[]>();
+  for (const p of progList()) {
+    if (p.name && PROGRAMS.includes(p.name) && (p.loaded_at ?? 0) >= since) found.set(p.name, [...(found.get(p.name) ?? []), p.id]);
+  }
+  return new Map([...found].filter(([, ids]) => ids.length === 1).map(([name, ids]) => [name, ids[0]]));
+}
+
+function progStats(ids: Map<string, number>): Map<string, { runs: number; ns: number }> {
+  const byId = new Map(progList().map((p) => [p.id, p]));
+  return new Map([...ids].map(([name, id]) => [name, { runs: byId.get(id)?.run_cnt ?? 0, ns: byId.get(id)?.run_time_ns ?? 0 }]));
+}
+
+async function phaseAgent(root: string, rate: number, sink: Sink): Promise<AgentResult> {
   const dir = makeWorkDir('e2e-bench');
   const configPath = path.join(dir, 'agent.yaml');
   writeFileSync(configPath, agentConfig(sink.address));
-  sink.records = 0;
-  const agent = spawnDaemon(NODE, [CLI, 'run', '--config', configPath], { logFile: path.join(dir, 'agent.log'), stdoutFile: path.join(dir, 'stdout'), cwd: PACKAGE_ROOT });
+  await sink.reset();
+  const spawnedAt = Math.floor(Date.now() / 1000) - 1;
+  const agent = spawnDaemon(NODE, [path.join(root, 'bin', 'ebpf-container-otel.js'), 'run', '--config', configPath], { logFile: path.join(dir, 'agent.log'), stdoutFile: path.join(dir, 'stdout'), cwd: root });
   let exited = false;
   void agent.exited.then(() => (exited = true));
   try {
@@ -218,10 +247,19 @@ async function phaseAgent(rate: number, sink: OtlpSink): Promise<AgentResult> {
     await new Promise((r) => setTimeout(r, 2000));
     const idleRss = procStatusKiB(agent.pid, 'VmRSS');
     const producer = startProducer(rate);
+    const ids = KERNEL_STATS ? agentPrograms(spawnedAt) : new Map<string, number>();
+    const statsBefore = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+    if (KERNEL_STATS) writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
+    const k0 = progStats(ids);
     const m0 = await scrape(port);
     const cpu0 = procCpuSeconds(agent.pid);
-    const sinkCpu0 = process.cpuUsage();
+    const sinkCpu0 = sink.cpuSeconds();
     const p = await runProducer(producer);
+    const k1 = progStats(ids);
+    if (KERNEL_STATS) writeFileSync('/proc/sys/kernel/bpf_stats_enabled', statsBefore);
+    const kernelNs = KERNEL_STATS
+      ? Object.fromEntries([...k1].map(([name, v]) => [name, (v.ns - k0.get(name)!.ns) / Math.max(1, v.runs - k0.get(name)!.runs)]))
+      : undefined;
     // The exporter's batch delay (200 ms) and requests in flight: done when nothing is queued.
     await new Promise((r) => setTimeout(r, 1000));
     await waitFor('the agent to drain', async () => {
@@ -229,7 +267,7 @@ async function phaseAgent(rate: number, sink: OtlpSink): Promise<AgentResult> {
       return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0 ? true : undefined;
     }, 60_000, 100);
     const cpu1 = procCpuSeconds(agent.pid);
-    const sinkCpu = process.cpuUsage(sinkCpu0);
+    const sinkCpu = sink.cpuSeconds() - sinkCpu0;
     const m1 = await scrape(port);
     const peakRss = procStatusKiB(agent.pid, 'VmHWM');
     const received = (m: Map<string, number>) => sum(m, 'ebpf_container_otel_records_received_total', (l) => l.includes('component="receivers.ebpf"'));
@@ -252,15 +290,17 @@ async function phaseAgent(rate: number, sink: OtlpSink): Promise<AgentResult> {
     }
     const otlp = stages.find((s) => s.component === 'exporters.otlp')!;
     return {
+      root,
       producer: p,
+      kernelNs,
       windowRecords: received(m1) - received(m0),
       windowOpens: opens(m1) - opens(m0),
       windowCpuSeconds: cpu1 - cpu0,
-      sinkCpuSeconds: (sinkCpu.user + sinkCpu.system) / 1e6,
+      sinkCpuSeconds: sinkCpu,
       idleRssMiB: idleRss / 1024,
       peakRssMiB: peakRss / 1024,
       kernelAttempted: attempted,
-      delivered: sink.records,
+      delivered: await sink.count(),
       dropped,
       exporterSent: otlp.sent,
     };
@@ -276,7 +316,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the bench loads BPF programs');
   mkdirSync(path.dirname(TARGET), { recursive: true });
   writeFileSync(TARGET, 'x');
-  const sink = await new OtlpSink({ decode: false }).start();
+  const sink = await startSink();
   console.log(
     `whole-agent benchmark: ${RATES.map((r) => `${r / 1000}k`).join(', ')} opens/s x ${SECONDS} s, producer ${THREADS} thread(s) of open+close ${JSON.stringify(TARGET)}, ` +
       `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
@@ -288,12 +328,14 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [k, rate] of RATES.entries()) {
-        const order = (k + round) % 2 === 0 ? (['c', 'agent'] as const) : (['agent', 'c'] as const);
+        const phases = ['c', ...AGENTS];
+        const shift = (k + round) % phases.length;
+        const order = [...phases.slice(shift), ...phases.slice(0, shift)];
         let c: Awaited<ReturnType<typeof phaseC>> | undefined;
-        let a: AgentResult | undefined;
+        const agents = new Map<string, AgentResult>();
         for (const phase of order) {
           if (phase === 'c') c = await phaseC(rate);
-          else a = await phaseAgent(rate, sink);
+          else agents.set(phase, await phaseAgent(phase, rate, sink));
         }
         const cPer = c!.c.cpuSeconds / Math.max(1, c!.c.records);
         const cDelivered = c!.c.producerRecords / Math.max(1, c!.producer.calls);
@@ -309,31 +351,49 @@ async function main(): Promise<void> {
             (cPer * 1e6).toFixed(3).padStart(11),
           ].join(' '),
         );
-        const r = a!;
-        const droppedTotal = Object.values(r.dropped).reduce((x, y) => x + y, 0);
-        const chainOk = r.kernelAttempted === r.delivered + droppedTotal;
-        const per = r.windowCpuSeconds / Math.max(1, r.windowRecords);
-        const reasons = Object.entries(r.dropped).filter(([, n]) => n > 0).map(([k2, n]) => `${k2} ${n}`).join(', ') || '0';
-        console.log(
-          [
-            ''.padEnd(9),
-            'agent',
-            fmt(r.producer.calls / r.producer.seconds).padStart(9),
-            fmt(r.windowRecords).padStart(9),
-            `${((r.delivered / Math.max(1, r.kernelAttempted)) * 100).toFixed(2)}%`.padStart(9),
-            `  ${reasons}`.padEnd(33),
-            `${r.kernelAttempted} = ${r.delivered} + ${droppedTotal} ${chainOk ? 'ok' : 'BROKEN'}`.padEnd(30),
-            (per * 1e6).toFixed(3).padStart(11),
-            `${(per / cPer).toFixed(1)}x`.padStart(6),
-            `${r.idleRssMiB.toFixed(0)}/${r.peakRssMiB.toFixed(0)}`.padStart(10),
-          ].join(' '),
-        );
-        summary.push(
-          `${fmt(rate / 1000)}k: producer ${fmt(r.producer.calls)} calls (lag ${r.producer.lagMs} ms, its CPU ${r.producer.cpuSeconds.toFixed(2)} s), ` +
-            `window: ${fmt(r.windowRecords)} records (${fmt(r.windowOpens)} opens${r.windowRecords >= r.producer.calls ? `; ~${fmt(r.windowRecords - r.producer.calls)} not the producer's` : ''}), agent CPU ${r.windowCpuSeconds.toFixed(2)} s, ` +
-            `sink CPU ${r.sinkCpuSeconds.toFixed(2)} s (${((r.sinkCpuSeconds / Math.max(1, r.windowRecords)) * 1e6).toFixed(3)} µs/record); ` +
-            `whole life: kernel ${fmt(r.kernelAttempted)}, otlp sent ${fmt(r.exporterSent)}, sink ${fmt(r.delivered)}; C consumer CPU ${c!.c.cpuSeconds.toFixed(3)} s for ${fmt(c!.c.records)} records`,
-        );
+        const firstPer = (() => {
+          const f = agents.get(AGENTS[0])!;
+          return f.windowCpuSeconds / Math.max(1, f.windowRecords);
+        })();
+        for (const root of AGENTS) {
+          const r = agents.get(root)!;
+          const droppedTotal = Object.values(r.dropped).reduce((x, y) => x + y, 0);
+          const chainOk = r.kernelAttempted === r.delivered + droppedTotal;
+          const per = r.windowCpuSeconds / Math.max(1, r.windowRecords);
+          const reasons = Object.entries(r.dropped).filter(([, n]) => n > 0).map(([k2, n]) => `${k2} ${n}`).join(', ') || '0';
+          console.log(
+            [
+              ''.padEnd(9),
+              AGENTS.length > 1 ? path.basename(root).slice(0, 5).padEnd(5) : 'agent',
+              fmt(r.producer.calls / r.producer.seconds).padStart(9),
+              fmt(r.windowRecords).padStart(9),
+              `${((r.delivered / Math.max(1, r.kernelAttempted)) * 100).toFixed(2)}%`.padStart(9),
+              `  ${reasons}`.padEnd(33),
+              `${r.kernelAttempted} = ${r.delivered} + ${droppedTotal} ${chainOk ? 'ok' : 'BROKEN'}`.padEnd(30),
+              (per * 1e6).toFixed(3).padStart(11),
+              `${(per / cPer).toFixed(1)}x`.padStart(6),
+              `${r.idleRssMiB.toFixed(0)}/${r.peakRssMiB.toFixed(0)}`.padStart(10),
+              AGENTS.length > 1 && root !== AGENTS[0] ? `  CPU/rec ${(per / firstPer).toFixed(2)}x of ${path.basename(AGENTS[0])}` : '',
+            ].join(' '),
+          );
+          if (r.kernelNs) {
+            const ns = r.kernelNs;
+            const pair = (a2: string, b: string) => (ns[a2] !== undefined && ns[b] !== undefined ? `${(ns[a2] + ns[b]).toFixed(0)} ns (${ns[a2].toFixed(0)} + ${ns[b].toFixed(0)})` : 'n/a');
+            console.log(
+              `${''.padEnd(16)}kernel ns/run over the load: open ${pair('enter_openat', 'exit_openat')}, connect ${pair('enter_connect', 'exit_connect')}, ` +
+                `exec ${ns.handle_exec?.toFixed(0) ?? 'n/a'}, exit ${ns.handle_exit?.toFixed(0) ?? 'n/a'}`,
+            );
+          }
+        }
+        for (const root of AGENTS) {
+          const r = agents.get(root)!;
+          summary.push(
+            `${fmt(rate / 1000)}k${AGENTS.length > 1 ? ` ${path.basename(root)}` : ''}: producer ${fmt(r.producer.calls)} calls (lag ${r.producer.lagMs} ms, its CPU ${r.producer.cpuSeconds.toFixed(2)} s), ` +
+              `window: ${fmt(r.windowRecords)} records (${fmt(r.windowOpens)} opens${r.windowRecords >= r.producer.calls ? `; ~${fmt(r.windowRecords - r.producer.calls)} not the producer's` : ''}), agent CPU ${r.windowCpuSeconds.toFixed(2)} s, ` +
+              `sink CPU ${r.sinkCpuSeconds.toFixed(2)} s (${((r.sinkCpuSeconds / Math.max(1, r.windowRecords)) * 1e6).toFixed(3)} µs/record); ` +
+              `whole life: kernel ${fmt(r.kernelAttempted)}, otlp sent ${fmt(r.exporterSent)}, sink ${fmt(r.delivered)}; C consumer CPU ${c!.c.cpuSeconds.toFixed(3)} s for ${fmt(c!.c.records)} records`,
+          );
+        }
       }
     }
   } finally {

@@ -3,13 +3,17 @@
  *   stock — LoggerProvider (one per container resource) + BatchLogRecordProcessor
  *           + one shared OTLPLogExporter, configured not to drop;
  *   ours  — the otlp exporter encoding protobuf straight from EventBatch.
- * Each side runs in its own child process (clean CPU and RSS); the sink runs
- * in the parent and counts records off the wire.
+ * Each side runs in its own child process (clean CPU and RSS); the sink counts
+ * records off the wire: SINK=http2 (default) bench/e2e/sink.ts in a process of
+ * its own, SINK=grpc-js test/harness/otlp-sink.ts in the parent (it costs
+ * ~1.2 µs per record, more than our exporter, so with it both sides share two
+ * cores with a sink that bounds the faster one).
  *
  *   node_modules/.bin/tsc -p tsconfig.json && node_modules/.bin/node dist/bench/otlp/run.js [records] [containers]
  *   (ROUNDS=n, default 3: each round runs both sides; medians and best rounds are compared)
  */
 import { spawn } from 'node:child_process';
+import * as os from 'node:os';
 import { Registry } from 'prom-client';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -20,7 +24,7 @@ import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
 import { PipelineTelemetry } from '../../src/pipeline/telemetry';
-import { OtlpSink } from '../../test/harness/otlp-sink';
+import { startSink } from '../e2e/sinks';
 
 const HOST = { hostname: 'bench-node', nodeName: 'bench-node' };
 const BATCH = 1024;
@@ -234,17 +238,21 @@ async function main(): Promise<void> {
   const total = Math.ceil(Number(process.argv[2] ?? 500_000) / BATCH) * BATCH;
   const nContainers = Number(process.argv[3] ?? 50);
   const rounds = Number(process.env.ROUNDS ?? 3);
-  const sink = await new OtlpSink({ decode: false }).start();
+  const sink = await startSink();
   const results: Result[] = [];
-  console.log(`node ${process.version}, ${total} records, ${nContainers} container resources, local OTLP/gRPC sink (no compression), ${rounds} rounds`);
+  console.log(
+    `node ${process.version}, ${total} records, ${nContainers} container resources, local OTLP/gRPC sink (${process.env.SINK ?? 'http2'}, no compression), ${rounds} rounds, ` +
+      `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+  );
   console.log('round side   records/s   wall s   CPU s   CPU µs/record   max RSS MiB');
   try {
     for (let round = 1; round <= rounds; round++) {
       // Alternate which side goes first: load from other work on the machine drifts.
       for (const side of round % 2 ? ['stock', 'ours'] : ['ours', 'stock']) {
-        sink.records = 0;
+        await sink.reset();
         const r = await runChild(side, sink.address, total, nContainers);
-        if (sink.records !== total) throw new Error(`${side}: sink counted ${sink.records} of ${total} records`);
+        const counted = await sink.count();
+        if (counted !== total) throw new Error(`${side}: sink counted ${counted} of ${total} records`);
         results.push(r);
         const rate = r.records / (r.wallMs / 1000);
         console.log(
