@@ -64,7 +64,7 @@ function receivedSeqs(sink: OtlpSink): number[] {
 describe('OTLP protobuf encoder', () => {
   test('bytes decode with the official OTLP definitions and carry the documented mapping', () => {
     const batch = sampleBatch();
-    const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED, undefined, new PodMetadataPolicy(createDefaultPodMetadataConfig()));
+    const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED, new PodMetadataPolicy(createDefaultPodMetadataConfig()));
     encoder.add(batch, 0, batch.length, unexpectedSeal);
     const { payload, records } = encoder.seal();
     expect(records).toBe(5);
@@ -74,7 +74,7 @@ describe('OTLP protobuf encoder', () => {
   test('protobuf and OTLP-JSON (file exporter) output are the same message', () => {
     const batch = sampleBatch();
     const all = { ...createDefaultPodMetadataConfig(), labels: ['*'], annotations: ['*'] };
-    const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' }, UNLIMITED, undefined, new PodMetadataPolicy(all));
+    const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' }, UNLIMITED, new PodMetadataPolicy(all));
     encoder.add(batch, 0, batch.length, unexpectedSeal);
     const fromProto = decodeLogsRequest(encoder.seal().payload);
     const fromJson = JSON.parse(new OtlpJsonEncoder(HOST, { 'service.name': 'x' }, new PodMetadataPolicy(all)).encode(batch)) as JsonRequest;

@@ -46,18 +46,36 @@ function resourceField(attrs: ResourceAttribute[]): Buffer {
   return lenField(F.resourceLogs.resource, Buffer.concat(kvs));
 }
 
-/** Records of one resource in the open request. */
+/**
+ * Records of one resource in the open request: slabs filled in turn (`full`,
+ * each with the bytes used), then the one being filled (`out`).
+ */
 interface ResourceGroup {
   resource: Buffer;
-  records: ProtoBuffer;
+  full: ProtoBuffer[];
+  out: ProtoBuffer;
 }
 
-export interface EncodedRequest {
-  /** A serialized ExportLogsServiceRequest. */
-  payload: Buffer;
-  records: number;
-  /** The buffer `payload` lives in, to hand back to the allocator once the request is done. */
-  backing: Buffer;
+/**
+ * A serialized ExportLogsServiceRequest as the pieces it was built from, in
+ * order: per resource its framing, its resource (cached per container), the
+ * scope and its records' buffer. Sent as they are (the transport writes them
+ * one after the other), never assembled into one buffer.
+ */
+export class EncodedRequest {
+  constructor(
+    readonly chunks: Buffer[],
+    /** Bytes of all chunks. */
+    readonly bytes: number,
+    readonly records: number,
+    /** The slabs the records' chunks live in: back to the encoder (`release`) once the request is done. */
+    readonly buffers: ProtoBuffer[],
+  ) {}
+
+  /** The request as one Buffer (a copy: for tests and tools; the exporter sends the chunks). */
+  get payload(): Buffer {
+    return Buffer.concat(this.chunks, this.bytes);
+  }
 }
 
 export interface RequestLimits {
@@ -67,9 +85,14 @@ export interface RequestLimits {
   maxBytes: number;
 }
 
-/** Group buffers kept for reuse between requests: at most this many, of at most this many bytes in all. */
-const MAX_POOLED_BUFFERS = 64;
-const MAX_POOLED_BYTES = 16 * 1024 * 1024;
+/**
+ * Records are encoded into slabs of this size (a record bigger than a slab
+ * gets one of its own): a request holds its slabs until it is sent, so what
+ * a group wastes is bounded by the unused end of its last slab.
+ */
+const SLAB_BYTES = 64 * 1024;
+/** Slabs kept for reuse between requests, at most (16 MiB). */
+const MAX_POOLED_SLABS = 256;
 /** Bytes a group adds around its records: the resource plus ScopeLogs / ResourceLogs framing. */
 const GROUP_FRAMING = SCOPE_FIELD.length + 16;
 
@@ -97,9 +120,6 @@ export class LogsRequestEncoder {
   private readonly native = nativeLogRecordEncoder(errnoNames());
   private groups = new Map<Buffer, ResourceGroup>();
   private readonly pool: ProtoBuffer[] = [];
-  private pooledBytes = 0;
-  /** Scratch for the few framing bytes of each group at `seal`. */
-  private readonly head = new ProtoBuffer(32);
   /** [boot → Unix offset ns, observed time ns], as the native encoder reads them. */
   private readonly clock = new BigInt64Array(2);
   /** [next order index, new position, bytes needed], written by the native encoder. */
@@ -115,8 +135,6 @@ export class LogsRequestEncoder {
     host: HostInfo,
     resourceOverrides: Readonly<Record<string, string>>,
     private readonly limits: RequestLimits,
-    /** Supplies each request's buffer (at least `size` bytes), so the caller can recycle them. */
-    private readonly alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
     /** Which pod labels and annotations resources carry (none without). */
     podMetadata?: PodMetadataPolicy,
   ) {
@@ -172,7 +190,7 @@ export class LogsRequestEncoder {
       while (from < to) {
         if (this.records >= this.limits.maxRecords) sealed(this.seal());
         const group = this.group(resources[s]);
-        const out = group.records;
+        const out = group.out;
         const upTo = Math.min(to, from + this.limits.maxRecords - this.records);
         const r = this.result;
         this.native.encode(this.native.encoder, batch.buffer, batch.offsets, order, from, upTo, out.buf, out.pos, this.limits.maxBytes - this.bytes, this.records === 0, this.clock, r);
@@ -182,67 +200,96 @@ export class LogsRequestEncoder {
         out.pos = r[1];
         from = next;
         if (from === upTo) continue;
-        if (r[2] > 0) out.ensure(r[2]);
-        else sealed(this.seal());
+        if (r[2] > 0) {
+          // The slab is full: the next one (a record bigger than a slab gets one of its own).
+          if (out.pos > 0) group.full.push(out);
+          else this.pooled(out);
+          group.out = this.slab(r[2]);
+        } else sealed(this.seal());
       }
     }
+  }
+
+  /** A slab of at least `need` bytes, from the pool when it is of the usual size. */
+  private slab(need = 0): ProtoBuffer {
+    if (need > SLAB_BYTES) return new ProtoBuffer(need);
+    return this.pool.pop() ?? new ProtoBuffer(SLAB_BYTES);
   }
 
   /** The open request's group for `resource`, created (and its framing counted) on first use. */
   private group(resource: Buffer): ResourceGroup {
     let group = this.groups.get(resource);
     if (!group) {
-      const pooled = this.pool.pop();
-      if (pooled) this.pooledBytes -= pooled.buf.length;
-      group = { resource, records: pooled ?? new ProtoBuffer() };
+      group = { resource, full: [], out: this.slab() };
       this.groups.set(resource, group);
       this.bytes += resource.length + GROUP_FRAMING;
     }
     return group;
   }
 
+  /**
+   * The open request, and a new one opened. Its record buffers go with it
+   * until `release`; groups that took no record go back to the pool.
+   */
   seal(): EncodedRequest {
-    const sizes: Array<{ scopeLogs: number; resourceLogs: number }> = [];
+    const chunks: Buffer[] = [];
+    const buffers: ProtoBuffer[] = [];
+    // Framing of every group (two tags and two lengths each, at most 12 bytes) in one small buffer.
+    const framing = Buffer.allocUnsafe(12 * this.groups.size);
+    let at = 0;
     let total = 0;
     for (const g of this.groups.values()) {
-      const scopeLogs = SCOPE_FIELD.length + g.records.pos;
+      let recordBytes = g.out.pos;
+      for (const slab of g.full) recordBytes += slab.pos;
+      if (recordBytes === 0) {
+        // A group whose first record went to the next request instead.
+        this.pooled(g.out);
+        continue;
+      }
+      const scopeLogs = SCOPE_FIELD.length + recordBytes;
       const resourceLogs = g.resource.length + 1 + varintSize(scopeLogs) + scopeLogs;
-      sizes.push({ scopeLogs, resourceLogs });
-      if (g.records.pos > 0) total += 1 + varintSize(resourceLogs) + resourceLogs;
-    }
-    const backing = this.alloc(total);
-    // `backing` may be a view of a resizable ArrayBuffer: only native copies
-    // touch it (JIT-compiled byte writers slow down several-fold once they
-    // have seen such a view). Framing goes through `head` first.
-    const head = this.head;
-    let pos = 0;
-    let k = 0;
-    for (const g of this.groups.values()) {
-      const { scopeLogs, resourceLogs } = sizes[k++];
-      // A group whose first record went to the next request instead.
-      if (g.records.pos > 0) {
-        head.pos = 0;
-        head.varint(T_RESOURCE_LOGS);
-        head.varint(resourceLogs);
-        pos += head.buf.copy(backing, pos, 0, head.pos);
-        pos += g.resource.copy(backing, pos);
-        head.pos = 0;
-        head.varint(T_SCOPE_LOGS);
-        head.varint(scopeLogs);
-        pos += head.buf.copy(backing, pos, 0, head.pos);
-        pos += SCOPE_FIELD.copy(backing, pos);
-        pos += g.records.buf.copy(backing, pos, 0, g.records.pos);
-        g.records.pos = 0;
+      const start = at;
+      at = writeVarint(framing, at, T_RESOURCE_LOGS);
+      at = writeVarint(framing, at, resourceLogs);
+      chunks.push(framing.subarray(start, at), g.resource);
+      const mid = at;
+      at = writeVarint(framing, at, T_SCOPE_LOGS);
+      at = writeVarint(framing, at, scopeLogs);
+      chunks.push(framing.subarray(mid, at), SCOPE_FIELD);
+      for (const slab of g.full) {
+        chunks.push(slab.buf.subarray(0, slab.pos));
+        buffers.push(slab);
       }
-      if (this.pool.length < MAX_POOLED_BUFFERS && this.pooledBytes + g.records.buf.length <= MAX_POOLED_BYTES) {
-        this.pool.push(g.records);
-        this.pooledBytes += g.records.buf.length;
-      }
+      if (g.out.pos > 0) {
+        chunks.push(g.out.buf.subarray(0, g.out.pos));
+        buffers.push(g.out);
+      } else this.pooled(g.out);
+      total += 1 + varintSize(resourceLogs) + resourceLogs;
     }
-    const request = { payload: backing.subarray(0, pos), records: this.records, backing };
+    const request = new EncodedRequest(chunks, total, this.records, buffers);
     this.groups = new Map();
     this.records = 0;
     this.bytes = 0;
     return request;
   }
+
+  /** A request is done with (sent or given up): its slabs are reused. */
+  release(request: EncodedRequest): void {
+    for (const b of request.buffers) this.pooled(b);
+    request.buffers.length = 0;
+  }
+
+  private pooled(slab: ProtoBuffer): void {
+    slab.pos = 0;
+    if (slab.buf.length === SLAB_BYTES && this.pool.length < MAX_POOLED_SLABS) this.pool.push(slab);
+  }
+}
+
+function writeVarint(buf: Buffer, at: number, v: number): number {
+  while (v >= 128) {
+    buf[at++] = (v & 127) | 128;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
 }
