@@ -4,11 +4,19 @@
 # the TypeScript build. A few seconds when everything is already in place.
 #   scripts/setup.sh          what `npm start` needs
 #   scripts/setup.sh --test   plus what the tests need (container daemons, prometheus)
+#   scripts/setup.sh --kernels  plus what the kernel matrix needs (qemu, kmod; test/vm/README.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
+want_kernels=0
+for arg in "$@"; do
+  case $arg in
+  --test) want_test=1 ;;
+  --kernels) want_kernels=1 ;;
+  *) printf 'setup: unknown option %s (--test, --kernels)\n' "$arg" >&2; exit 64 ;;
+  esac
+done
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -19,6 +27,8 @@ BUILD_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config m
 # base images where no registry is reachable (scripts/image.sh).
 TEST_PACKAGES=(containerd runc docker.io podman crun conmon lxc lxc-templates uidmap busybox-static
   prometheus golang-github-containerd-containerd-dev iproute2 procps debootstrap)
+# Kernel matrix (test/vm): qemu boots Debian's kernel packages; kmod, xz and zstd build the initramfs.
+KERNEL_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils zstd)
 
 missing_packages() {
   local p
@@ -62,6 +72,7 @@ apt_install "${BUILD_PACKAGES[@]}"
 [ "$want_test" = 1 ] && apt_install "${TEST_PACKAGES[@]}"
 # kubectl renders deploy/kubernetes (kubectl kustomize): Debian's kubernetes-client, unless a kubectl is there.
 [ "$want_test" = 1 ] && ! command -v kubectl >/dev/null && apt_install kubernetes-client
+[ "$want_kernels" = 1 ] && apt_install "${KERNEL_PACKAGES[@]}"
 
 mount_if_absent bpf /sys/fs/bpf
 # Shared, as systemd makes every mount: a container's HostToContainer / rslave mount of bpffs

@@ -12,6 +12,11 @@ export interface ContainerdOptions {
    * daemon already answers there.
    */
   socket?: string;
+  /**
+   * CRI containers' runc uses the systemd cgroup driver (`SystemdCgroup = true`: each container a
+   * `<prefix>-<id>.scope` under its pod's slice, made through systemd); needs systemd as PID 1.
+   */
+  systemdCgroup?: boolean;
 }
 
 /** A private containerd (own root, state and sockets in a temp dir) from Debian's package. */
@@ -24,6 +29,7 @@ export class ContainerdHarness {
   private constructor(
     readonly cri: boolean,
     socket?: string,
+    readonly systemdCgroup = false,
   ) {
     this.dir = makeWorkDir('ctrd');
     this.socket = socket ?? path.join(this.dir, 'containerd.sock');
@@ -32,7 +38,7 @@ export class ContainerdHarness {
 
   static async start(options: ContainerdOptions = {}): Promise<ContainerdHarness> {
     if (options.socket) claimSocket(options.socket);
-    const h = new ContainerdHarness(options.cri ?? false, options.socket);
+    const h = new ContainerdHarness(options.cri ?? false, options.socket, options.systemdCgroup ?? false);
     try {
       h.writeConfig();
       await h.startDaemon();
@@ -63,7 +69,15 @@ export class ContainerdHarness {
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "${d}/cni/bin"
     conf_dir = "${d}/cni/conf"
+${
+  this.systemdCgroup
+    ? `  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      SystemdCgroup = true
 `
+    : ''
+}`
       : '';
     writeFileSync(
       this.configFile,

@@ -17,6 +17,11 @@ export interface PodSpec {
   annotations?: Record<string, string>;
   /** The container's restart count (CRI `metadata.attempt` and the kubelet's `io.kubernetes.container.restartCount` annotation); default 0. */
   restartCount?: number;
+  /**
+   * The pod's cgroup parent as the kubelet passes it (`LinuxPodSandboxConfig.cgroup_parent`): with
+   * the systemd driver a slice, e.g. `kubepods-besteffort-pod<uid with _>.slice`; default none.
+   */
+  cgroupParent?: string;
 }
 
 export interface RunningPod {
@@ -64,7 +69,10 @@ export class CriPods {
       labels: { ...(spec.labels ?? { app: spec.name }), ...podLabels },
       // The kubelet's newPodAnnotations: the pod's annotations, which the kubelet's config sources add to.
       annotations: { ...(spec.annotations ?? {}), 'kubernetes.io/config.seen': new Date().toISOString(), 'kubernetes.io/config.source': 'api' },
-      linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
+      linux: {
+        ...(spec.cgroupParent ? { cgroup_parent: spec.cgroupParent } : {}),
+        security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } },
+      },
     };
     const { pod_sandbox_id: podId } = await this.call<{ pod_sandbox_id: string }>('RunPodSandbox', { config: sandboxConfig });
     this.pods.add(podId);
