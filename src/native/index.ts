@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { ClockSource } from '../events';
 import { PACKAGE_ROOT } from '../pipeline/paths';
 import type {
+  BatchCallback,
   BpfSession,
   ContainersMapEntry,
   PinnedContainersMap,
@@ -11,6 +12,7 @@ import type {
 } from './types';
 
 export type {
+  BatchCallback,
   BpfEventName,
   BpfRecordName,
   BpfSession,
@@ -44,7 +46,7 @@ interface NativeAddon {
   realtimeMinusBoottimeNs(): bigint;
   openContainersMap(path: string): NativeMapHandle;
   createContainersMap(path: string, maxEntries: number): NativeMapHandle;
-  openSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession;
+  openSession(options: SessionOptions, onBatch: BatchCallback): BpfSession;
   probePrograms(options: SessionOptions): ProgramStatus[];
   probeRingBuffer(): RingBufferSupport;
   kernelNamespaces(): KernelNamespaces;
@@ -171,8 +173,12 @@ export function nativeLogRecordEncoder(errnoNames: Array<string | undefined>): {
   return { encoder: native.createLogEncoder(errnoNames), encode: native.encodeLogRecords };
 }
 
-/** Loads and attaches the BPF programs; `onBatch` gets one Buffer of many records per drain. */
-export function openBpfSession(options: SessionOptions, onBatch: (batch: Buffer) => void): BpfSession {
+/**
+ * Loads and attaches the BPF programs; `onBatch` gets one Buffer of many
+ * records per drain, and the pooled Buffer behind it, which `session.release`
+ * takes back once the batch is done with.
+ */
+export function openBpfSession(options: SessionOptions, onBatch: BatchCallback): BpfSession {
   return loadAddon().openSession(withBreakPrograms(options), onBatch);
 }
 

@@ -91,6 +91,13 @@ export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
   bytes: number;
 }
 
+/**
+ * One drained batch: `batch` holds the records (a view), `backing` is the
+ * pooled Buffer behind it; handing `backing` to `BpfSession.release` once
+ * nothing reads `batch` any more lets the next batches reuse its memory.
+ */
+export type BatchCallback = (batch: Buffer, backing: Buffer) => void;
+
 export interface BpfSession {
   programs(): ProgramStatus[];
   stats(): SessionStats;
@@ -98,6 +105,11 @@ export interface BpfSession {
   setVerdict(cgroupId: number, traced: boolean): void;
   /** The cgroup is gone: its verdict goes. */
   clearVerdict(cgroupId: number): void;
+  /**
+   * A batch's `backing` Buffer is free again: later batches are copied into
+   * it. Only once nothing reads that batch any more (its consumers are done).
+   */
+  release(backing: Buffer): void;
   /**
    * Detaches at once, hands what is still in the ring to the callback
    * (synchronously; not when called from inside the callback), and frees the

@@ -15,7 +15,13 @@ export interface Component {
   shutdown(): Promise<void>;
 }
 
-/** The data path: one call per batch, never per event. */
+/**
+ * The data path: one call per batch, never per event. A batch's bytes are
+ * the consumer's to read until the promise it returned settles; then the
+ * receiver may reuse them (the eBPF receiver drains the next batches into
+ * the same memory). A consumer that keeps records past that copies them, as
+ * the enrichment processor's pending buffer does.
+ */
 export interface LogsConsumer {
   consumeLogs(batch: EventBatch): Promise<void>;
 }

@@ -49,7 +49,7 @@ export class EbpfReceiver implements Receiver {
       // In a container the host's /proc and cgroup tree are where src/host/layout.ts finds them (/host/...).
       const layout = resolveHostLayout();
       const host = { hierarchy: detectContainerHierarchy(layout.cgroup), hostMntns: hostMountNamespace(layout.proc, logger, cachedKernelNamespaces) };
-      this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer) => this.onBatch(buffer));
+      this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer, backing) => this.onBatch(buffer, backing));
     } catch (err) {
       const msg = (err as Error).message;
       const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ` (not permitted, not a missing kernel feature: ${bpfDeniedCause()})` : '';
@@ -137,23 +137,35 @@ export class EbpfReceiver implements Receiver {
     return this.session?.stats();
   }
 
-  private onBatch(buffer: Buffer): void {
+  /**
+   * A drained batch downstream. Its Buffer goes back to the addon's pool once
+   * downstream is done with it (the promise settled): consumers read a batch
+   * while they consume it, and copy what they keep (docs/design.md, batches).
+   */
+  private onBatch(buffer: Buffer, backing: Buffer): void {
     const { stage } = this.settings;
     const { batch, malformed } = EventBatch.parse(buffer, this.settings.clock);
     stage.receive(batch.length + malformed);
     stage.drop(malformed, 'decode_error');
-    if (batch.length === 0 && batch.cgroupChanges.length === 0) return;
+    if (batch.length === 0 && batch.cgroupChanges.length === 0) {
+      this.session?.release(backing);
+      return;
+    }
     if (this.inFlight.size >= this.config.batch.max_in_flight && batch.cgroupChanges.length === 0) {
       // Downstream is slower than the kernel: shed here, counted, instead of piling up promises.
       // Never a batch carrying cgroup changes: attribution of everything after depends on them.
       stage.drop(batch.length, 'queue_full');
+      this.session?.release(backing);
       return;
     }
     // `sent` is counted by the service's wrapper around `next`.
     const done: Promise<void> = this.next
       .consumeLogs(batch)
       .catch((err: Error) => this.warnOnce.warn('consume', `${this.settings.id}: downstream rejected a batch: ${err.message}`))
-      .finally(() => this.inFlight.delete(done));
+      .finally(() => {
+        this.inFlight.delete(done);
+        this.session?.release(backing);
+      });
     this.inFlight.add(done);
   }
 
