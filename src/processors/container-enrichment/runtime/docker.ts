@@ -115,7 +115,9 @@ export class DockerClient extends RuntimeClientBase {
             } catch {
               /* not JSON */
             }
-            return reject(new HttpError(res.statusCode ?? 0, `GET ${path}: HTTP ${res.statusCode}: ${message}`));
+            // Podman answers 500 "no such container" for a container removed while it was being looked up.
+            const status = res.statusCode === 500 && /no such container/i.test(message) ? 404 : (res.statusCode ?? 0);
+            return reject(new HttpError(status, `GET ${path}: HTTP ${res.statusCode}: ${message}`));
           }
           try {
             resolve(JSON.parse(body) as T);
