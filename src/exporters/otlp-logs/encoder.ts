@@ -127,6 +127,7 @@ export class LogsRequestEncoder {
   /** Per-batch scratch: each record's group slot, and record indices sorted by slot. */
   private slots = new Uint32Array(0);
   private order = new Uint32Array(0);
+  private identityOrder = new Uint32Array(0);
   /** Records and (framed) bytes in the open request. */
   records = 0;
   bytes = 0;
@@ -176,6 +177,11 @@ export class LogsRequestEncoder {
       }
       slots[k] = lastSlot;
     }
+    if (resources.length === 1) {
+      // One resource (the host's, or one container's): the records in their own order, no sort.
+      this.encodeRun(batch, resources[0], this.identity(end), start, end, sealed);
+      return;
+    }
     // Counting sort: `segments[s]` is where slot s's records start in `order`.
     const segments = new Uint32Array(resources.length + 1);
     for (let k = 0; k < count; k++) segments[slots[k] + 1]++;
@@ -183,30 +189,39 @@ export class LogsRequestEncoder {
     const fill = segments.slice(0, resources.length);
     const order = this.order;
     for (let k = 0; k < count; k++) order[fill[slots[k]]++] = start + k;
+    for (let s = 0; s < resources.length; s++) this.encodeRun(batch, resources[s], order, segments[s], segments[s + 1], sealed);
+  }
 
-    for (let s = 0; s < resources.length; s++) {
-      let from = segments[s];
-      const to = segments[s + 1];
-      while (from < to) {
-        if (this.records >= this.limits.maxRecords) sealed(this.seal());
-        const group = this.group(resources[s]);
-        const out = group.out;
-        const upTo = Math.min(to, from + this.limits.maxRecords - this.records);
-        const r = this.result;
-        this.native.encode(this.native.encoder, batch.buffer, batch.offsets, order, from, upTo, out.buf, out.pos, this.limits.maxBytes - this.bytes, this.records === 0, this.clock, r);
-        const next = r[0];
-        this.records += next - from;
-        this.bytes += r[1] - out.pos;
-        out.pos = r[1];
-        from = next;
-        if (from === upTo) continue;
-        if (r[2] > 0) {
-          // The slab is full: the next one (a record bigger than a slab gets one of its own).
-          if (out.pos > 0) group.full.push(out);
-          else this.pooled(out);
-          group.out = this.slab(r[2]);
-        } else sealed(this.seal());
-      }
+  /** `indices[i] = i` for i < n (at least): the order of a batch of one resource. */
+  private identity(n: number): Uint32Array {
+    if (this.identityOrder.length < n) {
+      this.identityOrder = new Uint32Array(Math.max(n, 2 * this.identityOrder.length));
+      for (let i = 0; i < this.identityOrder.length; i++) this.identityOrder[i] = i;
+    }
+    return this.identityOrder;
+  }
+
+  /** The records `order[from..to)` of `batch` under `resource`, sealing requests as they fill. */
+  private encodeRun(batch: EventBatch, resource: Buffer, order: Uint32Array, from: number, to: number, sealed: (request: EncodedRequest) => void): void {
+    while (from < to) {
+      if (this.records >= this.limits.maxRecords) sealed(this.seal());
+      const group = this.group(resource);
+      const out = group.out;
+      const upTo = Math.min(to, from + this.limits.maxRecords - this.records);
+      const r = this.result;
+      this.native.encode(this.native.encoder, batch.buffer, batch.offsets, order, from, upTo, out.buf, out.pos, this.limits.maxBytes - this.bytes, this.records === 0, this.clock, r);
+      const next = r[0];
+      this.records += next - from;
+      this.bytes += r[1] - out.pos;
+      out.pos = r[1];
+      from = next;
+      if (from === upTo) continue;
+      if (r[2] > 0) {
+        // The slab is full: the next one (a record bigger than a slab gets one of its own).
+        if (out.pos > 0) group.full.push(out);
+        else this.pooled(out);
+        group.out = this.slab(r[2]);
+      } else sealed(this.seal());
     }
   }
 
