@@ -334,13 +334,7 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 
 	if (!skel)
 		return NULL;
-	/* A few pids (the agent's own) are compared in the programs; a longer list goes to the hash. */
-	if (o->n_deny_pids <= DENY_PIDS_INLINE) {
-		for (uint32_t i = 0; i < o->n_deny_pids; i++)
-			skel->rodata->deny_pids_inline[i] = o->deny_pids[i];
-		skel->rodata->n_deny_pids_inline = o->n_deny_pids;
-	}
-	skel->rodata->filter_pids = o->n_deny_pids > DENY_PIDS_INLINE;
+	skel->rodata->filter_pids = o->n_deny_pids > 0;
 	skel->rodata->filter_comms = o->n_deny_comms > 0;
 	skel->rodata->containers_only = o->containers_only;
 	skel->rodata->open_failed_only = o->open_failed_only;
@@ -1063,7 +1057,7 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		throw_error(env, "%s", err);
 		goto fail;
 	}
-	for (uint32_t i = 0; o->n_deny_pids > DENY_PIDS_INLINE && i < o->n_deny_pids; i++) {
+	for (uint32_t i = 0; i < o->n_deny_pids; i++) {
 		__u8 one = 1;
 
 		bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.deny_pids), &o->deny_pids[i], &one, BPF_ANY);
