@@ -26,7 +26,9 @@
  *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 THREADS=2 ROUNDS=1
  *
  * AGENTS=/path/a,/path/b runs the agent of each of those checkouts (built: dist/ and the addon) in
- * turn at each rate, for a before/after in one run (default: this checkout). KERNEL_STATS=1 also
+ * turn at each rate, for a before/after in one run (default: this checkout); an entry
+ * `/path|key: value;key: value` adds those lines under receivers.ebpf for that agent (a setting
+ * compared with its default: `.|ring_buffer_size: 16MiB`). KERNEL_STATS=1 also
  * prints the kernel ns per run of the agent's own programs over the load window (bpf_stats on for
  * the window; it adds a clock read or two per run to the load it measures).
  */
@@ -36,7 +38,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { PACKAGE_ROOT } from '../../src/pipeline/paths';
-import { procCpuSeconds, type Sink, startSink } from './sinks';
+import { procCpu, type Sink, startSink } from './sinks';
 import { destroyWorkDir, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from '../../test/harness/procs';
 
 const RATES = (process.env.RATES ?? '50000,100000,200000,400000').split(',').map(Number);
@@ -49,7 +51,11 @@ const EXPORTER_EXTRA = process.env.EXPORTER_EXTRA ?? '';
 const BIN = path.join(PACKAGE_ROOT, 'build', 'bench', 'receiver');
 const BPF_OBJECT = path.join(PACKAGE_ROOT, 'build', 'Release', 'obj', 'gen', 'ebpf_otel', 'ebpf_otel.bpf.o');
 const NODE = process.execPath;
-const AGENTS = (process.env.AGENTS ?? PACKAGE_ROOT).split(',').map((p) => path.resolve(p));
+/** Each agent: a checkout, and lines added under receivers.ebpf (after `|`, `;`-separated). */
+const AGENTS = (process.env.AGENTS ?? PACKAGE_ROOT).split(',');
+const agentRoot = (agent: string) => path.resolve(agent.split('|')[0]);
+const agentExtra = (agent: string) => (agent.split('|')[1] ?? '').split(';').join('\n');
+const agentLabel = (agent: string) => (agent.includes('|') ? agent.split('|')[1] : path.basename(agentRoot(agent)));
 const KERNEL_STATS = process.env.KERNEL_STATS === '1';
 const PROGRAMS = ['handle_exec', 'handle_exit', 'enter_openat', 'exit_openat', 'enter_connect', 'exit_connect'];
 /** A real file: every call walks its path, opens it and closes the fd. */
@@ -97,6 +103,8 @@ interface AgentResult {
   windowRecords: number;
   windowOpens: number;
   windowCpuSeconds: number;
+  /** Of which in user mode (the rest is the kernel working for the agent: syscalls, its TCP sends, page faults). */
+  windowUserSeconds: number;
   sinkCpuSeconds: number;
   idleRssMiB: number;
   peakRssMiB: number;
@@ -140,12 +148,12 @@ async function phaseC(rate: number): Promise<{ producer: ProducerResult; c: CRes
   }
 }
 
-function agentConfig(sinkAddress: string): string {
+function agentConfig(sinkAddress: string, receiverExtra: string): string {
   const indent = (text: string, n: number) => text.split('\n').filter(Boolean).map((l) => ' '.repeat(n) + l).join('\n');
   return `receivers:
   ebpf:
     events: [exec, exit, open, connect]
-${indent(RECEIVER_EXTRA, 4)}
+${indent(`${RECEIVER_EXTRA}\n${receiverExtra}`, 4)}
 processors:
   container_enrichment: {}
 exporters:
@@ -227,10 +235,11 @@ function progStats(ids: Map<string, number>): Map<string, { runs: number; ns: nu
   return new Map([...ids].map(([name, id]) => [name, { runs: byId.get(id)?.run_cnt ?? 0, ns: byId.get(id)?.run_time_ns ?? 0 }]));
 }
 
-async function phaseAgent(root: string, rate: number, sink: Sink): Promise<AgentResult> {
+async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<AgentResult> {
+  const root = agentRoot(variant);
   const dir = makeWorkDir('e2e-bench');
   const configPath = path.join(dir, 'agent.yaml');
-  writeFileSync(configPath, agentConfig(sink.address));
+  writeFileSync(configPath, agentConfig(sink.address, agentExtra(variant)));
   await sink.reset();
   const spawnedAt = Math.floor(Date.now() / 1000) - 1;
   const agent = spawnDaemon(NODE, [path.join(root, 'bin', 'ebpf-container-otel.js'), 'run', '--config', configPath], { logFile: path.join(dir, 'agent.log'), stdoutFile: path.join(dir, 'stdout'), cwd: root });
@@ -252,7 +261,7 @@ async function phaseAgent(root: string, rate: number, sink: Sink): Promise<Agent
     if (KERNEL_STATS) writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
     const k0 = progStats(ids);
     const m0 = await scrape(port);
-    const cpu0 = procCpuSeconds(agent.pid);
+    const cpu0 = procCpu(agent.pid);
     const sinkCpu0 = sink.cpuSeconds();
     const p = await runProducer(producer);
     const k1 = progStats(ids);
@@ -266,7 +275,7 @@ async function phaseAgent(root: string, rate: number, sink: Sink): Promise<Agent
       const m = await scrape(port);
       return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0 ? true : undefined;
     }, 60_000, 100);
-    const cpu1 = procCpuSeconds(agent.pid);
+    const cpu1 = procCpu(agent.pid);
     const sinkCpu = sink.cpuSeconds() - sinkCpu0;
     const m1 = await scrape(port);
     const peakRss = procStatusKiB(agent.pid, 'VmHWM');
@@ -290,12 +299,13 @@ async function phaseAgent(root: string, rate: number, sink: Sink): Promise<Agent
     }
     const otlp = stages.find((s) => s.component === 'exporters.otlp')!;
     return {
-      root,
+      root: variant,
       producer: p,
       kernelNs,
       windowRecords: received(m1) - received(m0),
       windowOpens: opens(m1) - opens(m0),
-      windowCpuSeconds: cpu1 - cpu0,
+      windowCpuSeconds: cpu1.user + cpu1.system - cpu0.user - cpu0.system,
+      windowUserSeconds: cpu1.user - cpu0.user,
       sinkCpuSeconds: sinkCpu,
       idleRssMiB: idleRss / 1024,
       peakRssMiB: peakRss / 1024,
@@ -364,7 +374,7 @@ async function main(): Promise<void> {
           console.log(
             [
               ''.padEnd(9),
-              AGENTS.length > 1 ? path.basename(root).slice(0, 5).padEnd(5) : 'agent',
+              AGENTS.length > 1 ? agentLabel(root).slice(0, 5).padEnd(5) : 'agent',
               fmt(r.producer.calls / r.producer.seconds).padStart(9),
               fmt(r.windowRecords).padStart(9),
               `${((r.delivered / Math.max(1, r.kernelAttempted)) * 100).toFixed(2)}%`.padStart(9),
@@ -373,7 +383,7 @@ async function main(): Promise<void> {
               (per * 1e6).toFixed(3).padStart(11),
               `${(per / cPer).toFixed(1)}x`.padStart(6),
               `${r.idleRssMiB.toFixed(0)}/${r.peakRssMiB.toFixed(0)}`.padStart(10),
-              AGENTS.length > 1 && root !== AGENTS[0] ? `  CPU/rec ${(per / firstPer).toFixed(2)}x of ${path.basename(AGENTS[0])}` : '',
+              AGENTS.length > 1 && root !== AGENTS[0] ? `  CPU/rec ${(per / firstPer).toFixed(2)}x of ${agentLabel(AGENTS[0])}` : '',
             ].join(' '),
           );
           if (r.kernelNs) {
@@ -388,8 +398,8 @@ async function main(): Promise<void> {
         for (const root of AGENTS) {
           const r = agents.get(root)!;
           summary.push(
-            `${fmt(rate / 1000)}k${AGENTS.length > 1 ? ` ${path.basename(root)}` : ''}: producer ${fmt(r.producer.calls)} calls (lag ${r.producer.lagMs} ms, its CPU ${r.producer.cpuSeconds.toFixed(2)} s), ` +
-              `window: ${fmt(r.windowRecords)} records (${fmt(r.windowOpens)} opens${r.windowRecords >= r.producer.calls ? `; ~${fmt(r.windowRecords - r.producer.calls)} not the producer's` : ''}), agent CPU ${r.windowCpuSeconds.toFixed(2)} s, ` +
+            `${fmt(rate / 1000)}k${AGENTS.length > 1 ? ` ${agentLabel(root)}` : ''}: producer ${fmt(r.producer.calls)} calls (lag ${r.producer.lagMs} ms, its CPU ${r.producer.cpuSeconds.toFixed(2)} s), ` +
+              `window: ${fmt(r.windowRecords)} records (${fmt(r.windowOpens)} opens${r.windowRecords >= r.producer.calls ? `; ~${fmt(r.windowRecords - r.producer.calls)} not the producer's` : ''}), agent CPU ${r.windowCpuSeconds.toFixed(2)} s (user ${r.windowUserSeconds.toFixed(2)} s: ${((r.windowUserSeconds / Math.max(1, r.windowRecords)) * 1e6).toFixed(3)} µs/record), ` +
               `sink CPU ${r.sinkCpuSeconds.toFixed(2)} s (${((r.sinkCpuSeconds / Math.max(1, r.windowRecords)) * 1e6).toFixed(3)} µs/record); ` +
               `whole life: kernel ${fmt(r.kernelAttempted)}, otlp sent ${fmt(r.exporterSent)}, sink ${fmt(r.delivered)}; C consumer CPU ${c!.c.cpuSeconds.toFixed(3)} s for ${fmt(c!.c.records)} records`,
           );

@@ -6,13 +6,19 @@ import { OtlpSink } from '../../test/harness/otlp-sink';
 
 const CLK_TCK = 100;
 
-/** utime + stime of a process, seconds. */
-export function procCpuSeconds(pid: number): number {
+/** utime and stime of a process, seconds. */
+export function procCpu(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command (which may contain spaces) start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 (1-based): indices 11 and 12 here.
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK };
+}
+
+/** utime + stime of a process, seconds. */
+export function procCpuSeconds(pid: number): number {
+  const c = procCpu(pid);
+  return c.user + c.system;
 }
 
 /** Where an exporter sends: a count of the records received, and the CPU the sink spent. */

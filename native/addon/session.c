@@ -60,7 +60,7 @@ static const struct program_spec PROGRAMS[] = {
 
 static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect", "throttle", "cgroup_mkdir", "cgroup_rmdir" };
 
-#define DEFAULT_RING_SIZE (32u << 20)
+#define DEFAULT_RING_SIZE (16u << 20)
 /* Probes only verify programs: a small ring keeps them cheap. */
 #define PROBE_RING_SIZE (64u << 10)
 #define DEFAULT_BATCH_RECORDS 8192

@@ -9,12 +9,12 @@ function config(user: unknown): EbpfReceiverConfig {
 }
 
 describe('ebpf receiver config', () => {
-  it('has valid defaults: all four event types, a 32 MiB ring, the host facts the kernel side needs', () => {
+  it('has valid defaults: all four event types, a 16 MiB ring, the host facts the kernel side needs', () => {
     const c = ebpfReceiverFactory.createDefaultConfig();
     expect(ebpfReceiverFactory.validate!(c)).toEqual([]);
     expect(toSessionOptions(c, 4242, HOST)).toMatchObject({
       events: ['exec', 'exit', 'open', 'connect'],
-      ringBufferSize: 32 * 1024 * 1024,
+      ringBufferSize: 16 * 1024 * 1024,
       denyPids: [4242],
       containersOnly: false,
       hostMntns: 4026531841,
