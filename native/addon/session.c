@@ -334,7 +334,13 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 
 	if (!skel)
 		return NULL;
-	skel->rodata->filter_pids = o->n_deny_pids > 0;
+	/* A few pids (the agent's own) are compared in the programs; a longer list goes to the hash. */
+	if (o->n_deny_pids <= DENY_PIDS_INLINE) {
+		for (uint32_t i = 0; i < o->n_deny_pids; i++)
+			skel->rodata->deny_pids_inline[i] = o->deny_pids[i];
+		skel->rodata->n_deny_pids_inline = o->n_deny_pids;
+	}
+	skel->rodata->filter_pids = o->n_deny_pids > DENY_PIDS_INLINE;
 	skel->rodata->filter_comms = o->n_deny_comms > 0;
 	skel->rodata->containers_only = o->containers_only;
 	skel->rodata->open_failed_only = o->open_failed_only;
@@ -633,17 +639,23 @@ static napi_value buffer_view(struct session *s, napi_value buffer, size_t bytes
 	return view;
 }
 
+/* A batch Buffer that took no record goes back to the pool. */
+static void unused_buffer(struct session *s, napi_value buffer)
+{
+	if (s->pool_n < POOL_MAX && napi_create_reference(s->env, buffer, 1, &s->pool[s->pool_n]) == napi_ok)
+		s->pool_n++;
+}
+
 /*
- * One batch: a first pass over the committed samples finds how many records
- * and bytes it takes (at most max_records and BATCH_BYTES), they are copied
- * into a batch Buffer, and the consumer position moves past them.
- * Returns 1 when the batch stopped at a limit (more may wait), 0 when it
- * took everything committed, -1 when the Buffer could not be made.
+ * One batch: the committed samples are copied into a batch Buffer, at most
+ * max_records records and BATCH_BYTES bytes, and the consumer position moves
+ * past them. Returns 1 when the batch stopped at a limit (more may wait), 0
+ * when it took everything committed, -1 when no Buffer could be had.
  */
 static int drain_batch(struct session *s)
 {
 	struct ring *r = &s->ring;
-	uint64_t cons = *r->consumer_pos, prod, pos, end;
+	uint64_t cons = *r->consumer_pos, prod, pos;
 	uint32_t count = 0, len, size, malformed = 0;
 	size_t bytes = 0;
 	bool full = false;
@@ -651,6 +663,10 @@ static int drain_batch(struct session *s)
 	uint8_t *out;
 
 	prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+	if (prod == cons)
+		return 0;
+	if (!batch_buffer(s, &buffer, &out))
+		return -1;
 	for (pos = cons; pos < prod; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
 		len = ring_sample_len(r, pos);
 		if (len & BPF_RINGBUF_BUSY_BIT)
@@ -658,44 +674,25 @@ static int drain_batch(struct session *s)
 		if (len & BPF_RINGBUF_DISCARD_BIT)
 			continue;
 		size = record_size(r, pos, len);
-		if (!size)
-			continue;
-		if (count == s->max_records || bytes + size > BATCH_BYTES) {
-			full = true;
-			break;
-		}
-		count++;
-		bytes += size;
-	}
-	end = pos;
-	if (!count) {
-		/* Only discarded or malformed samples (or none): consume them. */
-		for (pos = cons; pos < end; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
-			len = ring_sample_len(r, pos);
-			if (!(len & BPF_RINGBUF_DISCARD_BIT) && !record_size(r, pos, len))
-				s->malformed++;
-		}
-		__atomic_store_n(r->consumer_pos, (unsigned long)end, __ATOMIC_RELEASE);
-		return 0;
-	}
-	if (!batch_buffer(s, &buffer, &out))
-		return -1;
-	bytes = 0;
-	for (pos = cons; pos < end; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
-		len = ring_sample_len(r, pos);
-		if (len & BPF_RINGBUF_DISCARD_BIT)
-			continue;
-		size = record_size(r, pos, len);
 		if (!size) {
 			malformed++;
 			continue;
 		}
+		if (count == s->max_records || bytes + size > BATCH_BYTES) {
+			full = true;
+			break;
+		}
 		ring_copy(r, out + bytes, pos + BPF_RINGBUF_HDR_SZ, size);
 		bytes += size;
+		count++;
 	}
 	/* The samples are ours now: the kernel may reuse their space. */
-	__atomic_store_n(r->consumer_pos, (unsigned long)end, __ATOMIC_RELEASE);
+	__atomic_store_n(r->consumer_pos, (unsigned long)pos, __ATOMIC_RELEASE);
 	s->malformed += malformed;
+	if (!count) {
+		unused_buffer(s, buffer);
+		return 0;
+	}
 	s->batches++;
 	s->records += count;
 	s->bytes += bytes;
@@ -1066,7 +1063,7 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		throw_error(env, "%s", err);
 		goto fail;
 	}
-	for (uint32_t i = 0; i < o->n_deny_pids; i++) {
+	for (uint32_t i = 0; o->n_deny_pids > DENY_PIDS_INLINE && i < o->n_deny_pids; i++) {
 		__u8 one = 1;
 
 		bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.deny_pids), &o->deny_pids[i], &one, BPF_ANY);

@@ -16,6 +16,10 @@
 
 /* Set by the loader before load (rodata): the verifier prunes disabled filters. */
 const volatile bool filter_pids __weak = false;
+/* The first few denied pids (the agent's own, with exclude_self) are compared
+ * in the program: a constant compare instead of a hash lookup per event. */
+const volatile __u32 deny_pids_inline[DENY_PIDS_INLINE] __weak = {};
+const volatile __u32 n_deny_pids_inline __weak = 0;
 const volatile bool filter_comms __weak = false;
 const volatile bool containers_only __weak = false;
 const volatile bool open_failed_only __weak = false;
@@ -125,10 +129,14 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 /* True when the current task passes the configured filters; counts it otherwise. */
 static __always_inline bool pass_filters(__u32 type)
 {
-	if (filter_pids) {
+	if (n_deny_pids_inline || filter_pids) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-		if (bpf_map_lookup_elem(&deny_pids, &tgid))
+#pragma unroll
+		for (int i = 0; i < DENY_PIDS_INLINE; i++)
+			if (i < n_deny_pids_inline && deny_pids_inline[i] == tgid)
+				goto filtered;
+		if (filter_pids && bpf_map_lookup_elem(&deny_pids, &tgid))
 			goto filtered;
 	}
 	if (filter_comms) {

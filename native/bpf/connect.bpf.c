@@ -36,13 +36,15 @@ struct sockaddr_user {
 
 static __always_inline __u16 socket_type(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	/* task → files → fdt by plain loads through the BTF task pointer; the
+	 * fd slot and what hangs off it by helper reads (an index into a BTF
+	 * pointer is not allowed). */
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
 	struct file **fds;
 	struct file *file = NULL;
 	struct socket *sock;
 
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return 0;
 	fds = BPF_CORE_READ(fdt, fd);
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);

@@ -8,6 +8,7 @@ SEC("tp/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task;
+	struct mm_struct *mm;
 	struct exec_event *e;
 	unsigned long arg_start, arg_end;
 	__u32 filename_off, filename_len;
@@ -23,14 +24,17 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 		return 0;
 	}
 
-	filename_off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xFFFF;
+	/* The tracepoint's own record: a direct (CO-RE relocated) load, no helper. */
+	filename_off = __builtin_preserve_access_index(ctx->__data_loc_filename) & 0xFFFF;
 	n = bpf_probe_read_kernel_str(e->data, MAX_FILENAME_LEN, (void *)ctx + filename_off);
 	filename_len = n > 0 ? n - 1 : 0; /* without the NUL */
 	filename_len &= MAX_FILENAME_LEN - 1;
 
-	task = (struct task_struct *)bpf_get_current_task();
-	arg_start = BPF_CORE_READ(task, mm, arg_start);
-	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	/* Plain loads through the BTF task pointer, not a helper call per hop (as fill_header). */
+	task = bpf_get_current_task_btf();
+	mm = task->mm;
+	arg_start = mm->arg_start;
+	arg_end = mm->arg_end;
 	args_len = arg_end > arg_start ? arg_end - arg_start : 0;
 	if (args_len > exec_args_max) {
 		args_len = exec_args_max;

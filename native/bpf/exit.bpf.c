@@ -11,7 +11,7 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 	int code;
 
 	if (bpf_core_field_exists(ctx->group_dead)) {
-		if (!BPF_CORE_READ(ctx, group_dead))
+		if (!__builtin_preserve_access_index(ctx->group_dead))
 			return 0;
 	} else if ((__u32)pid_tgid != pid_tgid >> 32) {
 		return 0;
@@ -23,12 +23,13 @@ int handle_exit(struct trace_event_raw_sched_process_exit *ctx)
 		count(EVENT_EXIT, COUNT_DROPPED);
 		return 0;
 	}
-	task = (struct task_struct *)bpf_get_current_task();
+	/* Plain loads through the BTF task pointer; the header's clock read is the exit time. */
+	task = bpf_get_current_task_btf();
 	fill_header(&e->hdr, EVENT_EXIT, sizeof(*e));
-	code = BPF_CORE_READ(task, exit_code);
+	code = task->exit_code;
 	e->exit_code = (code >> 8) & 0xff;
 	e->exit_signal = code & 0x7f;
-	e->duration_ns = bpf_ktime_get_boot_ns() - BPF_CORE_READ(task, group_leader, start_boottime);
+	e->duration_ns = e->hdr.ts_boot_ns - task->group_leader->start_boottime;
 	submit(e, EVENT_EXIT);
 	return 0;
 }

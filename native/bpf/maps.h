@@ -26,6 +26,8 @@ struct container_value {
 };
 
 #define DENY_PIDS_MAX 1024
+/* Denied pids compared in the programs themselves; more go to the deny_pids hash. */
+#define DENY_PIDS_INLINE 4
 #define DENY_COMMS_MAX 256
 /* Containers whose verdict (traced or not) the kernel holds, by cgroup id. */
 #define VERDICTS_MAX 16384

@@ -431,4 +431,27 @@ describeBpf('eBPF receiver: pid and comm deny lists (kernel-side)', () => {
       await receiver.shutdown();
     }
   });
+
+  it('a list longer than the programs compare inline (4 pids) goes to the hash: still dropped in the kernel', async () => {
+    const denied = start('sh', ['-c', 'read line; exit 6'], 'pipe');
+    const collector = new Collector();
+    const settings = testSettings('receivers.ebpf/deny-many');
+    // Pids that are surely free (above pid_max's default) ahead of the real one, with exclude_self: 7 in all.
+    const others = [4194305, 4194306, 4194307, 4194308, 4194309];
+    const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'], filters: { deny_pids: [...others, denied.pid] } }), settings, collector);
+    await receiver.start();
+    try {
+      const deniedPid = collector.track(denied.pid);
+      denied.stdin!.end('go\n');
+      await exited(denied);
+      const allowed = start('sh', ['-c', 'exit 9']);
+      const allowedPid = collector.track(allowed.pid);
+      await collector.waitFor('exit of the allowed sh', (r) => r.type === 'exit' && r.tgid === allowedPid);
+      expect(collector.records.filter((r) => r.tgid === deniedPid)).toEqual([]);
+      const stats = (receiver as unknown as { stats(): { exit: { filtered: number } } }).stats();
+      expect(stats.exit.filtered).toBeGreaterThan(0);
+    } finally {
+      await receiver.shutdown();
+    }
+  });
 });
