@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { visitFields } from './proto-reader';
 
 /**
  * gRPC codes the OTLP specification calls retryable. RESOURCE_EXHAUSTED is
@@ -60,53 +61,24 @@ function retryInfoDelayMs(e: GrpcLikeError): number | undefined {
 
 /** Minimal wire reader for google.rpc.Status → details (Any) → RetryInfo.retry_delay (Duration). */
 function parseRetryInfo(buf: Buffer): number | undefined {
-  const fields = (b: Buffer, visit: (field: number, wire: number, value: number, start: number, end: number) => void) => {
-    let p = 0;
-    const varint = () => {
-      let v = 0;
-      let mul = 1;
-      let byte: number;
-      do {
-        if (p >= b.length) throw new Error('truncated');
-        byte = b[p++];
-        v += (byte & 127) * mul;
-        mul *= 128;
-      } while (byte & 128);
-      return v;
-    };
-    while (p < b.length) {
-      const key = varint();
-      const wire = key & 7;
-      const field = Math.floor(key / 8);
-      if (wire === 0) visit(field, wire, varint(), 0, 0);
-      else if (wire === 2) {
-        const len = varint();
-        if (p + len > b.length) throw new Error('truncated');
-        visit(field, wire, 0, p, p + len);
-        p += len;
-      } else if (wire === 1) p += 8;
-      else if (wire === 5) p += 4;
-      else throw new Error('bad wire type');
-    }
-  };
   let delay: number | undefined;
-  fields(buf, (field, wire, _v, start, end) => {
+  visitFields(buf, (field, wire, _v, start, end) => {
     if (field !== 3 || wire !== 2) return;
     const any = buf.subarray(start, end);
     let typeUrl = '';
     let value: Buffer | undefined;
-    fields(any, (f, w, _x, s, e) => {
+    visitFields(any, (f, w, _x, s, e) => {
       if (f === 1 && w === 2) typeUrl = any.toString('utf8', s, e);
       if (f === 2 && w === 2) value = any.subarray(s, e);
     });
     if (!typeUrl.endsWith('/google.rpc.RetryInfo') || !value) return;
     const info = value;
-    fields(info, (f, w, _x, s, e) => {
+    visitFields(info, (f, w, _x, s, e) => {
       if (f !== 1 || w !== 2) return;
       let seconds = 0;
       let nanos = 0;
       const duration = info.subarray(s, e);
-      fields(duration, (df, dw, v) => {
+      visitFields(duration, (df, dw, v) => {
         if (df === 1 && dw === 0) seconds = v;
         if (df === 2 && dw === 0) nanos = v;
       });

@@ -1,6 +1,7 @@
 import * as http2 from 'node:http2';
 import * as zlib from 'node:zlib';
 import { status } from '@grpc/grpc-js';
+import { visitFields } from './proto-reader';
 
 /**
  * Where and how to send: the OTLP/gRPC options after config and environment
@@ -298,40 +299,11 @@ export class GrpcUnaryTransport {
 export function partialSuccess(response: Buffer | undefined): { rejected: number; message: string } {
   const out = { rejected: 0, message: '' };
   if (!response) return out;
-  const fields = (b: Buffer, visit: (field: number, wire: number, value: number, start: number, end: number) => void) => {
-    let p = 0;
-    const varint = () => {
-      let v = 0;
-      let mul = 1;
-      let byte: number;
-      do {
-        if (p >= b.length) throw new Error('truncated');
-        byte = b[p++];
-        v += (byte & 127) * mul;
-        mul *= 128;
-      } while (byte & 128);
-      return v;
-    };
-    while (p < b.length) {
-      const key = varint();
-      const wire = key & 7;
-      const field = Math.floor(key / 8);
-      if (wire === 0) visit(field, wire, varint(), 0, 0);
-      else if (wire === 2) {
-        const len = varint();
-        if (p + len > b.length) throw new Error('truncated');
-        visit(field, wire, 0, p, p + len);
-        p += len;
-      } else if (wire === 1) p += 8;
-      else if (wire === 5) p += 4;
-      else throw new Error('bad wire type');
-    }
-  };
   try {
-    fields(response, (field, wire, _v, start, end) => {
+    visitFields(response, (field, wire, _v, start, end) => {
       if (field !== 1 || wire !== 2) return;
       const partial = response.subarray(start, end);
-      fields(partial, (f, w, v, s, e) => {
+      visitFields(partial, (f, w, v, s, e) => {
         if (f === 1 && w === 0) out.rejected = v;
         if (f === 2 && w === 2) out.message = partial.toString('utf8', s, e);
       });
