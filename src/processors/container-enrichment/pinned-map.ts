@@ -45,7 +45,7 @@ export function infoFromEntry(entry: ContainersMapEntry): ContainerInfo {
  * entry, and the old container's exit, seen later, leaves it alone.
  */
 export class PinnedMapWriter {
-  private readonly owners = new Map<number, string>();
+  /** What we wrote per mntns; its containerId is the entry's owner. */
   private readonly written = new Map<number, ContainersMapEntry>();
 
   constructor(
@@ -55,17 +55,16 @@ export class PinnedMapWriter {
   ) {}
 
   get size(): number {
-    return this.owners.size;
+    return this.written.size;
   }
 
   /** `info`'s processes run in `mntns`; written unless the entry already says so. */
   put(mntns: number, info: ContainerInfo): void {
     const entry = entryOf(mntns, info);
     const before = this.written.get(mntns);
-    if (before && this.owners.get(mntns) === info.id && sameEntry(before, entry)) return;
+    if (before && sameEntry(before, entry)) return;
     try {
       this.map.update(entry);
-      this.owners.set(mntns, info.id);
       this.written.set(mntns, entry);
     } catch (err) {
       this.counters.mapErrors.update++;
@@ -79,8 +78,7 @@ export class PinnedMapWriter {
 
   /** The container `id` exited: its entry goes, unless another container owns the inode by now. */
   release(mntns: number, id: string): void {
-    if (this.owners.get(mntns) !== id) return;
-    this.owners.delete(mntns);
+    if (this.written.get(mntns)?.containerId !== id) return;
     this.written.delete(mntns);
     try {
       this.map.delete(mntns);
@@ -111,7 +109,6 @@ export class PinnedMapWriter {
         this.counters.mapErrors.delete++;
       }
     }
-    this.owners.clear();
     this.written.clear();
     for (const [mntns, info] of want) this.put(mntns, info);
   }
