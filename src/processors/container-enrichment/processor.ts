@@ -253,8 +253,7 @@ export class ContainerEnrichmentProcessor implements Processor {
    */
   private resolve(cgroupId: number, pid: number): Known | null | undefined | 'full' {
     const { hierarchy } = this.deps.cgroups;
-    const text = this.deps.proc.cgroup(pid);
-    const cgroupPath = text === undefined ? undefined : cgroupPathIn(text, hierarchy.hierarchyId);
+    const cgroupPath = this.cgroupPathOf(pid);
     // The process may have moved since the record: only a path that still has the record's id counts.
     if (cgroupPath !== undefined && (!hierarchy.mountPath || this.deps.cgroups.idOf(cgroupPath) === cgroupId)) {
       const result = this.index.addCgroup(cgroupId, cgroupPath);
@@ -268,6 +267,12 @@ export class ContainerEnrichmentProcessor implements Processor {
     }
     this.scheduleRescan();
     return undefined;
+  }
+
+  /** `pid`'s cgroup in the container hierarchy, from procfs; undefined when the process is gone. */
+  private cgroupPathOf(pid: number): string | undefined {
+    const text = this.deps.proc.cgroup(pid);
+    return text === undefined ? undefined : cgroupPathIn(text, this.deps.cgroups.hierarchy.hierarchyId);
   }
 
   private warnIndexFull(cgroupPath: string): undefined {
@@ -382,8 +387,7 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   /** A container the runtime knows, in a cgroup whose path did not name it (a custom cgroup parent). */
   private attachByPid(known: Known, pid: number): void {
-    const text = pid > 0 ? this.deps.proc.cgroup(pid) : undefined;
-    const cgroupPath = text === undefined ? undefined : cgroupPathIn(text, this.deps.cgroups.hierarchy.hierarchyId);
+    const cgroupPath = pid > 0 ? this.cgroupPathOf(pid) : undefined;
     const cgroupId = cgroupPath === undefined ? undefined : this.deps.cgroups.idOf(cgroupPath);
     if (cgroupId !== undefined && cgroupPath !== undefined && cgroupPath !== '/') this.index.attachCgroup(cgroupId, cgroupPath, known);
   }
