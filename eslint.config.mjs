@@ -6,7 +6,15 @@ import tseslint from 'typescript-eslint';
 const componentBoundaries = (self, others) => ({
   files: [`src/${self}/**/*.ts`],
   rules: {
-    'no-restricted-imports': ['error', { patterns: others.map((o) => ({ group: [`**/${o}/*`, `**/${o}`], message: `src/${self} must not depend on src/${o}: share through src/events, src/pipeline or src/host` })) }],
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: others.map((o) => ({
+          group: [`**/${o}/*`, `**/${o}`],
+          message: `src/${self} must not depend on src/${o}: share through src/events, src/pipeline or src/host`,
+        })),
+      },
+    ],
   },
 });
 
@@ -28,7 +36,17 @@ export default tseslint.config(
   {
     files: ['src/events/**/*.ts', 'src/pipeline/**/*.ts', 'src/host/**/*.ts', 'src/native/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/receivers/*', '**/processors/*', '**/exporters/*', '**/cli/*', '**/doctor/*'], message: 'the shared layers must not depend on a component' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/receivers/*', '**/processors/*', '**/exporters/*', '**/cli/*', '**/doctor/*'],
+              message: 'the shared layers must not depend on a component',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -37,7 +55,10 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -22,10 +22,10 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Build and run: compiler, BPF toolchain, libbpf.
 BUILD_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3)
-# Tests: real container daemons from Debian, a busybox image source, Prometheus,
+# Tests: clang-format for `npm run lint`, real container daemons from Debian, a busybox image source, Prometheus,
 # and containerd's upstream protos to check ours against; debootstrap makes the agent image's
 # base images where no registry is reachable (scripts/image.sh).
-TEST_PACKAGES=(containerd runc docker.io podman crun conmon lxc lxc-templates uidmap busybox-static
+TEST_PACKAGES=(clang-format containerd runc docker.io podman crun conmon lxc lxc-templates uidmap busybox-static
   prometheus golang-github-containerd-containerd-dev iproute2 procps debootstrap)
 # Kernel matrix (test/vm): qemu boots Debian's kernel packages; kmod, xz and zstd build the initramfs.
 KERNEL_PACKAGES=(qemu-system-x86 busybox-static kmod xz-utils zstd)

@@ -120,7 +120,9 @@ function lines(child: ChildProcess): AsyncIterableIterator<string> {
 }
 
 function startProducer(rate: number): ChildProcess {
-  return spawn(path.join(BIN, 'producer'), [String(SECONDS), String(THREADS), TARGET, String(rate)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return spawn(path.join(BIN, 'producer'), [String(SECONDS), String(THREADS), TARGET, String(rate)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
 }
 
 async function runProducer(producer: ChildProcess): Promise<ProducerResult> {
@@ -133,7 +135,10 @@ async function runProducer(producer: ChildProcess): Promise<ProducerResult> {
 
 async function phaseC(rate: number): Promise<{ producer: ProducerResult; c: CResult }> {
   const producer = startProducer(rate);
-  const consumer = spawn(path.join(BIN, 'c_consumer'), [BPF_OBJECT], { env: { ...process.env, PRODUCER_PID: String(producer.pid) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const consumer = spawn(path.join(BIN, 'c_consumer'), [BPF_OBJECT], {
+    env: { ...process.env, PRODUCER_PID: String(producer.pid) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const out = lines(consumer);
     const ready = await out.next();
@@ -149,7 +154,12 @@ async function phaseC(rate: number): Promise<{ producer: ProducerResult; c: CRes
 }
 
 function agentConfig(sinkAddress: string, receiverExtra: string): string {
-  const indent = (text: string, n: number) => text.split('\n').filter(Boolean).map((l) => ' '.repeat(n) + l).join('\n');
+  const indent = (text: string, n: number) =>
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => ' '.repeat(n) + l)
+      .join('\n');
   return `receivers:
   ebpf:
     events: [exec, exit, open, connect]
@@ -242,16 +252,25 @@ async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<Ag
   writeFileSync(configPath, agentConfig(sink.address, agentExtra(variant)));
   await sink.reset();
   const spawnedAt = Math.floor(Date.now() / 1000) - 1;
-  const agent = spawnDaemon(NODE, [path.join(root, 'bin', 'ebpf-container-otel.js'), 'run', '--config', configPath], { logFile: path.join(dir, 'agent.log'), stdoutFile: path.join(dir, 'stdout'), cwd: root });
+  const agent = spawnDaemon(NODE, [path.join(root, 'bin', 'ebpf-container-otel.js'), 'run', '--config', configPath], {
+    logFile: path.join(dir, 'agent.log'),
+    stdoutFile: path.join(dir, 'stdout'),
+    cwd: root,
+  });
   let exited = false;
   void agent.exited.then(() => (exited = true));
   try {
-    const port = await waitFor('the agent to serve /metrics', () => {
-      if (exited) throw new Error(`agent exited:\n${log(agent)}`);
-      const text = log(agent);
-      const m = /serving Prometheus metrics on http:\/\/[^:]+:(\d+)\/metrics/.exec(text);
-      return m && text.includes('running; Ctrl-C to stop') ? Number(m[1]) : undefined;
-    }, 60_000, 50);
+    const port = await waitFor(
+      'the agent to serve /metrics',
+      () => {
+        if (exited) throw new Error(`agent exited:\n${log(agent)}`);
+        const text = log(agent);
+        const m = /serving Prometheus metrics on http:\/\/[^:]+:(\d+)\/metrics/.exec(text);
+        return m && text.includes('running; Ctrl-C to stop') ? Number(m[1]) : undefined;
+      },
+      60_000,
+      50,
+    );
     // Let start-up work (runtime lists, the first cgroup walk) settle before the idle reading.
     await new Promise((r) => setTimeout(r, 2000));
     const idleRss = procStatusKiB(agent.pid, 'VmRSS');
@@ -271,15 +290,23 @@ async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<Ag
       : undefined;
     // The exporter's batch delay (200 ms) and requests in flight: done when nothing is queued.
     await new Promise((r) => setTimeout(r, 1000));
-    await waitFor('the agent to drain', async () => {
-      const m = await scrape(port);
-      return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0 ? true : undefined;
-    }, 60_000, 100);
+    await waitFor(
+      'the agent to drain',
+      async () => {
+        const m = await scrape(port);
+        return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0
+          ? true
+          : undefined;
+      },
+      60_000,
+      100,
+    );
     const cpu1 = procCpu(agent.pid);
     const sinkCpu = sink.cpuSeconds() - sinkCpu0;
     const m1 = await scrape(port);
     const peakRss = procStatusKiB(agent.pid, 'VmHWM');
-    const received = (m: Map<string, number>) => sum(m, 'ebpf_container_otel_records_received_total', (l) => l.includes('component="receivers.ebpf"'));
+    const received = (m: Map<string, number>) =>
+      sum(m, 'ebpf_container_otel_records_received_total', (l) => l.includes('component="receivers.ebpf"'));
     const opens = (m: Map<string, number>) => sum(m, 'ebpf_container_otel_bpf_events_produced_total', (l) => l.includes('event="open"'));
     await stopDaemon(agent, 'SIGINT', 30_000);
     await agent.exited;
@@ -329,7 +356,10 @@ async function main(): Promise<void> {
   const sink = await startSink();
   console.log(
     `whole-agent benchmark: ${RATES.map((r) => `${r / 1000}k`).join(', ')} opens/s x ${SECONDS} s, producer ${THREADS} thread(s) of open+close ${JSON.stringify(TARGET)}, ` +
-      `node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `node ${process.version}, ${os.cpus().length} CPUs, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   console.log(
     'rate      phase  calls/s   records  delivered  dropped (by reason)              chain: kernel = sink + dropped  CPU µs/rec  vs C  idle/peak RSS MiB',
@@ -370,7 +400,11 @@ async function main(): Promise<void> {
           const droppedTotal = Object.values(r.dropped).reduce((x, y) => x + y, 0);
           const chainOk = r.kernelAttempted === r.delivered + droppedTotal;
           const per = r.windowCpuSeconds / Math.max(1, r.windowRecords);
-          const reasons = Object.entries(r.dropped).filter(([, n]) => n > 0).map(([k2, n]) => `${k2} ${n}`).join(', ') || '0';
+          const reasons =
+            Object.entries(r.dropped)
+              .filter(([, n]) => n > 0)
+              .map(([k2, n]) => `${k2} ${n}`)
+              .join(', ') || '0';
           console.log(
             [
               ''.padEnd(9),
@@ -388,7 +422,10 @@ async function main(): Promise<void> {
           );
           if (r.kernelNs) {
             const ns = r.kernelNs;
-            const pair = (a2: string, b: string) => (ns[a2] !== undefined && ns[b] !== undefined ? `${(ns[a2] + ns[b]).toFixed(0)} ns (${ns[a2].toFixed(0)} + ${ns[b].toFixed(0)})` : 'n/a');
+            const pair = (a2: string, b: string) =>
+              ns[a2] !== undefined && ns[b] !== undefined
+                ? `${(ns[a2] + ns[b]).toFixed(0)} ns (${ns[a2].toFixed(0)} + ${ns[b].toFixed(0)})`
+                : 'n/a';
             console.log(
               `${''.padEnd(16)}kernel ns/run over the load: open ${pair('enter_openat', 'exit_openat')}, connect ${pair('enter_connect', 'exit_connect')}, ` +
                 `exec ${ns.handle_exec?.toFixed(0) ?? 'n/a'}, exit ${ns.handle_exit?.toFixed(0) ?? 'n/a'}`,
@@ -410,7 +447,12 @@ async function main(): Promise<void> {
     sink.stop();
   }
   console.log(summary.join('\n'));
-  console.log(`load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().catch((err: Error) => {

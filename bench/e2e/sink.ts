@@ -56,7 +56,10 @@ function countLogRecords(buf: Buffer, start: number, end: number, depth: number)
 }
 
 function fail(stream: http2.ServerHttp2Stream, code: number, message: string): void {
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) },
+    { endStream: true },
+  );
 }
 
 const server = http2.createServer({ settings: { initialWindowSize: WINDOW_BYTES }, maxSessionMemory: 1024 });
@@ -76,7 +79,7 @@ server.on('stream', (stream, headers) => {
     const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
     let n = 0;
     try {
-      for (let p = 0; p + 5 <= body.length; ) {
+      for (let p = 0; p + 5 <= body.length;) {
         const size = body.readUInt32BE(p + 1);
         if (body[p] !== 0) throw new Error('compressed request (this sink counts uncompressed ones only)');
         n += countLogRecords(body, p + 5, p + 5 + size, 0);

@@ -45,7 +45,16 @@ function hitBatch(clock: BootClock): EventBatch {
   const specs: RecordSpec[] = [];
   for (let i = 0; i < BATCH; i++) {
     const k = (i * 7919) % CONTAINERS;
-    specs.push({ type: 'exec', tsBootNs: BigInt(i), pid: 10_000 + k, mntns: 4026540000 + k, cgroupId: CGROUP_BASE + k, comm: 'sh', filename: '/bin/sh', args: ['sh', '-c', 'true'] });
+    specs.push({
+      type: 'exec',
+      tsBootNs: BigInt(i),
+      pid: 10_000 + k,
+      mntns: 4026540000 + k,
+      cgroupId: CGROUP_BASE + k,
+      comm: 'sh',
+      filename: '/bin/sh',
+      args: ['sh', '-c', 'true'],
+    });
   }
   return EventBatch.parse(encodeRecords(specs), clock).batch;
 }
@@ -96,23 +105,46 @@ async function main(): Promise<void> {
   const config = resolveConfig(mergeDefaults(createDefaultConfig(), { pinned_map: { write: false, read_path: '/nonexistent' } }));
   const processor = new ContainerEnrichmentProcessor(
     config,
-    { id: 'processors.container_enrichment', logger, metrics: new Registry(), stage: new StageCounters('bench'), host: { hostname: 'bench', nodeName: '' }, clock },
+    {
+      id: 'processors.container_enrichment',
+      logger,
+      metrics: new Registry(),
+      stage: new StageCounters('bench'),
+      host: { hostname: 'bench', nodeName: '' },
+      clock,
+    },
     sink,
     {
       runtimeClients: () => [runtime],
       proc: { mntns: () => undefined, cgroup: () => undefined, hostMntns: () => HOST_MNTNS },
-      cgroups: { hierarchy: { controller: 'unified', subsysIndex: undefined, hierarchyId: 0, mountPath: '' }, walk: () => new Map(), idOf: () => undefined },
-      maps: { open: () => { throw new Error('unused'); }, create: () => { throw new Error('unused'); }, unpin: () => undefined, exists: () => false },
+      cgroups: {
+        hierarchy: { controller: 'unified', subsysIndex: undefined, hierarchyId: 0, mountPath: '' },
+        walk: () => new Map(),
+        idOf: () => undefined,
+      },
+      maps: {
+        open: () => {
+          throw new Error('unused');
+        },
+        create: () => {
+          throw new Error('unused');
+        },
+        unpin: () => undefined,
+        exists: () => false,
+      },
       now: Date.now,
     },
   );
   await processor.start();
   await processor.consumeLogs(mkdirBatch(clock));
   const index = processor.index;
-  while (Array.from({ length: CONTAINERS }, (_, k) => index.get(idOf(k))).some((k) => !k?.described)) await new Promise((r) => setTimeout(r, 5));
+  while (Array.from({ length: CONTAINERS }, (_, k) => index.get(idOf(k))).some((k) => !k?.described))
+    await new Promise((r) => setTimeout(r, 5));
   const batch = hitBatch(clock);
 
-  console.log(`enrichment lookups: ${CONTAINERS} containers indexed, batches of ${BATCH} records, ${SECONDS}s per case, node ${process.version}`);
+  console.log(
+    `enrichment lookups: ${CONTAINERS} containers indexed, batches of ${BATCH} records, ${SECONDS}s per case, node ${process.version}`,
+  );
   let found = 0;
   await rate('index.lookup(batch.cgroupId(i)) (bare)', BATCH, () => {
     for (let i = 0; i < BATCH; i++) if (index.lookup(batch.cgroupId(i))) found++;

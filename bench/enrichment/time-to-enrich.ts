@@ -40,7 +40,14 @@ const CGROUP_PARENT = `ebpf-otel-bench-${process.pid}`;
 const CGROUP_DIR = path.join(HIERARCHY.mountPath, CGROUP_PARENT);
 
 function settings(id: string, registry: Registry, clock: BootClock): ComponentSettings {
-  return { id, logger: createLogger('error', id), metrics: registry, stage: new StageCounters(id), host: { hostname: 'bench', nodeName: '' }, clock };
+  return {
+    id,
+    logger: createLogger('error', id),
+    metrics: registry,
+    stage: new StageCounters(id),
+    host: { hostname: 'bench', nodeName: '' },
+    clock,
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -48,7 +55,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const fmt = (xs: number[]) =>
-  xs.length ? `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${xs[xs.length - 1].toFixed(2)} ms` : 'n/a';
+  xs.length
+    ? `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms, max ${xs[xs.length - 1].toFixed(2)} ms`
+    : 'n/a';
 
 /** A: one process at a time, each in a fresh mount namespace and a cgroup named by a 64-hex id, announced as the kernel would. */
 async function processorAlone(): Promise<number[]> {
@@ -74,8 +83,21 @@ async function processorAlone(): Promise<number[]> {
   const processor = new ContainerEnrichmentProcessor(config, settings('processors.container_enrichment', new Registry(), clock), out, {
     runtimeClients: () => [runtime],
     proc: createProcFs('/proc', logger),
-    cgroups: { hierarchy: HIERARCHY, walk: () => walkCgroups(HIERARCHY.mountPath, 200_000), idOf: (p) => cgroupIdOf(HIERARCHY.mountPath, p) },
-    maps: { open: () => { throw new Error('unused'); }, create: () => { throw new Error('unused'); }, unpin: () => undefined, exists: () => false },
+    cgroups: {
+      hierarchy: HIERARCHY,
+      walk: () => walkCgroups(HIERARCHY.mountPath, 200_000),
+      idOf: (p) => cgroupIdOf(HIERARCHY.mountPath, p),
+    },
+    maps: {
+      open: () => {
+        throw new Error('unused');
+      },
+      create: () => {
+        throw new Error('unused');
+      },
+      unpin: () => undefined,
+      exists: () => false,
+    },
     now: Date.now,
   });
   await processor.start();
@@ -97,7 +119,19 @@ async function processorAlone(): Promise<number[]> {
       mkdirSync(`${CGROUP_DIR}/${id}`);
       const cgroupId = statSync(`${CGROUP_DIR}/${id}`).ino;
       writeFileSync(`${CGROUP_DIR}/${id}/cgroup.procs`, String(pid));
-      infos.set(id, { id, name: `bench-${k}`, runtime: 'docker', state: 'running', pid, mntns: 0, cgroupPath: '', image: { name: 'busybox', id: '', digest: '' }, labels: {}, sandbox: false, startedAt: '' });
+      infos.set(id, {
+        id,
+        name: `bench-${k}`,
+        runtime: 'docker',
+        state: 'running',
+        pid,
+        mntns: 0,
+        cgroupPath: '',
+        image: { name: 'busybox', id: '', digest: '' },
+        labels: {},
+        sandbox: false,
+        startedAt: '',
+      });
       const ts = clock.bootNowNs();
       const { batch } = EventBatch.parse(
         encodeRecords([
@@ -115,7 +149,9 @@ async function processorAlone(): Promise<number[]> {
   } finally {
     await processor.shutdown();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await Promise.all(
+      children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+    );
     for (const id of infos.keys()) rmdirSync(`${CGROUP_DIR}/${id}`);
     rmdirSync(CGROUP_DIR);
   }
@@ -147,10 +183,20 @@ async function main(): Promise<void> {
       },
     };
     const config = mergeDefaults(containerEnrichmentProcessorFactory.createDefaultConfig(), {
-      runtimes: { containerd: { socket: h.socket, namespaces: ['default'] }, cri: { enabled: false }, docker: { enabled: false }, podman: { enabled: false }, lxc: { enabled: false } },
+      runtimes: {
+        containerd: { socket: h.socket, namespaces: ['default'] },
+        cri: { enabled: false },
+        docker: { enabled: false },
+        podman: { enabled: false },
+        lxc: { enabled: false },
+      },
       pinned_map: { write_path: `${PIN_DIR}/containers`, read_path: `${PIN_DIR}/no-source` },
     });
-    processor = containerEnrichmentProcessorFactory.create(config, settings('processors.container_enrichment', registry, clock), out) as ContainerEnrichmentProcessor;
+    processor = containerEnrichmentProcessorFactory.create(
+      config,
+      settings('processors.container_enrichment', registry, clock),
+      out,
+    ) as ContainerEnrichmentProcessor;
     const index = processor.index;
     const p = processor;
     // Sees each record before the processor does: the arrival of a record whose container is not described yet.
@@ -206,7 +252,9 @@ async function main(): Promise<void> {
     held.sort((a, b) => a - b);
     console.log(`  B. end to end, containerd containers started back-to-back (0 when the runtime had described it first): ${fmt(all)}`);
     console.log(`     of which the first record came before the runtime's description (held, ${held.length}/${all.length}): ${fmt(held)}`);
-    console.log(`     never enriched: ${missing}; records without full metadata (whole machine): ${JSON.stringify(processor.counters.withoutMetadata)}`);
+    console.log(
+      `     never enriched: ${missing}; records without full metadata (whole machine): ${JSON.stringify(processor.counters.withoutMetadata)}`,
+    );
     const p99 = (xs: number[]) => (xs.length ? percentile(xs, 99) : Infinity);
     console.log(`target p99 < 20 ms: A ${p99(alone) < 20 ? 'met' : 'NOT met'}, B ${p99(all) < 20 && missing === 0 ? 'met' : 'NOT met'}`);
     for (const id of ids) {

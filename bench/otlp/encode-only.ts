@@ -14,10 +14,30 @@ const specs: RecordSpec[] = [];
 for (let seq = 0; seq < 1024; seq++) {
   const common = { tsBootNs: process.hrtime.bigint(), pid: 1000 + seq, ppid: 1, uid: 1000, mntns: 1, cgroupId: 42, comm: 'worker' };
   switch (seq % 4) {
-    case 0: specs.push({ ...common, type: 'exec', filename: '/usr/local/bin/worker-process', args: ['/usr/local/bin/worker-process', '--id', String(seq), arg] }); break;
-    case 1: specs.push({ ...common, type: 'open', path: `/var/lib/app/data/segment-${seq}.db-${arg}`, flags: 2, ret: 3 }); break;
-    case 2: specs.push({ ...common, type: 'connect', family: 4, address: new Uint8Array([10, 1, 0, seq & 255]), port: 5432, ret: 0, sockType: 1 }); break;
-    default: specs.push({ ...common, type: 'exit', exitCode: 0, durationNs: 1_000_000n });
+    case 0:
+      specs.push({
+        ...common,
+        type: 'exec',
+        filename: '/usr/local/bin/worker-process',
+        args: ['/usr/local/bin/worker-process', '--id', String(seq), arg],
+      });
+      break;
+    case 1:
+      specs.push({ ...common, type: 'open', path: `/var/lib/app/data/segment-${seq}.db-${arg}`, flags: 2, ret: 3 });
+      break;
+    case 2:
+      specs.push({
+        ...common,
+        type: 'connect',
+        family: 4,
+        address: new Uint8Array([10, 1, 0, seq & 255]),
+        port: 5432,
+        ret: 0,
+        sockType: 1,
+      });
+      break;
+    default:
+      specs.push({ ...common, type: 'exit', exitCode: 0, durationNs: 1_000_000n });
   }
 }
 const { batch } = EventBatch.parse(encodeRecords(specs), new BootClock());
@@ -27,10 +47,11 @@ const enc = new LogsRequestEncoder({ hostname: 'h', nodeName: '' }, {}, { maxRec
 for (let round = 0; round < 10; round++) {
   const t0 = process.cpuUsage();
   let bytes = 0;
-  for (let b = 0; b < 500; b++) enc.add(batch, 0, batch.length, (request) => {
-    bytes += request.bytes;
-    enc.release(request);
-  });
+  for (let b = 0; b < 500; b++)
+    enc.add(batch, 0, batch.length, (request) => {
+      bytes += request.bytes;
+      enc.release(request);
+    });
   const s = process.cpuUsage(t0).user / 1e6;
   console.log(`encoder: ${((500 * 1024) / s / 1e6).toFixed(2)} M records per CPU-second, ${(bytes / (500 * 1024)).toFixed(0)} B/record`);
 }

@@ -19,7 +19,14 @@ import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { BootClock, type ContainerInfo, EventBatch, type EventTypeName, encodeRecords, type RecordSpec } from '../../src/events';
-import { ATTRIBUTE_KEYS, EVENT_NAMES, type LogRecordWriter, type SeverityLevel, resourceAttributes, writeLogRecord } from '../../src/exporters/log-mapping';
+import {
+  ATTRIBUTE_KEYS,
+  EVENT_NAMES,
+  type LogRecordWriter,
+  type SeverityLevel,
+  resourceAttributes,
+  writeLogRecord,
+} from '../../src/exporters/log-mapping';
 import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
@@ -50,7 +57,14 @@ function containers(n: number): ContainerInfo[] {
     cgroupPath: `/kubepods/pod${k}`,
     image: { name: `registry.local/team/app-${k % 7}:1.${k}`, id: '', digest: `sha256:${'ab'.repeat(32)}` },
     labels: {},
-    k8s: { namespace: `ns-${k % 5}`, podName: `app-${k}-7d9f`, podUid: `6f1c3c1e-0000-4000-8000-${k.toString().padStart(12, '0')}`, containerName: `app-${k}`, podLabels: {}, podAnnotations: {} },
+    k8s: {
+      namespace: `ns-${k % 5}`,
+      podName: `app-${k}-7d9f`,
+      podUid: `6f1c3c1e-0000-4000-8000-${k.toString().padStart(12, '0')}`,
+      containerName: `app-${k}`,
+      podLabels: {},
+      podAnnotations: {},
+    },
     sandbox: false,
     startedAt: '',
   }));
@@ -68,16 +82,37 @@ function makePool(infos: ContainerInfo[]): EventBatch[] {
     const specs: RecordSpec[] = [];
     for (let k = 0; k < BATCH; k++) {
       const seq = start + k;
-      const common = { tsBootNs: process.hrtime.bigint(), pid: 1000 + (seq % 30000), ppid: 1, uid: 1000, mntns: 1, cgroupId: 42, comm: 'worker' };
+      const common = {
+        tsBootNs: process.hrtime.bigint(),
+        pid: 1000 + (seq % 30000),
+        ppid: 1,
+        uid: 1000,
+        mntns: 1,
+        cgroupId: 42,
+        comm: 'worker',
+      };
       switch (seq % 4) {
         case 0:
-          specs.push({ ...common, type: 'exec', filename: '/usr/local/bin/worker-process', args: ['/usr/local/bin/worker-process', '--id', String(seq), arg] });
+          specs.push({
+            ...common,
+            type: 'exec',
+            filename: '/usr/local/bin/worker-process',
+            args: ['/usr/local/bin/worker-process', '--id', String(seq), arg],
+          });
           break;
         case 1:
           specs.push({ ...common, type: 'open', path: `/var/lib/app/data/segment-${seq}.db-${arg}`, flags: 2, ret: 3 });
           break;
         case 2:
-          specs.push({ ...common, type: 'connect', family: 4, address: new Uint8Array([10, 1, (seq >> 8) & 255, seq & 255]), port: 5432, ret: 0, sockType: 1 });
+          specs.push({
+            ...common,
+            type: 'connect',
+            family: 4,
+            address: new Uint8Array([10, 1, (seq >> 8) & 255, seq & 255]),
+            port: 5432,
+            ret: 0,
+            sockType: 1,
+          });
           break;
         default:
           specs.push({ ...common, type: 'exit', exitCode: 0, durationNs: 1_000_000n });
@@ -97,7 +132,17 @@ function* batches(total: number, pool: EventBatch[]): Generator<EventBatch> {
 
 /** The stock SDK needs one object per record: build it with the same mapping. */
 class ObjectWriter implements LogRecordWriter {
-  record: { timestamp: [number, number]; observedTimestamp: number; severityNumber: number; severityText: string; eventName: string; body: string; attributes: Record<string, string | number | boolean | string[]> } | undefined;
+  record:
+    | {
+        timestamp: [number, number];
+        observedTimestamp: number;
+        severityNumber: number;
+        severityText: string;
+        eventName: string;
+        body: string;
+        attributes: Record<string, string | number | boolean | string[]>;
+      }
+    | undefined;
   private prefix = '';
   begin(timeUnixNs: bigint, severity: SeverityLevel, type: EventTypeName): void {
     this.prefix = `${type} `;
@@ -156,7 +201,15 @@ async function runStock(endpoint: string, total: number, infos: ContainerInfo[],
     const attrs = Object.fromEntries(resourceAttributes(info, HOST, {}).map((a) => [a.key, a.value]));
     const provider = new LoggerProvider({
       resource: resourceFromAttributes(attrs),
-      processors: [new BatchLogRecordProcessor({ exporter: counting, maxQueueSize: perContainer, maxExportBatchSize: 2048, scheduledDelayMillis: 100, exportTimeoutMillis: 60_000 })],
+      processors: [
+        new BatchLogRecordProcessor({
+          exporter: counting,
+          maxQueueSize: perContainer,
+          maxExportBatchSize: 2048,
+          scheduledDelayMillis: 100,
+          exportTimeoutMillis: 60_000,
+        }),
+      ],
     });
     providers.set(info, provider);
     loggers.set(info, provider.getLogger('ebpf-container-otel'));
@@ -205,7 +258,8 @@ async function runOurs(endpoint: string, total: number, _infos: ContainerInfo[],
     await new Promise((r) => setImmediate(r));
   }
   await exporter.shutdown();
-  if (stage.sent !== total || stage.droppedTotal() !== 0) throw new Error(`ours: sent ${stage.sent}, dropped ${stage.droppedTotal()} of ${total}`);
+  if (stage.sent !== total || stage.droppedTotal() !== 0)
+    throw new Error(`ours: sent ${stage.sent}, dropped ${stage.droppedTotal()} of ${total}`);
 }
 
 async function child(side: string, endpoint: string, total: number, nContainers: number): Promise<void> {
@@ -216,16 +270,26 @@ async function child(side: string, endpoint: string, total: number, nContainers:
   await (side === 'stock' ? runStock : runOurs)(endpoint, total, infos, pool);
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
-  const result: Result = { side, records: total, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const result: Result = {
+    side,
+    records: total,
+    wallMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 function runChild(side: string, endpoint: string, total: number, nContainers: number): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [__filename, side, endpoint, String(total), String(nContainers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [__filename, side, endpoint, String(total), String(nContainers)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Result) : reject(new Error(`${side} exited with ${code}`))));
+    proc.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Result) : reject(new Error(`${side} exited with ${code}`)),
+    );
   });
 }
 
@@ -242,7 +306,10 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   console.log(
     `node ${process.version}, ${total} records, ${nContainers} container resources, local OTLP/gRPC sink (${process.env.SINK ?? 'http2'}, no compression), ${rounds} rounds, ` +
-      `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   console.log('round side   records/s   wall s   CPU s   CPU µs/record   max RSS MiB');
   try {

@@ -85,17 +85,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cannot open %s\n", argv[1]);
 		goto cleanup;
 	}
-	bpf_object__for_each_program(prog, obj) {
+	bpf_object__for_each_program(prog, obj)
+	{
 		const char *name = bpf_program__name(prog);
 
 		bpf_program__set_autoload(prog, !strcmp(name, "enter_openat") || !strcmp(name, "exit_openat"));
 	}
-	if (bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "events"), 32u << 20) ||
-	    bpf_object__load(obj)) {
+	if (bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "events"), 32u << 20) || bpf_object__load(obj)) {
 		fprintf(stderr, "cannot load %s\n", argv[1]);
 		goto cleanup;
 	}
-	bpf_object__for_each_program(prog, obj) {
+	bpf_object__for_each_program(prog, obj)
+	{
 		if (!bpf_program__autoload(prog))
 			continue;
 		links[n] = bpf_program__attach(prog);
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
 			dropped += values[c].dropped;
 		}
 	}
-	printf("{\"consumer\": \"c\", \"records\": %llu, \"producerRecords\": %llu, \"produced\": %llu, \"dropped\": %llu, "
+	printf("{\"consumer\": \"c\", \"records\": %llu, \"producerRecords\": %llu, \"produced\": %llu, \"dropped\": "
+	       "%llu, "
 	       "\"cpuSeconds\": %.3f, \"wallSeconds\": %.3f}\n",
 	       records, producer_records, produced, dropped, cpu_seconds() - cpu0, wall_seconds() - wall0);
 	err = 0;

@@ -14,7 +14,15 @@ export function decodeRate(seconds: number, batchSize: number): { recordsPerSeco
   const specs: RecordSpec[] = Array.from({ length: batchSize }, (_, i) =>
     i % 4 === 3
       ? { type: 'exit', tsBootNs: BigInt(i), pid: 1000 + (i % 50), mntns: 4026531840 + (i % 8), comm: 'worker', exitCode: 0 }
-      : { type: 'open', tsBootNs: BigInt(i), pid: 1000 + (i % 50), mntns: 4026531840 + (i % 8), comm: 'worker', path: '/nonexistent/ebpf-container-otel-bench', ret: -2 },
+      : {
+          type: 'open',
+          tsBootNs: BigInt(i),
+          pid: 1000 + (i % 50),
+          mntns: 4026531840 + (i % 8),
+          comm: 'worker',
+          path: '/nonexistent/ebpf-container-otel-bench',
+          ret: -2,
+        },
   );
   const buffer = encodeRecords(specs);
   const clock = new BootClock();

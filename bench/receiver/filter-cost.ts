@@ -40,19 +40,30 @@ const CASES: Case[] = [
   { name: 'emitted (no filter)', options: base, wrap: 'host' },
   { name: 'filtered: containers_only, host process', options: { ...base, containersOnly: true }, wrap: 'host' },
   { name: 'filtered: container verdict untraced', options: { ...base, selectContainers: true }, wrap: 'cgroup', verdict: false },
-  { name: 'filtered: exclude_path_prefixes', options: { ...base, excludePathPrefixes: ['/proc/', '/sys/', '/nonexistent-eco'] }, wrap: 'host' },
+  {
+    name: 'filtered: exclude_path_prefixes',
+    options: { ...base, excludePathPrefixes: ['/proc/', '/sys/', '/nonexistent-eco'] },
+    wrap: 'host',
+  },
   { name: 'dropped: rate limit (1/s)', options: { ...base, rateLimitPerSecond: 1 }, wrap: 'unshare' },
 ];
 
 function progStats(id: number): { runs: number; ns: number } {
-  const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as { run_cnt?: number; run_time_ns?: number };
+  const p = JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as {
+    run_cnt?: number;
+    run_time_ns?: number;
+  };
   return { runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 };
 }
 
 async function produce(wrap: Case['wrap']): Promise<string> {
   const argv = [PRODUCER, String(SECONDS), '2', OPEN_PATH];
   const [cmd, args] =
-    wrap === 'unshare' ? ['unshare', ['-m', ...argv]] : wrap === 'cgroup' ? ['sh', ['-c', `echo $$ > ${CGROUP}/cgroup.procs && exec "$@"`, 'sh', ...argv]] : [argv[0], argv.slice(1)];
+    wrap === 'unshare'
+      ? ['unshare', ['-m', ...argv]]
+      : wrap === 'cgroup'
+        ? ['sh', ['-c', `echo $$ > ${CGROUP}/cgroup.procs && exec "$@"`, 'sh', ...argv]]
+        : [argv[0], argv.slice(1)];
   const child = spawn(cmd, args as string[], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -68,7 +79,12 @@ async function run(c: Case): Promise<{ enter: number; exit: number; runs: number
   });
   try {
     if (c.verdict !== undefined) session.setVerdict(statSync(CGROUP).ino, c.verdict);
-    const ids = Object.fromEntries(session.programs().filter((p) => p.loaded).map((p) => [p.program, p.id]));
+    const ids = Object.fromEntries(
+      session
+        .programs()
+        .filter((p) => p.loaded)
+        .map((p) => [p.program, p.id]),
+    );
     const before = { enter: progStats(ids.enter_openat), exit: progStats(ids.exit_openat) };
     const produced = await produce(c.wrap);
     const after = { enter: progStats(ids.enter_openat), exit: progStats(ids.exit_openat) };
@@ -91,12 +107,16 @@ async function main(): Promise<void> {
   writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
   mkdirSync(CGROUP);
   try {
-    console.log(`open event kernel cost by filter outcome: 2 producer threads of openat("${OPEN_PATH}") for ${SECONDS} s per case, ${hierarchy.controller} hierarchy`);
+    console.log(
+      `open event kernel cost by filter outcome: 2 producer threads of openat("${OPEN_PATH}") for ${SECONDS} s per case, ${hierarchy.controller} hierarchy`,
+    );
     const results = [];
     for (const c of CASES) results.push({ c, r: await run(c) });
     const emitted = results[0].r.enter + results[0].r.exit;
     for (const { c, r } of results.slice(1)) {
-      console.log(`  ${c.name.padEnd(40)} ${(r.enter + r.exit).toFixed(1).padStart(6)} ns per event = ${((r.enter + r.exit) / emitted).toFixed(2)}x of emitted (${emitted.toFixed(1)} ns)`);
+      console.log(
+        `  ${c.name.padEnd(40)} ${(r.enter + r.exit).toFixed(1).padStart(6)} ns per event = ${((r.enter + r.exit) / emitted).toFixed(2)}x of emitted (${emitted.toFixed(1)} ns)`,
+      );
     }
   } finally {
     writeFileSync('/proc/sys/kernel/bpf_stats_enabled', statsBefore);

@@ -29,10 +29,10 @@
 
 struct worker {
 	pthread_t tid;
-	double rate;                 /* calls/s of this thread; 0: unpaced */
+	double rate; /* calls/s of this thread; 0: unpaced */
 	unsigned long long calls;
-	unsigned long long opened;   /* calls that returned an fd */
-	double lag;                  /* seconds behind the schedule at the end */
+	unsigned long long opened; /* calls that returned an fd */
+	double lag;                /* seconds behind the schedule at the end */
 };
 
 static double now(void)
@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 		if (workers[t].lag > lag)
 			lag = workers[t].lag;
 	}
-	printf("{\"calls\": %llu, \"opened\": %llu, \"seconds\": %.3f, \"cpuSeconds\": %.3f, \"lagMs\": %.1f}\n", total, opened,
-	       now() - start_time, cpu_seconds() - cpu0, lag * 1000);
+	printf("{\"calls\": %llu, \"opened\": %llu, \"seconds\": %.3f, \"cpuSeconds\": %.3f, \"lagMs\": %.1f}\n", total,
+	       opened, now() - start_time, cpu_seconds() - cpu0, lag * 1000);
 	return 0;
 }

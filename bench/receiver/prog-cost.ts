@@ -51,7 +51,11 @@ interface ProgStats {
 }
 
 function allStats(ids: Map<string, number>): Map<string, ProgStats> {
-  const list = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ id: number; run_cnt?: number; run_time_ns?: number }>;
+  const list = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{
+    id: number;
+    run_cnt?: number;
+    run_time_ns?: number;
+  }>;
   const byId = new Map(list.map((p) => [p.id, p]));
   const out = new Map<string, ProgStats>();
   for (const [name, id] of ids) {
@@ -78,12 +82,24 @@ async function main(): Promise<void> {
   mkdirSync(path.dirname(TARGET), { recursive: true });
   writeFileSync(TARGET, 'x');
   const phases: Phase[] = [
-    { name: 'open', programs: ['enter_openat', 'exit_openat'], argv: [path.join(BIN, 'producer'), String(SECONDS), String(THREADS), TARGET], stdin: 'go\n' },
+    {
+      name: 'open',
+      programs: ['enter_openat', 'exit_openat'],
+      argv: [path.join(BIN, 'producer'), String(SECONDS), String(THREADS), TARGET],
+      stdin: 'go\n',
+    },
     { name: 'exec', programs: ['handle_exec', 'handle_exit'], argv: [path.join(BIN, 'workload'), 'exec', String(EXECS)] },
     { name: 'connect', programs: ['enter_connect', 'exit_connect'], argv: [path.join(BIN, 'workload'), 'connect', String(CONNECTS)] },
-    { name: 'cgroup', programs: ['handle_cgroup_mkdir', 'handle_cgroup_rmdir'], argv: [path.join(BIN, 'workload'), 'cgroup', String(CGROUPS), hierarchy.mountPath] },
+    {
+      name: 'cgroup',
+      programs: ['handle_cgroup_mkdir', 'handle_cgroup_rmdir'],
+      argv: [path.join(BIN, 'workload'), 'cgroup', String(CGROUPS), hierarchy.mountPath],
+    },
   ];
-  const options = toSessionOptions(createDefaultConfig(), process.pid, { hierarchy, hostMntns: hostMountNamespace('/proc', createLogger('warn', 'bench'), cachedKernelNamespaces) });
+  const options = toSessionOptions(createDefaultConfig(), process.pid, {
+    hierarchy,
+    hostMntns: hostMountNamespace('/proc', createLogger('warn', 'bench'), cachedKernelNamespaces),
+  });
   const statsBefore = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
   let bytes = 0;
   const session = openBpfSession(options, (batch) => {
@@ -92,10 +108,18 @@ async function main(): Promise<void> {
   writeFileSync('/proc/sys/kernel/bpf_stats_enabled', '1');
   const results = new Map<string, number[]>();
   try {
-    const ids = new Map(session.programs().filter((p) => p.loaded).map((p) => [p.program, p.id]));
+    const ids = new Map(
+      session
+        .programs()
+        .filter((p) => p.loaded)
+        .map((p) => [p.program, p.id]),
+    );
     console.log(
       `kernel ns per program run, default event set (${[...ids.keys()].join(', ')}), ${os.cpus().length} CPUs, kernel ${os.release()}, ` +
-        `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+        `load average ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')}`,
     );
     for (let round = 1; round <= ROUNDS; round++) {
       for (const phase of phases) {
@@ -119,13 +143,19 @@ async function main(): Promise<void> {
     writeFileSync('/proc/sys/kernel/bpf_stats_enabled', statsBefore);
     session.close();
   }
-  const range = (xs: number[]) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0].toFixed(0)}` : `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`);
+  const range = (xs: number[]) =>
+    Math.min(...xs) === Math.max(...xs) ? `${xs[0].toFixed(0)}` : `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
   console.log('summary (ns per run, min–max over rounds):');
   for (const [name, xs] of results) console.log(`  ${name.padEnd(20)} ${range(xs).padStart(10)}`);
   const pairSums = (a: string, b: string) => results.get(a)!.map((x, i) => x + results.get(b)![i]);
   console.log(`  open event (enter + exit)     ${range(pairSums('enter_openat', 'exit_openat')).padStart(10)}`);
   console.log(`  connect event (enter + exit)  ${range(pairSums('enter_connect', 'exit_connect')).padStart(10)}`);
-  console.log(`${(bytes / 2 ** 20).toFixed(0)} MiB of records drained meanwhile; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `${(bytes / 2 ** 20).toFixed(0)} MiB of records drained meanwhile; load average at the end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().catch((err: Error) => {

@@ -42,7 +42,10 @@ async function round(kind: 'c' | 'node'): Promise<ConsumerResult & { calls: numb
   const consumer =
     kind === 'c'
       ? spawn(path.join(BIN, 'c_consumer'), [BPF_OBJECT], { env, stdio: ['ignore', 'pipe', 'inherit'] })
-      : spawn(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'bench', 'receiver', 'node-consumer.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      : spawn(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'bench', 'receiver', 'node-consumer.js')], {
+          env,
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
   try {
     const out = lines(consumer);
     const ready = await out.next();
@@ -72,7 +75,9 @@ function row(r: ConsumerResult & { calls: number }): string {
 }
 
 async function main(): Promise<void> {
-  process.stdout.write(`receiver benchmark: ${ROUNDS} rounds x ${SECONDS} s per consumer, producer = ${THREADS} thread(s) of openat(${JSON.stringify(OPEN_PATH)}) → ENOENT\n`);
+  process.stdout.write(
+    `receiver benchmark: ${ROUNDS} rounds x ${SECONDS} s per consumer, producer = ${THREADS} thread(s) of openat(${JSON.stringify(OPEN_PATH)}) → ENOENT\n`,
+  );
   const results: Record<'c' | 'node', Array<ConsumerResult & { calls: number }>> = { c: [], node: [] };
   for (let i = 0; i < ROUNDS; i++) {
     for (const kind of ['c', 'node'] as const) {
@@ -88,7 +93,9 @@ async function main(): Promise<void> {
   process.stdout.write(`ratio node/c delivered fraction (worst round each): ${(delivered('node') / delivered('c')).toFixed(3)}\n`);
   process.stdout.write(`ratio node/c cpu per record (best round each): ${(cpu('node') / cpu('c')).toFixed(2)}\n`);
   const { recordsPerSecond } = decodeRate(3, 8192);
-  process.stdout.write(`drain-only decode (EventBatch.parse + 5 header reads, batch 8192): ${(recordsPerSecond / 1e6).toFixed(2)} M records/s\n`);
+  process.stdout.write(
+    `drain-only decode (EventBatch.parse + 5 header reads, batch 8192): ${(recordsPerSecond / 1e6).toFixed(2)} M records/s\n`,
+  );
 }
 
 main().catch((err: Error) => {

@@ -69,7 +69,8 @@ static int do_connect(long n)
 	int probe = socket(AF_INET, SOCK_STREAM, 0), port;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (probe < 0 || bind(probe, (struct sockaddr *)&sa, sizeof(sa)) || getsockname(probe, (struct sockaddr *)&sa, &len))
+	if (probe < 0 || bind(probe, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(probe, (struct sockaddr *)&sa, &len))
 		return 1;
 	port = ntohs(sa.sin_port);
 	close(probe);

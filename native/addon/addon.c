@@ -205,7 +205,8 @@ static napi_value init(napi_env env, napi_value exports)
 {
 	napi_property_descriptor props[] = {
 		{ "bootTimeNs", NULL, boot_time_ns, NULL, NULL, NULL, napi_enumerable, NULL },
-		{ "realtimeMinusBoottimeNs", NULL, realtime_minus_boottime_ns, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "realtimeMinusBoottimeNs", NULL, realtime_minus_boottime_ns, NULL, NULL, NULL, napi_enumerable,
+		  NULL },
 	};
 
 	libbpf_set_print(libbpf_print);

@@ -8,18 +8,18 @@
 #include <stdint.h>
 
 /* Returns NULL from the calling napi_callback after throwing. */
-#define CHECK(env, expr)                                              \
-	do {                                                          \
-		if ((expr) != napi_ok) {                              \
-			rethrow_status(env, #expr);                  \
-			return NULL;                                  \
-		}                                                     \
+#define CHECK(env, expr)                                                                                               \
+	do {                                                                                                           \
+		if ((expr) != napi_ok) {                                                                               \
+			rethrow_status(env, #expr);                                                                    \
+			return NULL;                                                                                   \
+		}                                                                                                      \
 	} while (0)
 
-#define THROW(env, ...)                                               \
-	do {                                                          \
-		throw_error(env, __VA_ARGS__);                        \
-		return NULL;                                          \
+#define THROW(env, ...)                                                                                                \
+	do {                                                                                                           \
+		throw_error(env, __VA_ARGS__);                                                                         \
+		return NULL;                                                                                           \
 	} while (0)
 
 void throw_error(napi_env env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

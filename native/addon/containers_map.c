@@ -25,7 +25,8 @@ static int check_layout(int fd, const char *path, char *err, size_t errlen)
 
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		snprintf(err, errlen, "containers map %s: the pinned object is not a BPF map (%s); unpin it or choose another path",
+		snprintf(err, errlen,
+			 "containers map %s: the pinned object is not a BPF map (%s); unpin it or choose another path",
 			 path, strerror(errno));
 		return -1;
 	}
@@ -36,7 +37,8 @@ static int check_layout(int fd, const char *path, char *err, size_t errlen)
 	snprintf(err, errlen,
 		 "containers map %s: found a %s map with key_size %u and value_size %u; expected hash with key_size %d "
 		 "(u64 mntns) and value_size %d (Inspektor Gadget layout); unpin it or choose another path",
-		 path, type ? type : "unknown", info.key_size, info.value_size, CONTAINERS_KEY_SIZE, CONTAINERS_VALUE_SIZE);
+		 path, type ? type : "unknown", info.key_size, info.value_size, CONTAINERS_KEY_SIZE,
+		 CONTAINERS_VALUE_SIZE);
 	return -1;
 }
 
@@ -48,8 +50,9 @@ int containers_map_open(const char *path, char *err, size_t errlen)
 		int e = errno;
 
 		snprintf(err, errlen, "containers map %s: cannot open the pin: %s%s", path, strerror(e),
-			 e == ENOENT ? " (nothing pinned there yet; is bpffs mounted at /sys/fs/bpf?)" :
-			 e == EPERM || e == EACCES ? " (run as root)" : "");
+			 e == ENOENT                 ? " (nothing pinned there yet; is bpffs mounted at /sys/fs/bpf?)"
+			 : e == EPERM || e == EACCES ? " (run as root)"
+						     : "");
 		errno = e;
 		return -1;
 	}
@@ -88,8 +91,10 @@ int containers_map_ensure(const char *path, uint32_t max_entries, char *err, siz
 		if (fd >= 0 || errno != ENOENT)
 			return fd;
 		if (mkdir_parents(path)) {
-			snprintf(err, errlen, "containers map %s: cannot create its directory: %s (is bpffs mounted at /sys/fs/bpf?)",
-				 path, strerror(errno));
+			snprintf(
+				err, errlen,
+				"containers map %s: cannot create its directory: %s (is bpffs mounted at /sys/fs/bpf?)",
+				path, strerror(errno));
 			return -1;
 		}
 		fd = bpf_map_create(BPF_MAP_TYPE_HASH, "containers", CONTAINERS_KEY_SIZE, CONTAINERS_VALUE_SIZE,

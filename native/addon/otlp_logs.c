@@ -23,21 +23,21 @@
 #include "events.h"
 
 /* Field tags (field number << 3 | wire type) of opentelemetry/proto logs/v1 and common/v1. */
-#define T_SCOPE_LOG_RECORD 0x12  /* ScopeLogs.log_records = 2, LEN */
-#define T_TIME 0x09              /* LogRecord.time_unix_nano = 1, I64 */
-#define T_SEVERITY_NUMBER 0x10   /* LogRecord.severity_number = 2, VARINT */
-#define T_SEVERITY_TEXT 0x1a     /* LogRecord.severity_text = 3, LEN */
-#define T_BODY 0x2a              /* LogRecord.body = 5, LEN */
-#define T_ATTRIBUTE 0x32         /* LogRecord.attributes = 6, LEN */
-#define T_OBSERVED 0x59          /* LogRecord.observed_time_unix_nano = 11, I64 */
-#define T_EVENT_NAME 0x62        /* LogRecord.event_name = 12, LEN */
-#define T_KV_KEY 0x0a            /* KeyValue.key = 1, LEN */
-#define T_KV_VALUE 0x12          /* KeyValue.value = 2, LEN */
-#define T_ANY_STRING 0x0a        /* AnyValue.string_value = 1, LEN */
-#define T_ANY_BOOL 0x10          /* AnyValue.bool_value = 2, VARINT */
-#define T_ANY_INT 0x18           /* AnyValue.int_value = 3, VARINT */
-#define T_ANY_ARRAY 0x2a         /* AnyValue.array_value = 5, LEN */
-#define T_ARRAY_VALUE 0x0a       /* ArrayValue.values = 1, LEN */
+#define T_SCOPE_LOG_RECORD 0x12 /* ScopeLogs.log_records = 2, LEN */
+#define T_TIME 0x09             /* LogRecord.time_unix_nano = 1, I64 */
+#define T_SEVERITY_NUMBER 0x10  /* LogRecord.severity_number = 2, VARINT */
+#define T_SEVERITY_TEXT 0x1a    /* LogRecord.severity_text = 3, LEN */
+#define T_BODY 0x2a             /* LogRecord.body = 5, LEN */
+#define T_ATTRIBUTE 0x32        /* LogRecord.attributes = 6, LEN */
+#define T_OBSERVED 0x59         /* LogRecord.observed_time_unix_nano = 11, I64 */
+#define T_EVENT_NAME 0x62       /* LogRecord.event_name = 12, LEN */
+#define T_KV_KEY 0x0a           /* KeyValue.key = 1, LEN */
+#define T_KV_VALUE 0x12         /* KeyValue.value = 2, LEN */
+#define T_ANY_STRING 0x0a       /* AnyValue.string_value = 1, LEN */
+#define T_ANY_BOOL 0x10         /* AnyValue.bool_value = 2, VARINT */
+#define T_ANY_INT 0x18          /* AnyValue.int_value = 3, VARINT */
+#define T_ANY_ARRAY 0x2a        /* AnyValue.array_value = 5, LEN */
+#define T_ARRAY_VALUE 0x0a      /* ArrayValue.values = 1, LEN */
 
 /* OTLP SeverityNumber: INFO and WARN, as in log-mapping/record.ts. */
 #define SEVERITY_INFO 9
@@ -80,7 +80,10 @@ struct text {
 	const char *s;
 	size_t len;
 };
-#define TEXT(literal) { literal, sizeof(literal) - 1 }
+#define TEXT(literal)                                                                                                  \
+	{                                                                                                              \
+		literal, sizeof(literal) - 1                                                                           \
+	}
 
 static const struct text attr_keys[] = {
 	[A_EVENT_NAME] = TEXT("event.name"),
@@ -118,11 +121,8 @@ static const struct text event_names[] = {
 	[EVENT_THROTTLE] = TEXT("ebpf_container_otel.throttle"),
 };
 static const struct text body_prefixes[] = {
-	[EVENT_EXEC] = TEXT("exec "),
-	[EVENT_EXIT] = TEXT("exit "),
-	[EVENT_OPEN] = TEXT("open "),
-	[EVENT_CONNECT] = TEXT("connect "),
-	[EVENT_THROTTLE] = TEXT("throttle "),
+	[EVENT_EXEC] = TEXT("exec "),       [EVENT_EXIT] = TEXT("exit "),         [EVENT_OPEN] = TEXT("open "),
+	[EVENT_CONNECT] = TEXT("connect "), [EVENT_THROTTLE] = TEXT("throttle "),
 };
 
 /* What the encoder keeps between calls: errno names as Node's os.constants.errno has them. */
@@ -266,7 +266,8 @@ static size_t utf8_repaired_len(const uint8_t *s, size_t n)
 }
 
 /* Writes s repaired (valid: as is). */
-static inline __attribute__((always_inline)) void put_utf8(struct out *o, const uint8_t *s, size_t n, size_t repaired_len)
+static inline __attribute__((always_inline)) void put_utf8(struct out *o, const uint8_t *s, size_t n,
+							   size_t repaired_len)
 {
 	size_t i = 0, skip, len;
 
@@ -597,8 +598,8 @@ static void put_process_attrs(struct out *o, struct log_encoder *enc, const uint
 	memcpy(&gid, rec + offsetof(struct event_header, gid), 4);
 	memcpy(&mntns, rec + offsetof(struct event_header, mntns), 8);
 	memcpy(&cgroup_id, rec + offsetof(struct event_header, cgroup_id), 8);
-	if (b->len && b->ppid == ppid && b->uid == uid && b->gid == gid && b->mntns == mntns && b->cgroup_id == cgroup_id &&
-	    !memcmp(b->comm, comm, TASK_COMM_LEN)) {
+	if (b->len && b->ppid == ppid && b->uid == uid && b->gid == gid && b->mntns == mntns &&
+	    b->cgroup_id == cgroup_id && !memcmp(b->comm, comm, TASK_COMM_LEN)) {
 		put_bytes(o, b->bytes, b->len);
 		return;
 	}
@@ -626,15 +627,14 @@ static void put_process_attrs(struct out *o, struct log_encoder *enc, const uint
  * 8-byte aligned; a memcpy of a constant small size is one mov). Whole-struct copies were `rep movs`
  * and a third of the encoder's time.
  */
-#define FIELD(rec, type, member)                                                             \
-	({                                                                                   \
-		__typeof__(((type *)0)->member) v_;                                          \
-		memcpy(&v_, (rec) + offsetof(type, member), sizeof(v_));                      \
-		v_;                                                                          \
+#define FIELD(rec, type, member)                                                                                       \
+	({                                                                                                             \
+		__typeof__(((type *)0)->member) v_;                                                                    \
+		memcpy(&v_, (rec) + offsetof(type, member), sizeof(v_));                                               \
+		v_;                                                                                                    \
 	})
 
-static void encode_record(struct out *o, struct log_encoder *enc, const uint8_t *rec,
-			  const struct clock_params *clock)
+static void encode_record(struct out *o, struct log_encoder *enc, const uint8_t *rec, const struct clock_params *clock)
 {
 	__u16 type = FIELD(rec, struct event_header, type);
 	const char *comm = (const char *)rec + offsetof(struct event_header, comm);
@@ -903,7 +903,8 @@ static napi_value create_log_encoder(napi_env env, napi_callback_info info)
 		if (napi_get_element(env, argv[0], i, &item) != napi_ok || napi_typeof(env, item, &type) != napi_ok ||
 		    type != napi_string)
 			continue;
-		if (napi_get_value_string_utf8(env, item, NULL, 0, &len) != napi_ok || !(enc->errno_names[i] = malloc(len + 1)))
+		if (napi_get_value_string_utf8(env, item, NULL, 0, &len) != napi_ok ||
+		    !(enc->errno_names[i] = malloc(len + 1)))
 			continue;
 		napi_get_value_string_utf8(env, item, enc->errno_names[i], len + 1, &len);
 	}

@@ -58,7 +58,9 @@ static const struct program_spec PROGRAMS[] = {
 };
 #define PROGRAM_COUNT (sizeof(PROGRAMS) / sizeof(PROGRAMS[0]))
 
-static const char *EVENT_NAMES[] = { NULL, "exec", "exit", "open", "connect", "throttle", "cgroup_mkdir", "cgroup_rmdir" };
+static const char *EVENT_NAMES[] = {
+	NULL, "exec", "exit", "open", "connect", "throttle", "cgroup_mkdir", "cgroup_rmdir"
+};
 
 #define DEFAULT_RING_SIZE (16u << 20)
 /* Probes only verify programs: a small ring keeps them cheap. */
@@ -98,7 +100,7 @@ struct options {
 };
 
 struct program_status {
-	bool loaded;   /* loaded and attached: producing events */
+	bool loaded; /* loaded and attached: producing events */
 	char reason[384];
 };
 
@@ -183,10 +185,12 @@ static bool program_list(napi_env env, napi_value obj, const char *key, bool *ou
 			return false;
 		p = program_index(name);
 		if (p < 0) {
-			throw_error(env, "option %s[%u]: unknown BPF program \"%s\" (known: handle_exec, handle_exit, "
-					 "enter_openat, exit_openat, enter_openat2, exit_openat2, enter_connect, exit_connect, "
-					 "handle_cgroup_mkdir, handle_cgroup_rmdir)",
-				    key, i, name);
+			throw_error(
+				env,
+				"option %s[%u]: unknown BPF program \"%s\" (known: handle_exec, handle_exit, "
+				"enter_openat, exit_openat, enter_openat2, exit_openat2, enter_connect, exit_connect, "
+				"handle_cgroup_mkdir, handle_cgroup_rmdir)",
+				key, i, name);
 			return false;
 		}
 		out[p] = true;
@@ -271,7 +275,8 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 	}
 	o->cgroup_subsys_index = subsys_index == UINT32_MAX ? -1 : (int)subsys_index;
 	if ((o->containers_only || o->rate_per_sec) && !o->host_mntns) {
-		throw_error(env, "containersOnly and rateLimitPerSecond need hostMntns (the host's mount namespace inode)");
+		throw_error(env,
+			    "containersOnly and rateLimitPerSecond need hostMntns (the host's mount namespace inode)");
 		return false;
 	}
 	if (o->rate_per_sec && !o->rate_burst)
@@ -288,7 +293,8 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 				return false;
 			e = event_index(name);
 			if (e < 0) {
-				throw_error(env, "option events[%u]: \"%s\" is not one of exec, exit, open, connect", i, name);
+				throw_error(env, "option events[%u]: \"%s\" is not one of exec, exit, open, connect", i,
+					    name);
 				return false;
 			}
 			o->events[e] = true;
@@ -351,7 +357,8 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 	skel->rodata->select_containers = o->select_containers;
 	skel->rodata->rate_per_sec = o->rate_per_sec;
 	skel->rodata->rate_burst = o->rate_burst;
-	skel->rodata->rate_refill_cap_ns = o->rate_per_sec ? (uint64_t)o->rate_burst * 1000000000ULL / o->rate_per_sec : 0;
+	skel->rodata->rate_refill_cap_ns =
+		o->rate_per_sec ? (uint64_t)o->rate_burst * 1000000000ULL / o->rate_per_sec : 0;
 	skel->rodata->include_paths_set = o->n_include_paths > 0;
 	skel->rodata->exclude_paths_set = o->n_exclude_paths > 0;
 	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size)) {
@@ -632,7 +639,8 @@ static napi_value buffer_view(struct session *s, napi_value buffer, size_t bytes
 {
 	napi_value fn, args[2], view;
 
-	if (napi_get_reference_value(s->env, s->subarray, &fn) != napi_ok || napi_create_uint32(s->env, 0, &args[0]) != napi_ok ||
+	if (napi_get_reference_value(s->env, s->subarray, &fn) != napi_ok ||
+	    napi_create_uint32(s->env, 0, &args[0]) != napi_ok ||
 	    napi_create_uint32(s->env, (uint32_t)bytes, &args[1]) != napi_ok ||
 	    napi_call_function(s->env, buffer, fn, 2, args, &view) != napi_ok)
 		return NULL;
@@ -667,7 +675,9 @@ static int drain_batch(struct session *s)
 		return 0;
 	if (!batch_buffer(s, &buffer, &out))
 		return -1;
-	for (pos = cons; pos < prod; pos += (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
+	for (pos = cons; pos < prod;
+	     pos +=
+	     (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
 		len = ring_sample_len(r, pos);
 		if (len & BPF_RINGBUF_BUSY_BIT)
 			break;
@@ -707,7 +717,8 @@ static void deliver(struct session *s, napi_value view, napi_value buffer)
 	napi_value cb, recv, exc, args[2] = { view, buffer };
 	bool pending = false;
 
-	if (view && napi_get_reference_value(env, s->callback, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
+	if (view && napi_get_reference_value(env, s->callback, &cb) == napi_ok &&
+	    napi_get_global(env, &recv) == napi_ok) {
 		/* make_callback runs the microtask queue after the call, as for any I/O callback. */
 		napi_make_callback(env, s->async_ctx, recv, cb, 2, args, NULL);
 	}
@@ -902,7 +913,8 @@ static napi_value stats_object(napi_env env, struct session *s)
 				sum.rate_limited += values[c].rate_limited;
 			}
 		}
-		if (napi_create_object(env, &per) != napi_ok || !set_number(env, per, "produced", (double)sum.produced) ||
+		if (napi_create_object(env, &per) != napi_ok ||
+		    !set_number(env, per, "produced", (double)sum.produced) ||
 		    !set_number(env, per, "dropped", (double)sum.dropped) ||
 		    !set_number(env, per, "filtered", (double)sum.filtered) ||
 		    !set_number(env, per, "rateLimited", (double)sum.rate_limited) ||
@@ -914,8 +926,8 @@ static napi_value stats_object(napi_env env, struct session *s)
 	}
 	free(values);
 	if (!set_number(env, out, "malformed", (double)s->malformed) ||
-	    !set_number(env, out, "batches", (double)s->batches) || !set_number(env, out, "records", (double)s->records) ||
-	    !set_number(env, out, "bytes", (double)s->bytes))
+	    !set_number(env, out, "batches", (double)s->batches) ||
+	    !set_number(env, out, "records", (double)s->records) || !set_number(env, out, "bytes", (double)s->bytes))
 		rethrow_status(env, "building stats");
 	return out;
 }
@@ -938,7 +950,8 @@ static int fill_path_prefixes(int fd, char (*paths)[MAX_PATH_LEN], uint32_t n, c
 }
 
 /* The session `this` of a verdict call and its first argument, a cgroup id; NULL after throwing. */
-static struct session *verdict_call(napi_env env, napi_callback_info info, napi_value *argv, size_t want, __u64 *cgroup_id)
+static struct session *verdict_call(napi_env env, napi_callback_info info, napi_value *argv, size_t want,
+				    __u64 *cgroup_id)
 {
 	size_t argc = want;
 	napi_value self;
@@ -951,7 +964,8 @@ static struct session *verdict_call(napi_env env, napi_callback_info info, napi_
 		return NULL;
 	}
 	if (argc < want || napi_get_value_double(env, argv[0], &id) != napi_ok) {
-		throw_error(env, want == 2 ? "setVerdict(cgroupId: number, traced: boolean)" : "clearVerdict(cgroupId: number)");
+		throw_error(env, want == 2 ? "setVerdict(cgroupId: number, traced: boolean)"
+					   : "clearVerdict(cgroupId: number)");
 		return NULL;
 	}
 	*cgroup_id = (__u64)id;
@@ -1010,7 +1024,8 @@ static napi_value js_release(napi_env env, napi_callback_info info)
 		THROW(env, "ebpf session: not a session object");
 	if (argc < 1 || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer)
 		THROW(env, "release(buffer): the batch's Buffer (the callback's second argument)");
-	if (s->closing || s->pool_n >= POOL_MAX || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len != BATCH_BYTES)
+	if (s->closing || s->pool_n >= POOL_MAX || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+	    len != BATCH_BYTES)
 		return NULL;
 	for (uint32_t i = 0; i < s->pool_n; i++) {
 		napi_value pooled;
@@ -1073,8 +1088,10 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 
 		bpf_map_update_elem(bpf_map__fd(s->bpf.skel->maps.deny_comms), o->deny_comms[i], &one, BPF_ANY);
 	}
-	if (fill_path_prefixes(bpf_map__fd(s->bpf.skel->maps.include_paths), o->include_paths, o->n_include_paths, err, sizeof(err)) ||
-	    fill_path_prefixes(bpf_map__fd(s->bpf.skel->maps.exclude_paths), o->exclude_paths, o->n_exclude_paths, err, sizeof(err))) {
+	if (fill_path_prefixes(bpf_map__fd(s->bpf.skel->maps.include_paths), o->include_paths, o->n_include_paths, err,
+			       sizeof(err)) ||
+	    fill_path_prefixes(bpf_map__fd(s->bpf.skel->maps.exclude_paths), o->exclude_paths, o->n_exclude_paths, err,
+			       sizeof(err))) {
 		throw_error(env, "%s", err);
 		goto fail_loaded;
 	}
@@ -1092,9 +1109,11 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		goto fail_loaded;
 	}
 	s->timer.data = s;
-	if (napi_create_buffer(env, 0, NULL, &probe) != napi_ok || napi_get_named_property(env, probe, "subarray", &subarray) != napi_ok ||
+	if (napi_create_buffer(env, 0, NULL, &probe) != napi_ok ||
+	    napi_get_named_property(env, probe, "subarray", &subarray) != napi_ok ||
 	    napi_create_reference(env, subarray, 1, &s->subarray) != napi_ok ||
-	    napi_create_object(env, &obj) != napi_ok || napi_define_properties(env, obj, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok ||
+	    napi_create_object(env, &obj) != napi_ok ||
+	    napi_define_properties(env, obj, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok ||
 	    napi_create_reference(env, argv[1], 1, &s->callback) != napi_ok ||
 	    napi_create_string_utf8(env, "ebpf_otel.batch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
 	    napi_async_init(env, obj, name, &s->async_ctx) != napi_ok ||

@@ -85,7 +85,12 @@ struct {
 	__type(value, struct rate_bucket);
 } rate_buckets SEC(".maps") __weak;
 
-enum counter_kind { COUNT_PRODUCED, COUNT_DROPPED, COUNT_FILTERED, COUNT_RATE_LIMITED };
+enum counter_kind {
+	COUNT_PRODUCED,
+	COUNT_DROPPED,
+	COUNT_FILTERED,
+	COUNT_RATE_LIMITED
+};
 
 static __always_inline void count(__u32 type, enum counter_kind kind)
 {

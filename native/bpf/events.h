@@ -32,18 +32,18 @@ enum event_type {
 
 /* 72 bytes */
 struct event_header {
-	__u32 size;        /* whole record including this header and padding */
-	__u16 type;        /* enum event_type */
-	__u16 version;     /* EVENT_VERSION */
-	__u64 ts_boot_ns;  /* bpf_ktime_get_boot_ns() */
-	__u32 pid;         /* thread id */
-	__u32 tgid;        /* process id */
-	__u32 ppid;        /* parent's tgid */
+	__u32 size;       /* whole record including this header and padding */
+	__u16 type;       /* enum event_type */
+	__u16 version;    /* EVENT_VERSION */
+	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() */
+	__u32 pid;        /* thread id */
+	__u32 tgid;       /* process id */
+	__u32 ppid;       /* parent's tgid */
 	__u32 uid;
 	__u32 gid;
-	__u32 flags;       /* reserved, 0 */
-	__u64 mntns;       /* mount namespace inode number */
-	__u64 cgroup_id;   /* kernfs id of the task's cgroup in the container hierarchy:
+	__u32 flags;     /* reserved, 0 */
+	__u64 mntns;     /* mount namespace inode number */
+	__u64 cgroup_id; /* kernfs id of the task's cgroup in the container hierarchy:
 	                    * the unified one (cgroup v2), else the v1 controller the
 	                    * loader chose; never reused within a boot */
 	char comm[TASK_COMM_LEN];
@@ -57,8 +57,8 @@ struct exec_event {
 	struct event_header hdr;
 	__u16 filename_len;
 	__u16 args_len;
-	__u16 reserved;   /* 0; argv is split on its NULs in user space */
-	__u16 flags;       /* EXEC_ARGS_TRUNCATED */
+	__u16 reserved; /* 0; argv is split on its NULs in user space */
+	__u16 flags;    /* EXEC_ARGS_TRUNCATED */
 	char data[MAX_FILENAME_LEN + MAX_ARGS_LEN];
 };
 
@@ -73,8 +73,8 @@ struct exit_event {
 /* payload at 72; path[] holds path_len bytes (no NUL) */
 struct open_event {
 	struct event_header hdr;
-	__s32 ret;         /* fd or -errno */
-	__u32 flags;       /* open(2) flags */
+	__s32 ret;   /* fd or -errno */
+	__u32 flags; /* open(2) flags */
 	__u32 mode;
 	__u16 path_len;
 	__u16 reserved;
@@ -84,11 +84,11 @@ struct open_event {
 /* 104 bytes */
 struct connect_event {
 	struct event_header hdr;
-	__s32 ret;         /* 0, or -errno (-EINPROGRESS for non-blocking) */
-	__u16 family;      /* AF_INET (2) or AF_INET6 (10) */
-	__u16 port;        /* host byte order */
-	__u8 addr[16];     /* IPv4 in the first 4 bytes */
-	__u16 sock_type;   /* SOCK_STREAM (1), SOCK_DGRAM (2) */
+	__s32 ret;       /* 0, or -errno (-EINPROGRESS for non-blocking) */
+	__u16 family;    /* AF_INET (2) or AF_INET6 (10) */
+	__u16 port;      /* host byte order */
+	__u8 addr[16];   /* IPv4 in the first 4 bytes */
+	__u16 sock_type; /* SOCK_STREAM (1), SOCK_DGRAM (2) */
 	__u16 reserved[3];
 };
 
@@ -110,9 +110,9 @@ struct cgroup_event {
  * (start) or the first let through again (stop) */
 struct throttle_event {
 	struct event_header hdr;
-	__u32 state;       /* THROTTLE_START, THROTTLE_STOP */
+	__u32 state; /* THROTTLE_START, THROTTLE_STOP */
 	__u32 reserved;
-	__u64 dropped;     /* stop: records dropped since the start */
+	__u64 dropped; /* stop: records dropped since the start */
 };
 
 #endif

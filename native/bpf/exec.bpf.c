@@ -42,14 +42,11 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	}
 	/* Clamp in one register, in asm, so the verifier sees the bound on the
 	 * very register passed below (clang would otherwise test a copy). */
-	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]"
-		     : [n] "+r"(args_len)
-		     : [max] "i"(MAX_ARGS_LEN));
+	asm volatile("if %[n] <= %[max] goto +1; %[n] = %[max]" : [n] "+r"(args_len) : [max] "i"(MAX_ARGS_LEN));
 	if (args_len && bpf_probe_read_user(e->data + filename_len, args_len, (void *)arg_start))
 		args_len = 0;
 
-	fill_header(&e->hdr, EVENT_EXEC,
-		    align8(offsetof(struct exec_event, data) + filename_len + args_len));
+	fill_header(&e->hdr, EVENT_EXEC, align8(offsetof(struct exec_event, data) + filename_len + args_len));
 	e->filename_len = filename_len;
 	e->args_len = args_len;
 	e->reserved = 0;

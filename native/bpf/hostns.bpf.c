@@ -78,10 +78,9 @@ int host_namespaces(void *ctx)
 	pid = BPF_CORE_READ((struct task_struct___hostns *)self, thread_pid);
 	level = BPF_CORE_READ(pid, level);
 	pidns_level = level;
-	if (level < 32 &&
-	    !bpf_probe_read_kernel(&upid, sizeof(upid),
-				   (void *)pid + bpf_core_field_offset(struct pid___hostns, numbers) +
-					   level * bpf_core_type_size(struct upid___hostns))) {
+	if (level < 32 && !bpf_probe_read_kernel(&upid, sizeof(upid),
+						 (void *)pid + bpf_core_field_offset(struct pid___hostns, numbers) +
+							 level * bpf_core_type_size(struct upid___hostns))) {
 		reaper = BPF_CORE_READ(upid.ns, child_reaper);
 		if (reaper) {
 			reaper_mntns = mntns_of(reaper);

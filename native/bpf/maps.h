@@ -10,9 +10,9 @@
 #define COUNTER_SLOTS (EVENT_TYPE_MAX + 1)
 
 struct event_counters {
-	__u64 produced;  /* records submitted to the ring buffer */
-	__u64 dropped;   /* ring buffer full (reserve failed) or no memory for the arguments of a pending syscall */
-	__u64 filtered;  /* rejected by a kernel-side filter */
+	__u64 produced;     /* records submitted to the ring buffer */
+	__u64 dropped;      /* ring buffer full (reserve failed) or no memory for the arguments of a pending syscall */
+	__u64 filtered;     /* rejected by a kernel-side filter */
 	__u64 rate_limited; /* over its container's rate limit */
 };
 
@@ -40,7 +40,7 @@ struct container_value {
 struct rate_bucket {
 	__u64 nanotokens;
 	__u64 last_ns;
-	__u64 dropped;   /* since the throttle started */
+	__u64 dropped; /* since the throttle started */
 	__u32 throttled;
 	__u32 reserved;
 };

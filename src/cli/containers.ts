@@ -29,13 +29,21 @@ export async function containersCommand(options: { json: boolean; configPath: st
   const config = resolveConfig(mergeDefaults<ContainerEnrichmentConfig>(createDefaultConfig(), section));
   // Unreachable runtimes are reported once below, not as retry warnings.
   const logger = createLogger('error', 'containers');
-  const clients = createRuntimeClients(config.runtimes, { hostRoot: config.hostRoot, hostProc: config.hostProc, hostRun: config.layout.run, logger });
+  const clients = createRuntimeClients(config.runtimes, {
+    hostRoot: config.hostRoot,
+    hostProc: config.hostProc,
+    hostRun: config.layout.run,
+    logger,
+  });
   try {
     const { containers, errors } = await listAllContainers(clients);
     containers.sort((a, b) => a.runtime.localeCompare(b.runtime) || a.name.localeCompare(b.name));
     process.stdout.write(json ? `${JSON.stringify(containers, null, 2)}\n` : formatContainersTable(containers));
     for (const e of errors) process.stderr.write(`warning: ${e.message}\n`);
-    if (clients.length === 0) process.stderr.write('no container runtime found (none of the well-known sockets or lxcpaths exist; set processors.container_enrichment.runtimes)\n');
+    if (clients.length === 0)
+      process.stderr.write(
+        'no container runtime found (none of the well-known sockets or lxcpaths exist; set processors.container_enrichment.runtimes)\n',
+      );
     return errors.length > 0 ? EXIT_SOME_UNREACHABLE : EXIT_OK;
   } finally {
     await Promise.all(clients.map((c) => c.close()));

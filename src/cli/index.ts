@@ -26,9 +26,21 @@ interface CommandSpec {
 /** Each command and the only options it takes; anything else is refused, never ignored. */
 const COMMANDS: Record<string, CommandSpec> = {
   run: { synopsis: 'run [--config FILE]', what: 'run the agent (default config: config/default.yaml)', flags: { config: 'value' } },
-  validate: { synopsis: 'validate --config FILE', what: 'check a config file; exit 0 "config OK", exit 2 with the errors', flags: { config: 'value' } },
-  doctor: { synopsis: 'doctor [--json]', what: 'check privileges, kernel, BTF, bpffs, tracefs, ring buffer, BPF programs, runtime sockets', flags: { json: 'switch' } },
-  containers: { synopsis: 'containers [--json] [--config FILE]', what: 'list the containers of every reachable runtime', flags: { json: 'switch', config: 'value' } },
+  validate: {
+    synopsis: 'validate --config FILE',
+    what: 'check a config file; exit 0 "config OK", exit 2 with the errors',
+    flags: { config: 'value' },
+  },
+  doctor: {
+    synopsis: 'doctor [--json]',
+    what: 'check privileges, kernel, BTF, bpffs, tracefs, ring buffer, BPF programs, runtime sockets',
+    flags: { json: 'switch' },
+  },
+  containers: {
+    synopsis: 'containers [--json] [--config FILE]',
+    what: 'list the containers of every reachable runtime',
+    flags: { json: 'switch', config: 'value' },
+  },
 };
 /** Options of any command, so `--config FILE` takes its FILE whichever command it came with. */
 const FLAG_KINDS: Record<string, FlagKind> = Object.assign({}, ...Object.values(COMMANDS).map((c) => c.flags));
@@ -235,7 +247,9 @@ async function doctor(json: boolean): Promise<number> {
     layout,
     kernelNamespaces: native ? cachedKernelNamespaces : undefined,
     // The cgroup programs are verified against the hierarchy a run would use.
-    probePrograms: native ? () => probePrograms({ cgroupSubsysIndex: hierarchy.subsysIndex, cgroupHierarchyId: hierarchy.hierarchyId }) : undefined,
+    probePrograms: native
+      ? () => probePrograms({ cgroupSubsysIndex: hierarchy.subsysIndex, cgroupHierarchyId: hierarchy.hierarchyId })
+      : undefined,
     probeRingBuffer: native ? () => probeRingBuffer() : undefined,
     brokenOnPurpose: brokenOnPurpose(),
     addonError: error,

@@ -77,7 +77,12 @@ export function checkCapabilities(procStatus: string, uid: number): CheckResult[
   results.push(
     uid === 0
       ? { check: 'root', status: 'ok', detail: 'running as uid 0', fix: '' }
-      : { check: 'root', status: 'warn', detail: `running as uid ${uid}`, fix: 'run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN' },
+      : {
+          check: 'root',
+          status: 'warn',
+          detail: `running as uid ${uid}`,
+          fix: 'run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN',
+        },
   );
   const bpfCapable = has(CAPS.CAP_SYS_ADMIN) || (has(CAPS.CAP_BPF) && has(CAPS.CAP_PERFMON));
   for (const name of ['CAP_BPF', 'CAP_PERFMON', 'CAP_SYS_ADMIN'] as const) {
@@ -89,7 +94,9 @@ export function checkCapabilities(procStatus: string, uid: number): CheckResult[
       detail: present
         ? `effective (${capabilityUse(name).why})`
         : `missing from the effective set: ${bpfCapable ? standIn : 'no BPF program can load (it needs CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN): no events at all'}`,
-      fix: present ? '' : `add ${name} (securityContext.capabilities.add in Kubernetes, --cap-add with docker/podman; deploy/kubernetes/README.md lists the sets that work)`,
+      fix: present
+        ? ''
+        : `add ${name} (securityContext.capabilities.add in Kubernetes, --cap-add with docker/podman; deploy/kubernetes/README.md lists the sets that work)`,
     });
   }
   const ptrace = has(CAPS.CAP_SYS_PTRACE) === 1n;
@@ -103,7 +110,9 @@ export function checkCapabilities(procStatus: string, uid: number): CheckResult[
   results.push({
     check: 'capability CAP_SYS_RESOURCE',
     status: resource ? 'ok' : 'warn',
-    detail: resource ? 'effective' : 'missing: locked memory is limited to the hard RLIMIT_MEMLOCK (kernels >= 5.11 account BPF memory to cgroups, so this is usually fine)',
+    detail: resource
+      ? 'effective'
+      : 'missing: locked memory is limited to the hard RLIMIT_MEMLOCK (kernels >= 5.11 account BPF memory to cgroups, so this is usually fine)',
     fix: resource ? '' : 'optional: add CAP_SYS_RESOURCE on kernels older than 5.11',
   });
   return results;
@@ -131,32 +140,59 @@ export function checkBtf(hostRoot: string): CheckResult {
 }
 
 export function checkMount(mounts: string, type: string, dirs: string[], fix: string): CheckResult {
-  const found = mounts.split('\n').map((l) => l.split(' ')).find((f) => f[2] === type && dirs.includes(f[1]));
+  const found = mounts
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find((f) => f[2] === type && dirs.includes(f[1]));
   return found
     ? { check: `${type} mounted`, status: 'ok', detail: `at ${found[1]}`, fix: '' }
     : { check: `${type} mounted`, status: 'fail', detail: `not mounted at ${dirs.join(' or ')}`, fix };
 }
 
 export function checkTracepoints(mounts: string): CheckResult {
-  const dirs = mounts.split('\n').map((l) => l.split(' ')).filter((f) => f[2] === 'tracefs').map((f) => f[1]);
+  const dirs = mounts
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[2] === 'tracefs')
+    .map((f) => f[1]);
   const needed = ['sched/sched_process_exec', 'sched/sched_process_exit', 'syscalls/sys_enter_openat', 'syscalls/sys_enter_connect'];
   for (const dir of dirs) {
     const missing = needed.filter((tp) => !existsSync(path.join(dir, 'events', tp)));
     if (missing.length === 0) return { check: 'tracepoints', status: 'ok', detail: `${needed.join(', ')} under ${dir}/events`, fix: '' };
-    return { check: 'tracepoints', status: 'warn', detail: `missing under ${dir}/events: ${missing.join(', ')}`, fix: 'the matching event types will be skipped; use a kernel with CONFIG_FTRACE_SYSCALLS' };
+    return {
+      check: 'tracepoints',
+      status: 'warn',
+      detail: `missing under ${dir}/events: ${missing.join(', ')}`,
+      fix: 'the matching event types will be skipped; use a kernel with CONFIG_FTRACE_SYSCALLS',
+    };
   }
-  return { check: 'tracepoints', status: 'fail', detail: 'tracefs not mounted, tracepoints cannot be listed', fix: 'mount -t tracefs tracefs /sys/kernel/tracing' };
+  return {
+    check: 'tracepoints',
+    status: 'fail',
+    detail: 'tracefs not mounted, tracepoints cannot be listed',
+    fix: 'mount -t tracefs tracefs /sys/kernel/tracing',
+  };
 }
 
 function checkSocket(runtime: string, file: string): Promise<CheckResult> {
   const check = `runtime socket ${runtime}`;
   if (!existsSync(file)) {
-    return Promise.resolve({ check, status: 'warn', detail: `${file} absent (${runtime} not on this host)`, fix: `if ${runtime} runs here, set its socket in processors.container_enrichment.runtimes or mount the host's /run` });
+    return Promise.resolve({
+      check,
+      status: 'warn',
+      detail: `${file} absent (${runtime} not on this host)`,
+      fix: `if ${runtime} runs here, set its socket in processors.container_enrichment.runtimes or mount the host's /run`,
+    });
   }
   try {
     accessSync(file, constants.R_OK | constants.W_OK);
   } catch {
-    return Promise.resolve({ check, status: 'fail', detail: `${file}: permission denied`, fix: 'run as root or mount the socket with write access' });
+    return Promise.resolve({
+      check,
+      status: 'fail',
+      detail: `${file}: permission denied`,
+      fix: 'run as root or mount the socket with write access',
+    });
   }
   return new Promise((resolve) => {
     const sock = connect(file);
@@ -164,7 +200,9 @@ function checkSocket(runtime: string, file: string): Promise<CheckResult> {
       sock.destroy();
       resolve(r);
     };
-    sock.setTimeout(1000, () => done({ check, status: 'fail', detail: `${file}: connect timed out`, fix: `check that ${runtime} is running` }));
+    sock.setTimeout(1000, () =>
+      done({ check, status: 'fail', detail: `${file}: connect timed out`, fix: `check that ${runtime} is running` }),
+    );
     sock.once('connect', () => done({ check, status: 'ok', detail: `${file} accepts connections`, fix: '' }));
     sock.once('error', (err: NodeJS.ErrnoException) =>
       done({ check, status: 'fail', detail: `${file}: ${err.code ?? err.message}`, fix: `start ${runtime}, or remove the stale socket` }),
@@ -177,14 +215,16 @@ const BUILD_ADDON_FIX = 'run npm run build:addon (needs clang, libbpf-dev, bpfto
 /** The programs' one event transport; a kernel without it fails every program, for this one reason. */
 export function checkRingBuffer(options: DoctorOptions): CheckResult {
   const check = 'ring buffer';
-  if (!options.probeRingBuffer) return { check, status: 'fail', detail: `not probed: ${options.addonError ?? 'the native addon is not built'}`, fix: BUILD_ADDON_FIX };
+  if (!options.probeRingBuffer)
+    return { check, status: 'fail', detail: `not probed: ${options.addonError ?? 'the native addon is not built'}`, fix: BUILD_ADDON_FIX };
   let r: RingBufferSupport;
   try {
     r = options.probeRingBuffer();
   } catch (err) {
     r = { supported: false, error: (err as Error).message };
   }
-  if (r.supported) return { check, status: 'ok', detail: 'BPF_MAP_TYPE_RINGBUF maps can be created (the BPF programs\' event transport)', fix: '' };
+  if (r.supported)
+    return { check, status: 'ok', detail: "BPF_MAP_TYPE_RINGBUF maps can be created (the BPF programs' event transport)", fix: '' };
   if (r.error) {
     return {
       check,
@@ -195,7 +235,12 @@ export function checkRingBuffer(options: DoctorOptions): CheckResult {
         : 'run as root on kernel 5.13 or newer with BPF enabled',
     };
   }
-  return { check, status: 'fail', detail: 'this kernel has no BPF_MAP_TYPE_RINGBUF (added in 5.8); the BPF programs report every event through one', fix: 'run on kernel 5.13 or newer' };
+  return {
+    check,
+    status: 'fail',
+    detail: 'this kernel has no BPF_MAP_TYPE_RINGBUF (added in 5.8); the BPF programs report every event through one',
+    fix: 'run on kernel 5.13 or newer',
+  };
 }
 
 function checkPrograms(options: DoctorOptions): CheckResult[] {
@@ -218,7 +263,14 @@ function checkPrograms(options: DoctorOptions): CheckResult[] {
       return { check, status: 'warn', detail: `skipped: ${p.reason}`, fix: programFix(p.event, p.reason, options.procStatus) };
     });
   } catch (err) {
-    return [{ check: 'bpf programs', status: 'fail', detail: (err as Error).message, fix: 'run as root with CAP_BPF and CAP_PERFMON, on a kernel with BTF' }];
+    return [
+      {
+        check: 'bpf programs',
+        status: 'fail',
+        detail: (err as Error).message,
+        fix: 'run as root with CAP_BPF and CAP_PERFMON, on a kernel with BTF',
+      },
+    ];
   }
 }
 
@@ -226,15 +278,18 @@ function checkPrograms(options: DoctorOptions): CheckResult[] {
 function programFix(event: string, reason: string, procStatus?: string): string {
   const pair = /its pair (\S+) is not running/.exec(reason);
   if (pair) return `runs only together with ${pair[1]}: see its line`;
-  if (/Operation not permitted|Permission denied/.test(reason)) return `not permitted: ${bpfDeniedCause(procStatus)}; ${event} events are off until then`;
-  if (/^(load|attach) failed/.test(reason)) return `${event} events are unavailable on this kernel (see the detail); the other event types still work`;
+  if (/Operation not permitted|Permission denied/.test(reason))
+    return `not permitted: ${bpfDeniedCause(procStatus)}; ${event} events are off until then`;
+  if (/^(load|attach) failed/.test(reason))
+    return `${event} events are unavailable on this kernel (see the detail); the other event types still work`;
   return `${event} events are off for this reason; the other event types still work`;
 }
 
 /** Containers are told apart by their cgroup ids in one hierarchy; the tree must be readable for those made before the agent. */
 export function checkContainerHierarchy(h: ContainerHierarchy): CheckResult {
   const check = 'container identity';
-  const which = h.controller === 'unified' ? 'the unified cgroup v2 hierarchy' : `the cgroup v1 ${h.controller} hierarchy (id ${h.hierarchyId})`;
+  const which =
+    h.controller === 'unified' ? 'the unified cgroup v2 hierarchy' : `the cgroup v1 ${h.controller} hierarchy (id ${h.hierarchyId})`;
   if (h.mountPath) return { check, status: 'ok', detail: `containers keyed by cgroup id in ${which}, mounted at ${h.mountPath}`, fix: '' };
   return {
     check,
@@ -248,8 +303,19 @@ export function checkContainerHierarchy(h: ContainerHierarchy): CheckResult {
 export function checkHostMounts(layout: HostLayout, missing: MissingMount[]): CheckResult[] {
   return (Object.keys(HOST_MOUNTS) as Array<keyof typeof HOST_MOUNTS>).map((which): CheckResult => {
     const m = missing.find((x) => x.mount === HOST_MOUNTS[which]);
-    if (m) return { check: `host mount ${m.mount}`, status: 'warn', detail: `the host's ${m.hostPath} is not mounted at ${m.mount}: ${m.effect}`, fix: m.fix };
-    return { check: `host mount ${HOST_MOUNTS[which]}`, status: 'ok', detail: `the host's ${which === 'cgroup' ? '/sys/fs/cgroup' : `/${which}`} is read at ${layout[which]}`, fix: '' };
+    if (m)
+      return {
+        check: `host mount ${m.mount}`,
+        status: 'warn',
+        detail: `the host's ${m.hostPath} is not mounted at ${m.mount}: ${m.effect}`,
+        fix: m.fix,
+      };
+    return {
+      check: `host mount ${HOST_MOUNTS[which]}`,
+      status: 'ok',
+      detail: `the host's ${which === 'cgroup' ? '/sys/fs/cgroup' : `/${which}`} is read at ${layout[which]}`,
+      fix: '',
+    };
   });
 }
 
@@ -261,7 +327,12 @@ export function checkHostMountNamespace(hostProc: string, kernel?: KernelNamespa
     if (found.warning) return { check, status: 'warn', detail: `${found.inode}: ${found.detail}`, fix: found.warning };
     return { check, status: 'ok', detail: `${found.inode}: ${found.detail}`, fix: '' };
   } catch (err) {
-    return { check, status: 'fail', detail: (err as Error).message, fix: "point host_proc at the host's procfs (mount the host's /proc at /host/proc)" };
+    return {
+      check,
+      status: 'fail',
+      detail: (err as Error).message,
+      fix: "point host_proc at the host's procfs (mount the host's /proc at /host/proc)",
+    };
   }
 }
 
@@ -272,13 +343,25 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
   const missing = options.missingMounts ?? missingHostMounts(layout);
   const inContainer = missing.length > 0 || layout.proc !== '/proc' || layout.run !== '/run';
   const hostFs = (dir: string, how: string) =>
-    inContainer ? `mount the host's ${dir} at ${dir} (docker/podman -v ${dir}:${dir}${how}; Kubernetes: a hostPath volume, as deploy/kubernetes/base/daemonset.yaml has)` : '';
+    inContainer
+      ? `mount the host's ${dir} at ${dir} (docker/podman -v ${dir}:${dir}${how}; Kubernetes: a hostPath volume, as deploy/kubernetes/base/daemonset.yaml has)`
+      : '';
   const results: CheckResult[] = [
     ...checkCapabilities(options.procStatus ?? readFileSync('/proc/self/status', 'utf8'), process.getuid?.() ?? -1),
     checkKernel(options.kernelRelease ?? os.release()),
     checkBtf(hostRoot),
-    checkMount(mounts, 'bpf', ['/sys/fs/bpf'], hostFs('/sys/fs/bpf', ':rshared') || 'mount -t bpf bpf /sys/fs/bpf (in Kubernetes: hostPath volume /sys/fs/bpf)'),
-    checkMount(mounts, 'tracefs', ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'], hostFs('/sys/kernel/tracing', ':ro') || 'mount -t tracefs tracefs /sys/kernel/tracing'),
+    checkMount(
+      mounts,
+      'bpf',
+      ['/sys/fs/bpf'],
+      hostFs('/sys/fs/bpf', ':rshared') || 'mount -t bpf bpf /sys/fs/bpf (in Kubernetes: hostPath volume /sys/fs/bpf)',
+    ),
+    checkMount(
+      mounts,
+      'tracefs',
+      ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'],
+      hostFs('/sys/kernel/tracing', ':ro') || 'mount -t tracefs tracefs /sys/kernel/tracing',
+    ),
     checkTracepoints(mounts),
     ...(inContainer ? checkHostMounts(layout, missing) : []),
     checkHostMountNamespace(layout.proc, options.kernelNamespaces),
@@ -291,7 +374,5 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
 }
 
 export function formatChecks(results: CheckResult[]): string {
-  return results
-    .map((r) => `${r.status.padEnd(4)}  ${r.check}: ${r.detail}${r.fix ? `\n      fix: ${r.fix}` : ''}`)
-    .join('\n');
+  return results.map((r) => `${r.status.padEnd(4)}  ${r.check}: ${r.detail}${r.fix ? `\n      fix: ${r.fix}` : ''}`).join('\n');
 }

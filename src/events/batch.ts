@@ -278,11 +278,17 @@ export function formatIPv6(bytes: Uint8Array): string {
   }
   let bestStart = -1;
   let bestLen = 0;
-  for (let g = 0; g < 8; ) {
-    if (groups[g] !== 0) { g++; continue; }
+  for (let g = 0; g < 8;) {
+    if (groups[g] !== 0) {
+      g++;
+      continue;
+    }
     let end = g;
     while (end < 8 && groups[end] === 0) end++;
-    if (end - g > bestLen && end - g > 1) { bestStart = g; bestLen = end - g; }
+    if (end - g > bestLen && end - g > 1) {
+      bestStart = g;
+      bestLen = end - g;
+    }
     g = end;
   }
   const hex = groups.map((x) => x.toString(16));

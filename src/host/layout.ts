@@ -137,7 +137,13 @@ export function resolveHostLayout(options: LayoutOptions = {}, probe: LayoutProb
   const proc = options.hostProc || env.HOST_PROC;
   const run = options.hostRun || env.HOST_RUN;
   if (root !== '/') {
-    return { root, proc: proc || path.join(root, 'proc'), run: run || path.join(root, 'run'), cgroup: path.join(root, 'sys/fs/cgroup'), unmounted: [] };
+    return {
+      root,
+      proc: proc || path.join(root, 'proc'),
+      run: run || path.join(root, 'run'),
+      cgroup: path.join(root, 'sys/fs/cgroup'),
+      unmounted: [],
+    };
   }
   const unmounted: Array<keyof typeof HOST_MOUNTS> = [];
   const pick = (configured: string | undefined, which: keyof typeof HOST_MOUNTS, mounted: (p: string) => boolean, own: string): string => {
@@ -158,7 +164,8 @@ export function resolveHostLayout(options: LayoutOptions = {}, probe: LayoutProb
 const MOUNT_EFFECTS: Record<keyof typeof HOST_MOUNTS, { hostPath: string; effect: string }> = {
   proc: {
     hostPath: '/proc',
-    effect: "this container's /proc is read instead, which shows the host's processes only in the host PID namespace (hostPID: true, --pid host)",
+    effect:
+      "this container's /proc is read instead, which shows the host's processes only in the host PID namespace (hostPID: true, --pid host)",
   },
   run: {
     hostPath: '/run',
@@ -168,7 +175,8 @@ const MOUNT_EFFECTS: Record<keyof typeof HOST_MOUNTS, { hostPath: string; effect
   },
   cgroup: {
     hostPath: '/sys/fs/cgroup',
-    effect: "this container's own cgroup tree is read instead: containers that existed before the agent started are found through /proc only",
+    effect:
+      "this container's own cgroup tree is read instead: containers that existed before the agent started are found through /proc only",
   },
 };
 
@@ -178,7 +186,11 @@ const MOUNT_EFFECTS: Record<keyof typeof HOST_MOUNTS, { hostPath: string; effect
  */
 export function missingHostMounts(layout: HostLayout, probe: LayoutProbe = realProbe): MissingMount[] {
   if (layout.unmounted.length === 0 || !runsInContainer(layout.proc, probe)) return [];
-  return layout.unmounted.map((which) => ({ mount: HOST_MOUNTS[which], ...MOUNT_EFFECTS[which], fix: mountFix(MOUNT_EFFECTS[which].hostPath, HOST_MOUNTS[which]) }));
+  return layout.unmounted.map((which) => ({
+    mount: HOST_MOUNTS[which],
+    ...MOUNT_EFFECTS[which],
+    fix: mountFix(MOUNT_EFFECTS[which].hostPath, HOST_MOUNTS[which]),
+  }));
 }
 
 /**

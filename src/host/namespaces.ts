@@ -81,7 +81,7 @@ export function determineHostMountNamespace(hostProc: string, kernel?: KernelNam
     detail: `this agent's own (${pid1Error}; kernel: ${kernelError})`,
     warning:
       `cannot stat ${pid1} (${pid1Error.slice(pid1.length + 2)}); taking this agent's mount namespace ${own} as the host's ` +
-      '(run the agent in the host mount namespace, or set host_proc to the host\'s procfs)' +
+      "(run the agent in the host mount namespace, or set host_proc to the host's procfs)" +
       (kernel ? `; the kernel could not be asked either: ${kernelError}` : ''),
   };
 }

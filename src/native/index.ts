@@ -2,14 +2,7 @@ import { mkdirSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ClockSource } from '../events';
 import { PACKAGE_ROOT } from '../pipeline/paths';
-import type {
-  BatchCallback,
-  BpfSession,
-  ContainersMapEntry,
-  PinnedContainersMap,
-  ProgramStatus,
-  SessionOptions,
-} from './types';
+import type { BatchCallback, BpfSession, ContainersMapEntry, PinnedContainersMap, ProgramStatus, SessionOptions } from './types';
 
 export type {
   BatchCallback,
@@ -114,7 +107,10 @@ export const nativeClockSource: ClockSource = { bootNowNs: bootTimeNs, realtimeM
 
 /** The programs BREAK_PROGRAMS_ENV names; `doctor` tells their refusal from the kernel's own. */
 export function brokenOnPurpose(env: Record<string, string | undefined> = process.env): string[] {
-  return (env[BREAK_PROGRAMS_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (env[BREAK_PROGRAMS_ENV] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function withBreakPrograms(options: SessionOptions): SessionOptions {

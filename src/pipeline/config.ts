@@ -31,7 +31,10 @@ export interface AgentConfig {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], source: string) {
+  constructor(
+    readonly problems: string[],
+    source: string,
+  ) {
     super(`invalid config ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -44,8 +47,7 @@ const COMPONENT_KINDS: readonly ComponentKind[] = ['receivers', 'processors', 'e
 const FACTORY_KIND: Record<ComponentKind, Factory['kind']> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
 
 export type ResolvedComponent<F extends Factory = Factory> =
-  | { factory: F; config: unknown; problems: string[] }
-  | { factory: undefined; config: undefined; problems: string[] };
+  { factory: F; config: unknown; problems: string[] } | { factory: undefined; config: undefined; problems: string[] };
 
 /**
  * A component's section with its defaults under it, and what its factory's
@@ -53,10 +55,16 @@ export type ResolvedComponent<F extends Factory = Factory> =
  * each message prefixed with `kind.id.`. The Service builds from this and
  * file validation reports from it, so both say the same.
  */
-export function resolveComponent<F extends Factory>(factories: readonly Factory[], kind: ComponentKind, id: string, section: unknown): ResolvedComponent<F> {
+export function resolveComponent<F extends Factory>(
+  factories: readonly Factory[],
+  kind: ComponentKind,
+  id: string,
+  section: unknown,
+): ResolvedComponent<F> {
   const type = id.split('/')[0];
   const factory = factories.find((f) => f.type === type && f.kind === FACTORY_KIND[kind]) as F | undefined;
-  if (!factory) return { factory: undefined, config: undefined, problems: [`${kind}.${id}: no ${FACTORY_KIND[kind]} of type "${type}" is built in`] };
+  if (!factory)
+    return { factory: undefined, config: undefined, problems: [`${kind}.${id}: no ${FACTORY_KIND[kind]} of type "${type}" is built in`] };
   const config = mergeDefaults(factory.createDefaultConfig(), section);
   let problems: string[];
   try {
@@ -158,7 +166,10 @@ function componentProblems(config: Record<string, unknown>, schemaErrors: ErrorO
     for (const [id, section] of Object.entries(sections)) {
       const at = `/${kind}/${id.replace(/~/g, '~0').replace(/\//g, '~1')}`;
       const faulty = schemaErrors.some(
-        (e) => e.instancePath === at || e.instancePath.startsWith(`${at}/`) || (e.instancePath === `/${kind}` && (e.params as { additionalProperty?: string }).additionalProperty === id),
+        (e) =>
+          e.instancePath === at ||
+          e.instancePath.startsWith(`${at}/`) ||
+          (e.instancePath === `/${kind}` && (e.params as { additionalProperty?: string }).additionalProperty === id),
       );
       if (faulty) continue;
       const resolved = resolveComponent(factories, kind, id, section);
@@ -241,7 +252,9 @@ export function formatSchemaError(e: ErrorObject, root: unknown): string {
 function allowedKeys(e: ErrorObject): string {
   const schema = e.parentSchema as { properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> } | undefined;
   const keys = Object.keys(schema?.properties ?? {});
-  const patterns = Object.keys(schema?.patternProperties ?? {}).map((p) => p.replace(/^\^/, '').replace(/\(.*$/, '').replace(/\$$/, '') + '[/name]');
+  const patterns = Object.keys(schema?.patternProperties ?? {}).map(
+    (p) => p.replace(/^\^/, '').replace(/\(.*$/, '').replace(/\$$/, '') + '[/name]',
+  );
   return [...keys, ...patterns].join(', ') || 'none';
 }
 

@@ -33,7 +33,10 @@ export class Service {
   /** The agent's own metrics endpoint; undefined when a Prometheus exporter serves them or it is off. */
   readonly telemetryServer: TelemetryServer | undefined;
 
-  constructor(config: AgentConfig, private readonly options: ServiceOptions) {
+  constructor(
+    config: AgentConfig,
+    private readonly options: ServiceOptions,
+  ) {
     this.telemetry = new PipelineTelemetry(options.registry ?? new Registry());
     const problems: string[] = [];
     const logs = config.service.pipelines.logs;
@@ -47,7 +50,10 @@ export class Service {
       clock: options.clock,
       containers,
     });
-    const prepare = <F extends Factory>(kind: ComponentKind, id: string): { factory: F; config: unknown; settings: ComponentSettings } | undefined => {
+    const prepare = <F extends Factory>(
+      kind: ComponentKind,
+      id: string,
+    ): { factory: F; config: unknown; settings: ComponentSettings } | undefined => {
       const resolved = resolveComponent<F>(options.factories, kind, id, config[kind][id]);
       problems.push(...resolved.problems);
       return resolved.factory ? { factory: resolved.factory, config: resolved.config, settings: settingsFor(kind, id) } : undefined;
@@ -78,7 +84,14 @@ export class Service {
     }
     const address = telemetryAddress(config, prometheusEndpoints, problems);
     if (problems.length) throw new ConfigError(problems, 'service.pipelines.logs');
-    if (address) this.telemetryServer = new TelemetryServer(address, 'service.telemetry.metrics.address', "the agent's telemetry", this.telemetry.registry, options.logger.child('service'));
+    if (address)
+      this.telemetryServer = new TelemetryServer(
+        address,
+        'service.telemetry.metrics.address',
+        "the agent's telemetry",
+        this.telemetry.registry,
+        options.logger.child('service'),
+      );
   }
 
   /** Exporters first, so nothing produced has nowhere to go; a failed start shuts down what started. */

@@ -43,9 +43,11 @@ export class TelemetryServer {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         const hint =
-          err.code === 'EADDRINUSE' ? `address in use: another process serves that port; set ${this.key} to a free host:port`
-          : err.code === 'EACCES' ? 'permission denied: use a port above 1023 or run as root'
-          : err.message;
+          err.code === 'EADDRINUSE'
+            ? `address in use: another process serves that port; set ${this.key} to a free host:port`
+            : err.code === 'EACCES'
+              ? 'permission denied: use a port above 1023 or run as root'
+              : err.message;
         reject(new Error(`cannot listen on ${this.endpoint}: ${hint}`));
       });
       server.listen(port, host, () => resolve());

@@ -4,15 +4,7 @@ export const METRIC_PREFIX = 'ebpf_container_otel_';
 
 /** Why records left the pipeline without being sent. Bounded set: it is a metric label. */
 export type DropReason =
-  | 'ringbuf'
-  | 'filtered'
-  | 'decode_error'
-  | 'queue_full'
-  | 'export_failed'
-  | 'host_event'
-  | 'not_selected'
-  | 'rate_limited'
-  | 'shutdown';
+  'ringbuf' | 'filtered' | 'decode_error' | 'queue_full' | 'export_failed' | 'host_event' | 'not_selected' | 'rate_limited' | 'shutdown';
 
 /**
  * The one place that counts, per component, what it received, dropped (with a

@@ -29,7 +29,12 @@ interface Panel {
   datasource?: { type: string; uid: string };
   targets?: Target[];
 }
-const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; title: string; panels: Panel[]; templating: { list: Array<{ name: string; type: string; query?: unknown }> } };
+const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: Array<{ name: string; type: string; query?: unknown }> };
+};
 const queryPanels = dashboard.panels.filter((p) => p.type !== 'row');
 
 /** As Grafana would send it, with every agent selected. */
@@ -65,7 +70,17 @@ describe('the Grafana dashboard', () => {
     }
     // What the issue asks the dashboard to show.
     const titles = queryPanels.map((p) => p.title).join('\n');
-    for (const topic of [/events by type/i, /by container/i, /workload/i, /drops by .*reason/i, /loss chain/i, /without full container metadata/i, /queue depth/i, /export latency/i, /BPF programs/i]) {
+    for (const topic of [
+      /events by type/i,
+      /by container/i,
+      /workload/i,
+      /drops by .*reason/i,
+      /loss chain/i,
+      /without full container metadata/i,
+      /queue depth/i,
+      /export latency/i,
+      /BPF programs/i,
+    ]) {
       expect(titles).toMatch(topic);
     }
   });
@@ -131,8 +146,18 @@ service:
 
     test('every metric a panel reads is one the agent serves', async () => {
       const text = await (await fetch(`http://127.0.0.1:${await agent!.metricsPort()}/metrics`)).text();
-      const served = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [`${name}_bucket`, `${name}_count`, `${name}_sum`] : [name])));
-      const unknown = queryPanels.flatMap((p) => p.targets!.flatMap((t) => metricNames(t.expr).filter((m) => !served.has(m)).map((m) => `${p.title}: ${m}`)));
+      const served = new Set(
+        [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
+          type === 'histogram' ? [`${name}_bucket`, `${name}_count`, `${name}_sum`] : [name],
+        ),
+      );
+      const unknown = queryPanels.flatMap((p) =>
+        p.targets!.flatMap((t) =>
+          metricNames(t.expr)
+            .filter((m) => !served.has(m))
+            .map((m) => `${p.title}: ${m}`),
+        ),
+      );
       expect(unknown).toEqual([]);
     });
 

@@ -18,13 +18,15 @@ describeReal('`npm start`: the agent with its embedded default config', [], () =
     await agent?.destroy();
   }, 30_000);
 
-  test('a host command\'s exec and exit (code 7) are OTLP-JSON lines on stdout; SIGINT stops it cleanly with exit code 0', async () => {
+  test("a host command's exec and exit (code 7) are OTLP-JSON lines on stdout; SIGINT stops it cleanly with exit code 0", async () => {
     agent = await AgentProcess.start(null, {
       // The metrics port the default config takes from the environment; 0: the kernel picks a free one.
       // Nothing else from the test's environment may change the defaults.
       env: { EBPF_OTEL_METRICS_ENDPOINT: '127.0.0.1:0', EBPF_OTEL_OUTPUT: undefined, NODE_NAME: undefined },
     });
-    expect(agent.log()).toContain(`starting with ${path.join(REPO_ROOT, 'config', 'default.yaml')}: exporters.file, exporters.prometheus, processors.container_enrichment, receivers.ebpf`);
+    expect(agent.log()).toContain(
+      `starting with ${path.join(REPO_ROOT, 'config', 'default.yaml')}: exporters.file, exporters.prometheus, processors.container_enrichment, receivers.ebpf`,
+    );
     const port = await agent.metricsPort();
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
 
@@ -44,10 +46,14 @@ describeReal('`npm start`: the agent with its embedded default config', [], () =
       }
     };
     const find = (event: string) => mine.find((f) => f.record.eventName === event);
-    await waitFor('exec and exit of `sh -c "exit 7"` on stdout', () => {
-      readStdout();
-      return find('process.exec') && find('process.exit');
-    }, 20_000).catch((err: Error) => {
+    await waitFor(
+      'exec and exit of `sh -c "exit 7"` on stdout',
+      () => {
+        readStdout();
+        return find('process.exec') && find('process.exit');
+      },
+      20_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; records of pid ${pid}: ${JSON.stringify(mine)}\nagent log:\n${agent!.log()}`);
     });
 

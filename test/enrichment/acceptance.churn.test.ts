@@ -75,9 +75,12 @@ async function inLanes(count: number, fn: (k: number) => Promise<void>): Promise
 async function criExitedCleanly(pods: CriPods, containerId: string): Promise<string | undefined> {
   // Its records may be in before containerd has seen the exit (a busy machine): give it 10 s.
   for (let waited = 0; ; waited += 100) {
-    const { status } = await pods.call<{ status: { state: string; exit_code?: number; reason?: string } }>('ContainerStatus', { container_id: containerId });
+    const { status } = await pods.call<{ status: { state: string; exit_code?: number; reason?: string } }>('ContainerStatus', {
+      container_id: containerId,
+    });
     if (status.state === 'CONTAINER_EXITED' && (status.exit_code ?? 0) === 0) return undefined;
-    if (status.state === 'CONTAINER_EXITED' || waited >= 10_000) return `state ${status.state}, exit code ${status.exit_code ?? 0}${status.reason ? `, ${status.reason}` : ''}`;
+    if (status.state === 'CONTAINER_EXITED' || waited >= 10_000)
+      return `state ${status.state}, exit code ${status.exit_code ?? 0}${status.reason ? `, ${status.reason}` : ''}`;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -97,7 +100,8 @@ class MarkerIndex {
       if (r.type !== 'exec') continue;
       let key: string | undefined;
       if (r.args[0] === '/bin/echo' && r.args.length === 2) key = `echo:${r.args[1]}`;
-      else if (r.args[0] === '/bin/sh' && r.args[1] === '-c' && r.args[2]?.startsWith('exec /bin/echo ')) key = `sh:${r.args[2].slice('exec /bin/echo '.length)}`;
+      else if (r.args[0] === '/bin/sh' && r.args[1] === '-c' && r.args[2]?.startsWith('exec /bin/echo '))
+        key = `sh:${r.args[2].slice('exec /bin/echo '.length)}`;
       if (key === undefined) continue;
       const list = this.seen.get(key) ?? [];
       list.push(r);
@@ -186,12 +190,9 @@ describeReal(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime,
       const startedPods: RunningPod[] = [];
       let p: RealPipeline | undefined;
       try {
-        p = await startRealPipeline(
-          runtimes(),
-          { pinned_map: { write_path: map, read_path: `${dir}/no-source` } },
-          undefined,
-          { filters: { containers_only: containersOnly } },
-        );
+        p = await startRealPipeline(runtimes(), { pinned_map: { write_path: map, read_path: `${dir}/no-source` } }, undefined, {
+          filters: { containers_only: containersOnly },
+        });
         await runtimesUp(p);
         const pipeline = p;
         const index = new MarkerIndex(pipeline.records);
@@ -234,7 +235,11 @@ describeReal(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime,
 
         // Bounded: every record found, or the processor's pending deadline plus 3 s after the last container.
         await pipeline
-          .waitFor('the records of every container', () => started.every((c) => EXECS.every((e) => index.of(e, c.marker).length > 0)), SETTLE_MS)
+          .waitFor(
+            'the records of every container',
+            () => started.every((c) => EXECS.every((e) => index.of(e, c.marker).length > 0)),
+            SETTLE_MS,
+          )
           .catch(() => undefined);
         const waited = Date.now() - last;
 
@@ -247,7 +252,10 @@ describeReal(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime,
             const v = verdict(records, c.id);
             const key = `${c.runtime} ${e}`;
             counts.get(key)![v]++;
-            if (v !== 'right') problems.push(`${key} ${v}: container ${c.id.slice(0, 24)} (${c.marker}): ${records.map(describeRecord).join(' | ') || 'no record'}`);
+            if (v !== 'right')
+              problems.push(
+                `${key} ${v}: container ${c.id.slice(0, 24)} (${c.marker}): ${records.map(describeRecord).join(' | ') || 'no record'}`,
+              );
           }
         }
         const lines = [
@@ -256,11 +264,15 @@ describeReal(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime,
           ...[...counts].map(([key, row]) => `${key.padEnd(14)}${VERDICTS.map((v) => String(row[v]).padStart(11)).join('')}`),
           `enrichment counters: ${JSON.stringify(pipeline.processor.counters)}`,
         ];
-        console.log(lines.join('\n') + (problems.length ? `\nnot right (first 40 of ${problems.length}):\n${problems.slice(0, 40).join('\n')}` : ''));
+        console.log(
+          lines.join('\n') + (problems.length ? `\nnot right (first 40 of ${problems.length}):\n${problems.slice(0, 40).join('\n')}` : ''),
+        );
 
         const unran = (await Promise.all(started.map(async (c) => [c, await c.ran?.()] as const))).filter(([, why]) => why !== undefined);
         expect(unran.map(([c, why]) => `${c.runtime} ${c.id} did not run its command: ${why}`)).toEqual([]);
-        const perfect = Object.fromEntries([...counts.keys()].map((key) => [key, { right: PER_RUNTIME, wrong: 0, unenriched: 0, missing: 0 }]));
+        const perfect = Object.fromEntries(
+          [...counts.keys()].map((key) => [key, { right: PER_RUNTIME, wrong: 0, unenriched: 0, missing: 0 }]),
+        );
         expect(Object.fromEntries(counts)).toEqual(perfect);
       } finally {
         for (const pod of startedPods) await pods!.removePod(pod.podId).catch(() => undefined);

@@ -8,7 +8,16 @@ import * as path from 'node:path';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
 import { uniq } from '../runtimes/helpers';
 import { dumpPinned, removePins } from './bpftool';
-import { COMMAND, commandEvents, describeReal, indexed, mntnsOfPid, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
+import {
+  COMMAND,
+  commandEvents,
+  describeReal,
+  indexed,
+  mntnsOfPid,
+  type RealPipeline,
+  type SeenRecord,
+  startRealPipeline,
+} from './pipeline';
 
 const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-ctrd-${process.pid}`;
 const MAP = `${DIR}/containers`;
@@ -91,12 +100,16 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
       // Back-to-back: each `ctr run` returns once its task started, then the next one goes.
       for (const [k, id] of ids.entries()) await runSleeper(id, String(base + k));
       const firsts = await p.waitFor('the first exec of all 30 containers', () => {
-        const found = ids.map((_, k) => p.records.find((r) => r.type === 'exec' && r.filename === '/bin/sleep' && r.args[1] === String(base + k)));
+        const found = ids.map((_, k) =>
+          p.records.find((r) => r.type === 'exec' && r.filename === '/bin/sleep' && r.args[1] === String(base + k)),
+        );
         return found.every(Boolean) ? (found as SeenRecord[]) : undefined;
       });
       const enriched = firsts.filter((r, k) => r.container?.id === ids[k] && r.container.image.name === TEST_IMAGE).length;
       const held = p.processor.counters.releasedEnriched;
-      console.log(`race: ${enriched}/30 first exec events enriched (records held until their container was known, over the whole run: ${held})`);
+      console.log(
+        `race: ${enriched}/30 first exec events enriched (records held until their container was known, over the whole run: ${held})`,
+      );
       const missed = firsts.filter((r, k) => r.container?.id !== ids[k]);
       if (missed.length) console.log(`race: not enriched: ${JSON.stringify(missed)}; counters ${JSON.stringify(p.processor.counters)}`);
       expect(enriched).toBe(30);
@@ -137,31 +150,48 @@ describeReal('enrichment on real BPF with a real containerd and CRI', ['containe
     const pinnedIds = () => new Set([...dumpPinned(MAP).values()].map((e) => e.containerId));
     const inParallel = async (fn: (id: string) => Promise<unknown>) => {
       const queue = [...ids];
-      await Promise.all(Array.from({ length: 4 }, async () => {
-        for (let id = queue.shift(); id; id = queue.shift()) await fn(id);
-      }));
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let id = queue.shift(); id; id = queue.shift()) await fn(id);
+        }),
+      );
     };
     try {
       await inParallel((id) => runSleeper(id, '100000'));
-      await p.waitFor('all 100 described and pinned', () => {
-        const pinned = pinnedIds();
-        return ids.every((id) => p.processor.index.get(id)?.described === true && pinned.has(id));
-      }, 60_000);
+      await p.waitFor(
+        'all 100 described and pinned',
+        () => {
+          const pinned = pinnedIds();
+          return ids.every((id) => p.processor.index.get(id)?.described === true && pinned.has(id));
+        },
+        60_000,
+      );
       await inParallel(remove);
-      await p.waitFor('all 100 exited and out of the pinned map', () => {
-        const pinned = pinnedIds();
-        // Exited, or already forgotten (tombstone_ttl is 1s here).
-        return ids.every((id) => (p.processor.index.get(id)?.exitedAt ?? 0) > 0 || (p.processor.index.get(id) === undefined && !pinned.has(id))) &&
-          ids.every((id) => !pinned.has(id));
-      }, 60_000);
+      await p.waitFor(
+        'all 100 exited and out of the pinned map',
+        () => {
+          const pinned = pinnedIds();
+          // Exited, or already forgotten (tombstone_ttl is 1s here).
+          return (
+            ids.every(
+              (id) => (p.processor.index.get(id)?.exitedAt ?? 0) > 0 || (p.processor.index.get(id) === undefined && !pinned.has(id)),
+            ) && ids.every((id) => !pinned.has(id))
+          );
+        },
+        60_000,
+      );
       expect([...p.processor.index.live()].filter((k) => ids.includes(k.id))).toEqual([]);
       // tombstone_ttl is 1s here.
       await p.waitFor('all 100 forgotten', () => ids.every((id) => p.processor.index.get(id) === undefined), 10_000);
       const metrics = await p.registry.metrics();
-      expect(metrics).toContain(`ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="live"} ${p.processor.index.liveCount()}`);
-      expect(metrics).toContain(`ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="exited"} ${p.processor.index.exitedCount()}`);
+      expect(metrics).toContain(
+        `ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="live"} ${p.processor.index.liveCount()}`,
+      );
+      expect(metrics).toContain(
+        `ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="exited"} ${p.processor.index.exitedCount()}`,
+      );
     } finally {
       await inParallel((id) => remove(id).catch(() => undefined));
     }
-}, 180_000);
+  }, 180_000);
 });

@@ -16,7 +16,10 @@ import { COMMAND, commandEvents, describeReal, indexed, mntnsOfPid, type RealPip
 const execFileAsync = promisify(execFile);
 
 /** A pipeline watching one runtime, its own pinned map, stopped and unpinned after the file. */
-function pipelineFor(name: string, runtimes: () => RuntimesConfig): { get: () => RealPipeline; start: () => Promise<void>; stop: () => Promise<void> } {
+function pipelineFor(
+  name: string,
+  runtimes: () => RuntimesConfig,
+): { get: () => RealPipeline; start: () => Promise<void>; stop: () => Promise<void> } {
   const dir = `/sys/fs/bpf/ebpf-otel-test-acc-${name}-${process.pid}`;
   let p: RealPipeline | undefined;
   return {

@@ -38,7 +38,7 @@ const loop = (id: string, pause: string) => ['/bin/sh', '-c', `n=0; while :; do 
 /** The container a record's argv names (a marked echo, or the `sh -c` carrying the loop), if any. */
 const MARK = new RegExp(`(?:^|[ ;])(reuse-(?:long-${P}|short-${P}-\\d+|oneshot-${P}-\\d+))-`);
 
-describeReal('issue 11 reuse: containers started and stopped while a long-lived one keeps exec\'ing', ['containerd', 'ctr', 'runc'], () => {
+describeReal("issue 11 reuse: containers started and stopped while a long-lived one keeps exec'ing", ['containerd', 'ctr', 'runc'], () => {
   let h: ContainerdHarness;
   let p: RealPipeline | undefined;
   const ctr = (args: string[]) => h.ctrAsync(args);
@@ -75,7 +75,10 @@ describeReal('issue 11 reuse: containers started and stopped while a long-lived 
   }, 120_000);
 
   test(`${STEPS} steps of ${ONE_SHOTS_PER_STEP} one-shot and a short container over one long-lived: no record crosses containers; the pinned map holds exactly the live ones after each step`, async () => {
-    p = await startRealPipeline({ containerd: { socket: h.socket, namespaces: ['default'] } }, { pinned_map: { write_path: MAP, read_path: `${DIR}/no-source` } });
+    p = await startRealPipeline(
+      { containerd: { socket: h.socket, namespaces: ['default'] } },
+      { pinned_map: { write_path: MAP, read_path: `${DIR}/no-source` } },
+    );
     const pipeline = p;
     /** Live containers of this test: id → mount namespace inode. */
     const live = new Map<string, number>();
@@ -125,7 +128,11 @@ describeReal('issue 11 reuse: containers started and stopped while a long-lived 
         // Containers that live a few milliseconds, several at once: their namespaces are free again when `ctr` returns.
         const onces = Array.from({ length: ONE_SHOTS_PER_STEP }, (_, j) => oneShotId(k * ONE_SHOTS_PER_STEP + j));
         for (const once of onces) ours.add(once);
-        await Promise.all(onces.map((once) => ctr(['run', '--rm', '--null-io', '--net-host', TEST_IMAGE, once, '/bin/sh', '-c', `exec /bin/echo ${once}-1`])));
+        await Promise.all(
+          onces.map((once) =>
+            ctr(['run', '--rm', '--null-io', '--net-host', TEST_IMAGE, once, '/bin/sh', '-c', `exec /bin/echo ${once}-1`]),
+          ),
+        );
         await checkMap(`${onces.join(', ')} ran and exited`);
         // The previous short container goes while the next one starts: the new one may take the
         // namespace inode of the one dying, before its exit has been reported.
@@ -156,8 +163,10 @@ describeReal('issue 11 reuse: containers started and stopped while a long-lived 
         else row.right++;
         byContainer.set(m[1], row);
       }
-      const show = (r: SeenRecord) => `[${r.args.join(' ').slice(0, 60)}] pid ${r.pid} mntns ${r.mntns} cgroup ${r.cgroupId ?? '?'} → ${r.container ? r.container.id : 'no container'}`;
-      const total = (f: (row: { right: number; wrong: SeenRecord[]; unenriched: SeenRecord[] }) => number) => [...byContainer.values()].reduce((n, row) => n + f(row), 0);
+      const show = (r: SeenRecord) =>
+        `[${r.args.join(' ').slice(0, 60)}] pid ${r.pid} mntns ${r.mntns} cgroup ${r.cgroupId ?? '?'} → ${r.container ? r.container.id : 'no container'}`;
+      const total = (f: (row: { right: number; wrong: SeenRecord[]; unenriched: SeenRecord[] }) => number) =>
+        [...byContainer.values()].reduce((n, row) => n + f(row), 0);
       console.log(
         [
           `reuse: ${STEPS * ONE_SHOTS_PER_STEP} one-shot and ${STEPS} short containers over ${LONG}; ${reused} short ones got a mount namespace inode an earlier container of this test had`,

@@ -30,7 +30,9 @@ describeReal("enrichment on real BPF from another agent's pinned map", ['unshare
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    await Promise.all(
+      children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+    );
     await p?.stop();
     removePins(DIR);
     for (const id of [ID_KNOWN, ID_OTHER]) await removeCgroup(path.join(CGROUPS, id));
@@ -53,7 +55,9 @@ describeReal("enrichment on real BPF from another agent's pinned map", ['unshare
   /** A "container": a shell in its own mount namespace and a cgroup named by `id`, waiting for a line before `cat /etc/hostname`. */
   async function container(id: string): Promise<{ child: ChildProcess; mntns: number }> {
     mkdirSync(path.join(CGROUPS, id));
-    const child = spawn('unshare', ['-m', 'sh', '-c', 'read line; /bin/cat /etc/hostname; sleep 60'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const child = spawn('unshare', ['-m', 'sh', '-c', 'read line; /bin/cat /etc/hostname; sleep 60'], {
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
     children.push(child);
     await new Promise((resolve) => child.once('spawn', resolve));
     const own = statSync('/proc/self/ns/mnt').ino;
@@ -70,12 +74,20 @@ describeReal("enrichment on real BPF from another agent's pinned map", ['unshare
     const other = await container(ID_OTHER);
     updateWithBpftool(GADGET, { mntns: known.mntns, containerId: ID_KNOWN, namespace: 'team-a', pod: 'worker-0', container: 'worker' });
     // As if ID_OTHER's namespace inode had belonged to a container the other agent has not removed yet.
-    updateWithBpftool(GADGET, { mntns: other.mntns, containerId: 'ig-gone-container', namespace: 'team-b', pod: 'gone-0', container: 'gone' });
+    updateWithBpftool(GADGET, {
+      mntns: other.mntns,
+      containerId: 'ig-gone-container',
+      namespace: 'team-b',
+      pod: 'gone-0',
+      container: 'gone',
+    });
     for (const c of [known, other]) c.child.stdin!.end('go\n');
 
     const of = (mntns: number) => ({
       exec: p.waitFor('exec of cat', () => p.records.find((r) => r.mntns === mntns && r.type === 'exec' && r.filename === '/bin/cat')),
-      open: p.waitFor('open of /etc/hostname', () => p.records.find((r) => r.mntns === mntns && r.type === 'open' && r.path === '/etc/hostname')),
+      open: p.waitFor('open of /etc/hostname', () =>
+        p.records.find((r) => r.mntns === mntns && r.type === 'open' && r.path === '/etc/hostname'),
+      ),
     });
     const k = of(known.mntns);
     for (const r of [await k.exec, await k.open]) {
@@ -93,6 +105,12 @@ describeReal("enrichment on real BPF from another agent's pinned map", ['unshare
       expect(r.container?.k8s).toBeUndefined();
     }
     // And mirrored into our own map, which bpftool sees too.
-    expect(dumpPinned(`${DIR}/containers`).get(known.mntns)).toEqual({ mntns: known.mntns, containerId: ID_KNOWN, namespace: 'team-a', pod: 'worker-0', container: 'worker' });
+    expect(dumpPinned(`${DIR}/containers`).get(known.mntns)).toEqual({
+      mntns: known.mntns,
+      containerId: ID_KNOWN,
+      namespace: 'team-a',
+      pod: 'worker-0',
+      container: 'worker',
+    });
   });
 });

@@ -95,7 +95,11 @@ describeReal('volume control on real BPF with containerd + CRI pods', ['containe
     const calm = await runPod('calm', 'shop', LOOP('/etc/hostname'));
     await p.waitFor("the calm pod's first open", () => opensOf(calm, '/etc/hostname').length > 0);
     // After the loop, a quiet spell refills the bucket: the next record (the cat) ends the throttle.
-    const busy = await runPod('busy', 'shop', ['/bin/sh', '-c', 'sleep 1; i=0; while [ $i -lt 3000 ]; do : < /etc/hostname; i=$((i+1)); done; sleep 2; /bin/cat /etc/hostname; sleep 100000']);
+    const busy = await runPod('busy', 'shop', [
+      '/bin/sh',
+      '-c',
+      'sleep 1; i=0; while [ $i -lt 3000 ]; do : < /etc/hostname; i=$((i+1)); done; sleep 2; /bin/cat /etc/hostname; sleep 100000',
+    ]);
     const throttle = await p.waitFor('throttle start of the busy pod', () => of(busy).find((r) => r.type === 'throttle'), 30_000);
     const started = Date.now();
     const calmBefore = opensOf(calm, '/etc/hostname').length;

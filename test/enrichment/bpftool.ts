@@ -47,7 +47,13 @@ export function dumpPinned(path: string): Map<number, ContainersMapEntry> {
     const key = Buffer.from(row.key.map((h) => parseInt(h, 16)));
     const value = Buffer.from(row.value.map((h) => parseInt(h, 16)));
     const mntns = Number(key.readBigUInt64LE(0));
-    out.set(mntns, { mntns, containerId: cString(value, 0), namespace: cString(value, 1), pod: cString(value, 2), container: cString(value, 3) });
+    out.set(mntns, {
+      mntns,
+      containerId: cString(value, 0),
+      namespace: cString(value, 1),
+      pod: cString(value, 2),
+      container: cString(value, 3),
+    });
   }
   return out;
 }
@@ -55,7 +61,21 @@ export function dumpPinned(path: string): Map<number, ContainersMapEntry> {
 /** Creates and pins a map the way another agent would, with bpftool: hash, u64 key, `valueSize`-byte value. */
 export function createMapWithBpftool(path: string, valueSize = 4 * FIELD, entries = 64): void {
   mkdirSync(nodePath.dirname(path), { recursive: true });
-  bpftool(['map', 'create', path, 'type', 'hash', 'key', '8', 'value', String(valueSize), 'entries', String(entries), 'name', 'containers']);
+  bpftool([
+    'map',
+    'create',
+    path,
+    'type',
+    'hash',
+    'key',
+    '8',
+    'value',
+    String(valueSize),
+    'entries',
+    String(entries),
+    'name',
+    'containers',
+  ]);
 }
 
 /** Writes an Inspektor-Gadget-layout entry with bpftool. */

@@ -10,7 +10,11 @@ describe('containerOfCgroupPath', () => {
   test.each([
     ['docker, cgroupfs', `/docker/${ID}`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
     ['docker, systemd', `/system.slice/docker-${ID}.scope`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
-    ['containerd via ctr (any id): only with containerd confirming', '/default/web-1', { id: 'web-1', runtime: 'containerd', certain: false, podUid: '' }],
+    [
+      'containerd via ctr (any id): only with containerd confirming',
+      '/default/web-1',
+      { id: 'web-1', runtime: 'containerd', certain: false, podUid: '' },
+    ],
     ['containerd, 64-hex id', `/moby/${ID}`, { id: ID, runtime: 'containerd', certain: true, podUid: '' }],
     [
       'CRI containerd, systemd',
@@ -53,14 +57,26 @@ describe('containerOfCgroupPath', () => {
     ['nerdctl, cgroupfs', `/default/${ID}`, { id: ID, runtime: 'containerd', certain: true, podUid: '' }],
     // containerd, systemd driver (nerdctl's default on systemd hosts: system.slice:nerdctl:<id>)
     ['nerdctl, systemd', `/system.slice/nerdctl-${ID}.scope`, { id: ID, runtime: 'containerd', certain: true, podUid: '' }],
-    ['nerdctl rootless, systemd', `/user.slice/user-1000.slice/user@1000.service/nerdctl-${ID}.scope`, { id: ID, runtime: 'containerd', certain: true, podUid: '' }],
+    [
+      'nerdctl rootless, systemd',
+      `/user.slice/user-1000.slice/user@1000.service/nerdctl-${ID}.scope`,
+      { id: ID, runtime: 'containerd', certain: true, podUid: '' },
+    ],
     // kubelet + containerd (CRI), cgroupfs driver, each QoS class
     ['CRI containerd, cgroupfs, BestEffort', `/kubepods/besteffort/pod${UID}/${ID}`, cri(UID)],
     ['CRI containerd, cgroupfs, Burstable', `/kubepods/burstable/pod${UID}/${ID}`, cri(UID)],
     ['CRI containerd, cgroupfs, Guaranteed', `/kubepods/pod${UID}/${ID}`, cri(UID)],
     // kubelet + containerd (CRI), systemd driver (SystemdCgroup = true)
-    ['CRI containerd, systemd, BestEffort', `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice/cri-containerd-${ID}.scope`, cri(UID)],
-    ['CRI containerd, systemd, Burstable', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/cri-containerd-${ID}.scope`, cri(UID)],
+    [
+      'CRI containerd, systemd, BestEffort',
+      `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice/cri-containerd-${ID}.scope`,
+      cri(UID),
+    ],
+    [
+      'CRI containerd, systemd, Burstable',
+      `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/cri-containerd-${ID}.scope`,
+      cri(UID),
+    ],
     ['CRI containerd, systemd, Guaranteed', `/kubepods.slice/kubepods-pod${UID_}.slice/cri-containerd-${ID}.scope`, cri(UID)],
     // CRI-O
     ['CRI-O, cgroupfs', `/kubepods/burstable/pod${UID}/crio-${ID}`, cri(UID)],
@@ -69,18 +85,54 @@ describe('containerOfCgroupPath', () => {
     // Docker
     ['Docker, cgroupfs', `/docker/${ID}`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
     ['Docker, systemd', `/system.slice/docker-${ID}.scope`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
-    ['Docker rootless, systemd', `/user.slice/user-1000.slice/user@1000.service/user.slice/docker-${ID}.scope`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
+    [
+      'Docker rootless, systemd',
+      `/user.slice/user-1000.slice/user@1000.service/user.slice/docker-${ID}.scope`,
+      { id: ID, runtime: 'docker', certain: true, podUid: '' },
+    ],
     ['Docker in Docker, cgroupfs', `/docker/${OUTER}/docker/${ID}`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
-    ['a service inside a Docker container running systemd', `/docker/${ID}/system.slice/nginx.service`, { id: ID, runtime: 'docker', certain: true, podUid: '' }],
+    [
+      'a service inside a Docker container running systemd',
+      `/docker/${ID}/system.slice/nginx.service`,
+      { id: ID, runtime: 'docker', certain: true, podUid: '' },
+    ],
     // Podman
     ['Podman, cgroupfs', `/libpod_parent/libpod-${ID}`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman, systemd (crun\'s container sub-cgroup)', `/machine.slice/libpod-${ID}.scope/container`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman pod, systemd', `/machine.slice/machine-libpod_pod_${OUTER}.slice/libpod-${ID}.scope/container`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman rootless, systemd', `/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-${ID}.scope/container`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman --cgroups=split (Quadlet), the payload', `/system.slice/web.service/libpod-payload-${ID}`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman --cgroups=split, rootless', `/user.slice/user-1000.slice/user@1000.service/app.slice/web.service/libpod-payload-${ID}`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman --systemd=always: a unit inside the container (nested .scope)', `/machine.slice/libpod-${ID}.scope/system.slice/nginx.service`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
-    ['Podman --systemd=always: its init.scope', `/machine.slice/libpod-${ID}.scope/init.scope`, { id: ID, runtime: 'podman', certain: true, podUid: '' }],
+    [
+      "Podman, systemd (crun's container sub-cgroup)",
+      `/machine.slice/libpod-${ID}.scope/container`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
+    [
+      'Podman pod, systemd',
+      `/machine.slice/machine-libpod_pod_${OUTER}.slice/libpod-${ID}.scope/container`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
+    [
+      'Podman rootless, systemd',
+      `/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-${ID}.scope/container`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
+    [
+      'Podman --cgroups=split (Quadlet), the payload',
+      `/system.slice/web.service/libpod-payload-${ID}`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
+    [
+      'Podman --cgroups=split, rootless',
+      `/user.slice/user-1000.slice/user@1000.service/app.slice/web.service/libpod-payload-${ID}`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
+    [
+      'Podman --systemd=always: a unit inside the container (nested .scope)',
+      `/machine.slice/libpod-${ID}.scope/system.slice/nginx.service`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
+    [
+      'Podman --systemd=always: its init.scope',
+      `/machine.slice/libpod-${ID}.scope/init.scope`,
+      { id: ID, runtime: 'podman', certain: true, podUid: '' },
+    ],
     // Nested clusters: the innermost container names the cgroup.
     [
       'kind: a pod container in a node container (nested .scope and kubelet slices)',
@@ -96,7 +148,7 @@ describe('containerOfCgroupPath', () => {
 
   test.each([
     ['the root', '/'],
-    ['systemd\'s init.scope', '/init.scope'],
+    ["systemd's init.scope", '/init.scope'],
     ['a login session', '/user.slice/user-0.slice/session-1.scope'],
     ['containerd itself', '/system.slice/containerd.service'],
     ['kubelet cgroupfs QoS cgroup (BestEffort)', '/kubepods/besteffort'],
@@ -107,8 +159,8 @@ describe('containerOfCgroupPath', () => {
     ['kubelet systemd Guaranteed pod slice', `/kubepods.slice/kubepods-pod${UID_}.slice`],
     ['CRI-O conmon, cgroupfs', `/kubepods/burstable/pod${UID}/crio-conmon-${ID}`],
     ['CRI-O conmon, systemd', `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_}.slice/crio-conmon-${ID}.scope`],
-    ['Podman --cgroups=split: conmon\'s runtime cgroup', '/system.slice/web.service/runtime'],
-    ['Podman\'s pod slice', `/machine.slice/machine-libpod_pod_${OUTER}.slice`],
+    ["Podman --cgroups=split: conmon's runtime cgroup", '/system.slice/web.service/runtime'],
+    ["Podman's pod slice", `/machine.slice/machine-libpod_pod_${OUTER}.slice`],
     ['a machine (not a container runtime we read)', '/machine.slice/machine-qemu\\x2d1\\x2dvm.scope'],
   ])('no container for the real shape: %s', (_name, path) => {
     expect(containerOfCgroupPath(path)).toBeUndefined();

@@ -20,7 +20,12 @@ describe('container_enrichment config', () => {
       pending: { deadlineMs: 2000 },
       tombstoneTtlMs: 30_000,
       dropHostEvents: false,
-      pinnedMap: { readPath: '/sys/fs/bpf/gadget/containers', writePath: '/sys/fs/bpf/ebpf-container-otel/containers', write: true, keepOnShutdown: false },
+      pinnedMap: {
+        readPath: '/sys/fs/bpf/gadget/containers',
+        writePath: '/sys/fs/bpf/ebpf-container-otel/containers',
+        write: true,
+        keepOnShutdown: false,
+      },
     });
     expect(validateConfig(createDefaultConfig())).toEqual([]);
   });
@@ -64,6 +69,8 @@ describe('container_enrichment config', () => {
     ]);
     const relative = createDefaultConfig();
     relative.pinned_map.write_path = 'containers';
-    expect(validateConfig(relative)).toEqual([expect.stringMatching(/^pinned_map.write_path: "containers" must be an absolute path on a bpffs mount/)]);
+    expect(validateConfig(relative)).toEqual([
+      expect.stringMatching(/^pinned_map.write_path: "containers" must be an absolute path on a bpffs mount/),
+    ]);
   });
 });

@@ -189,7 +189,7 @@ describe('ContainerIndex', () => {
     expect(index.removeCgroup(51)).toBe(other);
   });
 
-  test("a containerd-like /<namespace>/<id> path waits for confirmation; unconfirmed, it is demoted to no container", () => {
+  test('a containerd-like /<namespace>/<id> path waits for confirmation; unconfirmed, it is demoted to no container', () => {
     const { index } = setup();
     const { known } = add(index, 61, '/default/web-1');
     expect(known).toMatchObject({ id: 'web-1', certain: false, info: { runtime: 'containerd' } });

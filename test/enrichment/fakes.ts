@@ -220,13 +220,23 @@ export class CollectingConsumer implements LogsConsumer {
   /** Every record passed on so far, with its container id ('' = unenriched/host). */
   records(): Array<{ pid: number; mntns: number; id: string | null; comm: string }> {
     return this.batches.flatMap((b) =>
-      Array.from({ length: b.length }, (_, i) => ({ pid: b.pid(i), mntns: b.mntns(i), id: b.containers?.[i]?.id ?? null, comm: b.comm(i) })),
+      Array.from({ length: b.length }, (_, i) => ({
+        pid: b.pid(i),
+        mntns: b.mntns(i),
+        id: b.containers?.[i]?.id ?? null,
+        comm: b.comm(i),
+      })),
     );
   }
   /** Every record passed on so far with what the processor tagged it with (null: host; undefined: no container). */
   tagged(): Array<{ pid: number; comm: string; cgroupId: number; container: ContainerInfo | null | undefined }> {
     return this.batches.flatMap((b) =>
-      Array.from({ length: b.length }, (_, i) => ({ pid: b.pid(i), comm: b.comm(i), cgroupId: b.cgroupId(i), container: b.containers?.[i] })),
+      Array.from({ length: b.length }, (_, i) => ({
+        pid: b.pid(i),
+        comm: b.comm(i),
+        cgroupId: b.cgroupId(i),
+        container: b.containers?.[i],
+      })),
     );
   }
   count(): number {
@@ -271,7 +281,9 @@ export interface Box extends TaskAt {
 
 /** A 64-hex container id from a number, as docker/CRI/podman make them. */
 export function hexId(n: number | string): string {
-  return String(n).replace(/[^0-9a-f]/g, '').padStart(64, '0');
+  return String(n)
+    .replace(/[^0-9a-f]/g, '')
+    .padStart(64, '0');
 }
 
 /** A docker container (cgroupfs driver: /docker/<id>); `path` for other runtimes' layouts. */

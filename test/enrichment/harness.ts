@@ -1,11 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { ContainerDirectory } from '../../src/pipeline/containers';
 import { mergeDefaults } from '../../src/pipeline/config';
-import {
-  type ContainerEnrichmentConfig,
-  createDefaultConfig,
-  resolveConfig,
-} from '../../src/processors/container-enrichment/config';
+import { type ContainerEnrichmentConfig, createDefaultConfig, resolveConfig } from '../../src/processors/container-enrichment/config';
 import { ContainerEnrichmentProcessor, type EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
 import type { ProcFs } from '../../src/processors/container-enrichment/procfs';
 import type { ContainerHierarchy } from '../../src/host/cgroups';

@@ -6,11 +6,15 @@ import { rig, shutdownRigs } from './harness';
 afterEach(shutdownRigs);
 
 const promtool = hasProgram('promtool');
-if (!promtool) console.warn('metrics.test: SKIPPED the promtool check: promtool is not installed (scripts/setup.sh --test installs prometheus)');
+if (!promtool)
+  console.warn('metrics.test: SKIPPED the promtool check: promtool is not installed (scripts/setup.sh --test installs prometheus)');
 
 describe('enrichment metrics', () => {
   (promtool ? test : test.skip)('pass `promtool check metrics`, with every series present, for two instances on one registry', async () => {
-    const a = rig({ pending: { deadline: '10s' } }, { clients: [new FakeRuntimeClient('docker'), new FakeRuntimeClient('lxc', '/var/lib/lxc')] });
+    const a = rig(
+      { pending: { deadline: '10s' } },
+      { clients: [new FakeRuntimeClient('docker'), new FakeRuntimeClient('lxc', '/var/lib/lxc')] },
+    );
     // A second instance reports into the same registry, as two pipelines of one agent would.
     const registry = a.settings.metrics;
     const b = rig({}, { id: 'processors.container_enrichment/2', registry });
@@ -49,18 +53,26 @@ describe('enrichment metrics', () => {
       expect(text).toContain(`ebpf_container_otel_enrichment_${name}{`);
     }
     for (const reason of ['path_only', 'deadline', 'overflow', 'shutdown', 'not_container', 'unresolved', 'no_cgroup']) {
-      expect(text).toContain(`ebpf_container_otel_enrichment_records_without_metadata_total{component="processors.container_enrichment",reason="${reason}"} ${reason === 'no_cgroup' ? 1 : 0}\n`);
+      expect(text).toContain(
+        `ebpf_container_otel_enrichment_records_without_metadata_total{component="processors.container_enrichment",reason="${reason}"} ${reason === 'no_cgroup' ? 1 : 0}\n`,
+      );
     }
     expect(text).toContain('ebpf_container_otel_enrichment_host_events_total{component="processors.container_enrichment"} 1\n');
     expect(text).toContain('ebpf_container_otel_enrichment_misses_total{component="processors.container_enrichment"} 1\n');
     expect(text).toContain('ebpf_container_otel_enrichment_pending_records{component="processors.container_enrichment"} 1\n');
     expect(text).toContain('ebpf_container_otel_enrichment_containers{component="processors.container_enrichment",state="live"} 1\n');
     expect(text).toContain('ebpf_container_otel_enrichment_containers{component="processors.container_enrichment/2",state="live"} 0\n');
-    expect(text).toContain('ebpf_container_otel_enrichment_pinned_map_entries{component="processors.container_enrichment",map="write"} 1\n');
+    expect(text).toContain(
+      'ebpf_container_otel_enrichment_pinned_map_entries{component="processors.container_enrichment",map="write"} 1\n',
+    );
     expect(text).toContain('ebpf_container_otel_enrichment_hits_total{component="processors.container_enrichment"} 1');
     expect(text).toContain('ebpf_container_otel_enrichment_hits_total{component="processors.container_enrichment/2"} 0');
-    expect(text).toContain('ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="lxc",endpoint="/var/lib/lxc"} 1');
-    expect(text).toContain('ebpf_container_otel_enrichment_runtime_cache_evictions_total{component="processors.container_enrichment",runtime="docker",endpoint="/run/fake.sock"} 3');
+    expect(text).toContain(
+      'ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="lxc",endpoint="/var/lib/lxc"} 1',
+    );
+    expect(text).toContain(
+      'ebpf_container_otel_enrichment_runtime_cache_evictions_total{component="processors.container_enrichment",runtime="docker",endpoint="/run/fake.sock"} 3',
+    );
     // Only clients that have bounded caches report evictions.
     expect(text).not.toContain('runtime_cache_evictions_total{component="processors.container_enrichment",runtime="lxc"');
     await b.processor.shutdown();

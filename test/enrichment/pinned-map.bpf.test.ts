@@ -17,7 +17,12 @@ const bpfTest = unavailable ? test.skip : test;
 const DIR = `/sys/fs/bpf/ebpf-otel-test-enrichment-${process.pid}`;
 const OURS = `${DIR}/containers`;
 const GADGET = `${DIR}/gadget-containers`;
-const realMaps: EnrichmentDeps['maps'] = { open: openPinnedContainersMap, create: createPinnedContainersMap, unpin: unpinPath, exists: existsSync };
+const realMaps: EnrichmentDeps['maps'] = {
+  open: openPinnedContainersMap,
+  create: createPinnedContainersMap,
+  unpin: unpinPath,
+  exists: existsSync,
+};
 const k8s = { namespace: 'shop', podName: 'cart-7d9', podUid: 'u-1', containerName: 'cart', podLabels: {}, podAnnotations: {} };
 const ID_A = 'a'.repeat(64);
 const ID_B = 'b'.repeat(64);
@@ -91,12 +96,18 @@ describe('pinned containers maps on bpffs', () => {
     updateWithBpftool(GADGET, { mntns: 4026590022, containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
     const b = box(ID_B, 301, 4026590021);
     const c = box(ID_C, 302, 4026590022, `/k8s.io/${ID_C}`);
-    await r.processor.consumeLogs(batchOf([mkdirRecord(b.cgroupId, b.path), mkdirRecord(c.cgroupId, c.path), execRecord(101, b), execRecord(102, c)]));
+    await r.processor.consumeLogs(
+      batchOf([mkdirRecord(b.cgroupId, b.path), mkdirRecord(c.cgroupId, c.path), execRecord(101, b), execRecord(102, c)]),
+    );
     await r.out.waitFor(() => r.out.count() === 2, 'both records released');
     const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
     expect(byPid.get(101)).toMatchObject({ id: ID_B, runtime: 'docker', name: '' });
     expect(byPid.get(101)?.k8s).toBeUndefined();
-    expect(byPid.get(102)).toMatchObject({ id: ID_C, runtime: 'pinned-map', k8s: { namespace: 'kube-system', podName: 'coredns-x', containerName: 'coredns' } });
+    expect(byPid.get(102)).toMatchObject({
+      id: ID_C,
+      runtime: 'pinned-map',
+      k8s: { namespace: 'kube-system', podName: 'coredns-x', containerName: 'coredns' },
+    });
     expect(r.processor.counters.withoutMetadata).toMatchObject({ path_only: 1, deadline: 0 });
     expect(r.processor.counters.releasedEnriched).toBe(1);
     // Ours lists each under its own id.

@@ -13,8 +13,20 @@ const ID_D = 'd'.repeat(64);
 
 describe('pinned map entries', () => {
   test('k8s names where present, else the container name', () => {
-    expect(entryOf(5, container('c1', 5, { k8s }))).toEqual({ mntns: 5, containerId: 'c1', namespace: 'shop', pod: 'cart-7d9', container: 'cart' });
-    expect(entryOf(6, container('c2', 6, { name: 'web' }))).toEqual({ mntns: 6, containerId: 'c2', namespace: '', pod: '', container: 'web' });
+    expect(entryOf(5, container('c1', 5, { k8s }))).toEqual({
+      mntns: 5,
+      containerId: 'c1',
+      namespace: 'shop',
+      pod: 'cart-7d9',
+      container: 'cart',
+    });
+    expect(entryOf(6, container('c2', 6, { name: 'web' }))).toEqual({
+      mntns: 6,
+      containerId: 'c2',
+      namespace: '',
+      pod: '',
+      container: 'web',
+    });
   });
 
   test("another agent's entry says ids and names only", () => {
@@ -64,7 +76,7 @@ describe('PinnedMapWriter', () => {
     expect(w.size).toBe(1);
   });
 
-  test('a reused inode: the newer container owns the entry; the older one\'s release leaves it', () => {
+  test("a reused inode: the newer container owns the entry; the older one's release leaves it", () => {
     const { map, w } = writer();
     w.put(5001, container('A', 5001));
     w.put(5001, container('B', 5001));
@@ -175,7 +187,9 @@ describe('our pinned map (writer)', () => {
     const maps = new FakeMaps();
     maps.wrongLayout.add(DEFAULT_WRITE_MAP_PATH);
     const r = rig({}, { maps });
-    await expect(r.processor.start()).rejects.toThrow(/pinned containers map \/sys\/fs\/bpf\/ebpf-container-otel\/containers: .*value size 8.*rm/);
+    await expect(r.processor.start()).rejects.toThrow(
+      /pinned containers map \/sys\/fs\/bpf\/ebpf-container-otel\/containers: .*value size 8.*rm/,
+    );
   });
 
   test('write: false leaves bpffs alone', async () => {
@@ -208,7 +222,12 @@ describe("another agent's map (source)", () => {
     await r.out.waitFor(() => r.out.count() === 1, 'release via the source map');
     expect(Date.now() - started).toBeLessThan(5_000);
     const info = r.out.batches[0].containers?.[0];
-    expect(info).toMatchObject({ id: ID_C, name: 'coredns', runtime: 'pinned-map', k8s: { namespace: 'kube-system', podName: 'coredns-1', containerName: 'coredns' } });
+    expect(info).toMatchObject({
+      id: ID_C,
+      name: 'coredns',
+      runtime: 'pinned-map',
+      k8s: { namespace: 'kube-system', podName: 'coredns-1', containerName: 'coredns' },
+    });
     expect(r.processor.counters.releasedEnriched).toBe(1);
     // …and mirrored into ours under the namespace its records run in, for our own filter.
     const ours = maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!;

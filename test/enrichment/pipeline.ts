@@ -90,7 +90,12 @@ class ContainerRecords implements LogsConsumer {
   }
 }
 
-function settings(id: string, registry: Registry, clock: BootClock, containers: ContainerDirectory): ComponentSettings & { stage: StageCounters } {
+function settings(
+  id: string,
+  registry: Registry,
+  clock: BootClock,
+  containers: ContainerDirectory,
+): ComponentSettings & { stage: StageCounters } {
   return {
     id,
     logger: createLogger('warn', id),
@@ -122,7 +127,9 @@ export interface RealPipeline {
  */
 export async function startRealPipeline(
   runtimes: RuntimesConfig,
-  processorConfig: Partial<Omit<ContainerEnrichmentConfig, 'pinned_map'>> & { pinned_map: Partial<ContainerEnrichmentConfig['pinned_map']> },
+  processorConfig: Partial<Omit<ContainerEnrichmentConfig, 'pinned_map'>> & {
+    pinned_map: Partial<ContainerEnrichmentConfig['pinned_map']>;
+  },
   events: EbpfReceiverConfig['events'] = ['exec', 'open', 'exit'],
   receiverOverrides: ReceiverOverrides = {},
 ): Promise<RealPipeline> {
@@ -185,7 +192,9 @@ export const COMMAND = 'cat /etc/hostname; touch /tmp/x';
  * race of a container's very first events is the containerd race test's.
  */
 export async function indexed(p: RealPipeline, ns: number): Promise<void> {
-  await p.waitFor(`a described container of mntns ${ns} in the index`, () => [...p.processor.index.live()].some((k) => k.mntns === ns && k.described));
+  await p.waitFor(`a described container of mntns ${ns} in the index`, () =>
+    [...p.processor.index.live()].some((k) => k.mntns === ns && k.described),
+  );
 }
 
 /** Waits for the exec of the `sh -c` and the opens of /etc/hostname and /tmp/x in namespace `ns`. */
@@ -193,9 +202,18 @@ export async function commandEvents(p: RealPipeline, ns: number): Promise<SeenRe
   const of = (pred: (r: SeenRecord) => boolean) => () => p.records.find((r) => r.mntns === ns && pred(r));
   try {
     return await Promise.all([
-      p.waitFor('exec of sh -c', of((r) => r.type === 'exec' && r.filename.endsWith('sh') && r.args.includes(COMMAND))),
-      p.waitFor('open of /etc/hostname', of((r) => r.type === 'open' && r.path === '/etc/hostname')),
-      p.waitFor('open of /tmp/x', of((r) => r.type === 'open' && r.path === '/tmp/x')),
+      p.waitFor(
+        'exec of sh -c',
+        of((r) => r.type === 'exec' && r.filename.endsWith('sh') && r.args.includes(COMMAND)),
+      ),
+      p.waitFor(
+        'open of /etc/hostname',
+        of((r) => r.type === 'open' && r.path === '/etc/hostname'),
+      ),
+      p.waitFor(
+        'open of /tmp/x',
+        of((r) => r.type === 'open' && r.path === '/tmp/x'),
+      ),
     ]);
   } catch (err) {
     const seen = p.records.filter((r) => r.mntns === ns).map((r) => `${r.type} ${r.comm} ${r.filename}${r.path} ${r.args.join(' ')}`);

@@ -122,7 +122,7 @@ describe('container enrichment: the hot path', () => {
 });
 
 describe('container enrichment: containers learned from the kernel', () => {
-  test("a container is learned from its cgroup_mkdir record and described by id before its first record", async () => {
+  test('a container is learned from its cgroup_mkdir record and described by id before its first record', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
     const b = box(ID_B, 102, 5002);
@@ -133,7 +133,9 @@ describe('container enrichment: containers learned from the kernel', () => {
     expect(r.clients[0].getCalls).toBe(1);
     await send(r, [execRecord(10, b, 'first')]);
     // Enriched on arrival: no wait, no /proc read (this fake /proc has no process), no walk of the tree.
-    expect(r.out.tagged()).toEqual([{ pid: 10, comm: 'first', cgroupId: 102, container: expect.objectContaining({ id: ID_B, name: 'web', runtime: 'docker' }) }]);
+    expect(r.out.tagged()).toEqual([
+      { pid: 10, comm: 'first', cgroupId: 102, container: expect.objectContaining({ id: ID_B, name: 'web', runtime: 'docker' }) },
+    ]);
     expect(r.processor.counters).toMatchObject({ hits: 1, misses: 0 });
     expect(r.processor.pending.size).toBe(0);
     expect(r.cgroups.walks).toBe(1);
@@ -210,7 +212,7 @@ describe('container enrichment: containers learned from the kernel', () => {
     expect(r.processor.counters.hits).toBe(1);
   });
 
-  test('a process in a nested mount namespace is its container\'s, by its cgroup', async () => {
+  test("a process in a nested mount namespace is its container's, by its cgroup", async () => {
     const r = rig({ pending: { deadline: '10s' } });
     const a = box(ID_A, 101, 5001);
     r.cgroups.mkdir(a.cgroupId, a.path);
@@ -235,7 +237,13 @@ describe('container enrichment: containers learned from the kernel', () => {
     await send(r, [made(r, c), execRecord(1, c)]);
     expect(r.processor.pending.size).toBe(1);
     await r.out.waitFor(() => r.out.count() === 1, 'the lookup gives up');
-    expect(r.out.batches[0].containers?.[0]).toMatchObject({ id: ID_C, runtime: 'cri', name: '', cgroupPath: c.path, k8s: { podUid: POD_UID } });
+    expect(r.out.batches[0].containers?.[0]).toMatchObject({
+      id: ID_C,
+      runtime: 'cri',
+      name: '',
+      cgroupPath: c.path,
+      k8s: { podUid: POD_UID },
+    });
     expect(r.processor.counters.withoutMetadata).toMatchObject({ path_only: 1, deadline: 0 });
     expect(r.clients[0].getCalls).toBeGreaterThan(1);
     // Known as path-only now: later records pass at once, still with the path's id.
@@ -247,7 +255,7 @@ describe('container enrichment: containers learned from the kernel', () => {
     expect(ourMap(r).lookup(5201)?.containerId).toBe(ID_C);
   });
 
-  test('a path that only looks like containerd\'s /<namespace>/<id>, which containerd does not know, is no container', async () => {
+  test("a path that only looks like containerd's /<namespace>/<id>, which containerd does not know, is no container", async () => {
     const containerd = new FakeRuntimeClient('containerd', '/run/containerd/containerd.sock');
     const r = rig({ pending: { deadline: '10s' } }, { clients: [containerd] });
     await r.processor.start();
@@ -319,9 +327,14 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test('without the hierarchy mounted: a warning at start, /proc paths taken as they are, no walks', async () => {
-    const r = rig({ pending: { deadline: '10s' } }, { hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 12, mountPath: '' } });
+    const r = rig(
+      { pending: { deadline: '10s' } },
+      { hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 12, mountPath: '' } },
+    );
     await r.processor.start();
-    expect(r.logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([expect.stringContaining('the memory cgroup hierarchy is not mounted here')]);
+    expect(r.logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      expect.stringContaining('the memory cgroup hierarchy is not mounted here'),
+    ]);
     const c = box(ID_C, 401, 6001);
     // FakeProc reports the memory hierarchy (id 12) too: its path is the one that counts.
     r.proc.process(42, c.path, c.mntns);
@@ -363,7 +376,16 @@ describe('container enrichment: held records are bounded', () => {
     const r = rig({ pending: { max_per_container: 2, max_total: 3, deadline: '10s' } });
     await r.processor.start();
     const [c1, c2, c3] = [1, 2, 3].map((k) => box(hexId(k), 200 + k, 9000 + k));
-    const specs = [made(r, c1), made(r, c2), made(r, c3), execRecord(1, c1), execRecord(2, c1), execRecord(3, c1), execRecord(4, c2), execRecord(5, c3)];
+    const specs = [
+      made(r, c1),
+      made(r, c2),
+      made(r, c3),
+      execRecord(1, c1),
+      execRecord(2, c1),
+      execRecord(3, c1),
+      execRecord(4, c2),
+      execRecord(5, c3),
+    ];
     await send(r, specs);
     expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([
       [3, c1.id],
@@ -373,7 +395,9 @@ describe('container enrichment: held records are bounded', () => {
     expect(r.processor.counters.withoutMetadata.overflow).toBe(2);
     const metrics = await r.settings.metrics.metrics();
     expect(metrics).toMatch(/ebpf_container_otel_enrichment_pending_records\{component="processors.container_enrichment"\} 3\n/);
-    expect(metrics).toMatch(/ebpf_container_otel_enrichment_records_without_metadata_total\{component="processors.container_enrichment",reason="overflow"\} 2\n/);
+    expect(metrics).toMatch(
+      /ebpf_container_otel_enrichment_records_without_metadata_total\{component="processors.container_enrichment",reason="overflow"\} 2\n/,
+    );
   });
 
   test('shutdown releases what is held, counted shutdown', async () => {
@@ -414,7 +438,7 @@ describe('container enrichment: exits and reused mount namespaces', () => {
     expect(r.processor.pending.size).toBe(1);
   });
 
-  test('mntns reuse: B gets A\'s mount namespace inode; records of B carry B, never A, and late records of A still carry A', async () => {
+  test("mntns reuse: B gets A's mount namespace inode; records of B carry B, never A, and late records of A still carry A", async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
     r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
@@ -450,7 +474,12 @@ describe('container enrichment: exits and reused mount namespaces', () => {
     await r.out.waitFor(() => r.out.count() === 1, 'A');
     await send(r, [removed(r, a), made(r, b), execRecord(2, b), execRecord(3, b)]);
     await r.out.waitFor(() => r.out.count() === 3, 'B path-only');
-    expect(r.out.tagged().slice(1).map((x) => [x.pid, x.container?.id, x.container?.name, x.container?.runtime])).toEqual([
+    expect(
+      r.out
+        .tagged()
+        .slice(1)
+        .map((x) => [x.pid, x.container?.id, x.container?.name, x.container?.runtime]),
+    ).toEqual([
       [2, ID_B, '', 'docker'],
       [3, ID_B, '', 'docker'],
     ]);
@@ -478,7 +507,9 @@ describe('container enrichment: exits and reused mount namespaces', () => {
     r.clients[0].stop(ID_A);
     expect(r.processor.index.get(ID_A)?.exitedAt).toBeDefined();
     expect(ourMap(r).entries()).toEqual([expect.objectContaining({ mntns: 5001, containerId: ID_B })]);
-    expect(await r.settings.metrics.metrics()).toMatch(/enrichment_pinned_map_entries\{component="processors.container_enrichment",map="write"\} 1\n/);
+    expect(await r.settings.metrics.metrics()).toMatch(
+      /enrichment_pinned_map_entries\{component="processors.container_enrichment",map="write"\} 1\n/,
+    );
     await send(r, [removed(r, b)]);
     expect(ourMap(r).entries()).toEqual([]);
   });
@@ -581,8 +612,12 @@ describe('container enrichment: runtimes', () => {
     expect(failed.length).toBeGreaterThan(1);
     expect(failed[0].msg).toContain('connection refused: cannot list containers');
     const metrics = await r.settings.metrics.metrics();
-    expect(metrics).toContain('ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="podman",endpoint="/run/podman/podman.sock"} 0');
-    expect(metrics).toContain('ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="docker",endpoint="/run/fake.sock"} 1');
+    expect(metrics).toContain(
+      'ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="podman",endpoint="/run/podman/podman.sock"} 0',
+    );
+    expect(metrics).toContain(
+      'ebpf_container_otel_enrichment_runtime_up{component="processors.container_enrichment",runtime="docker",endpoint="/run/fake.sock"} 1',
+    );
   });
 
   test('a richer runtime wins for the same container; the containerd view does not flip it back', async () => {
@@ -659,7 +694,10 @@ describe('container enrichment: runtimes', () => {
     expect(r.out.tagged().every((x) => x.container?.id === boxes[x.pid - 10].id && x.container.name === `n${x.cgroupId}`)).toBe(true);
     expect(index.liveCount()).toBe(1_001);
     expect(map.data.size).toBe(1_001);
-    await send(r, boxes.map((b) => removed(r, b)));
+    await send(
+      r,
+      boxes.map((b) => removed(r, b)),
+    );
     expect(map.data.size).toBe(1);
     expect(index.exitedCount()).toBe(1_000);
     now = 30_000;
@@ -689,7 +727,10 @@ describe('container enrichment: runtimes', () => {
     const r = rig({ max_containers: 2 });
     await r.processor.start();
     const boxes = [1, 2, 3, 4].map((k) => box(hexId(k), 200 + k, 300 + k));
-    await send(r, boxes.map((b) => made(r, b)));
+    await send(
+      r,
+      boxes.map((b) => made(r, b)),
+    );
     expect(r.processor.index.liveCount()).toBe(2);
     expect(r.processor.index.refused).toBe(2);
     expect(r.logs.filter((l) => l.msg.includes('container index full'))).toHaveLength(1);
@@ -713,7 +754,13 @@ describe('container enrichment: with the real runtime clients', () => {
     // As the agent composes it: the factory, whose runtime clients log under the processor's logger.
     const settings = { ...testSettings(), logger: createLogger('debug', 'processors.container_enrichment', (l) => lines.push(l)) };
     const config = mergeDefaults(containerEnrichmentProcessorFactory.createDefaultConfig(), {
-      runtimes: { docker: { socket }, containerd: { enabled: false }, cri: { enabled: false }, podman: { enabled: false }, lxc: { enabled: false } },
+      runtimes: {
+        docker: { socket },
+        containerd: { enabled: false },
+        cri: { enabled: false },
+        podman: { enabled: false },
+        lxc: { enabled: false },
+      },
       resync_interval: '50ms',
       pinned_map: { write: false, read_path: path.join(dir, 'no-map') },
     });
@@ -728,7 +775,11 @@ describe('container enrichment: with the real runtime clients', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     const warnings = lines.filter((l) => / warn /.test(l) && l.includes(socket));
-    expect(warnings).toEqual([expect.stringContaining(`docker at ${socket}: connection refused (the daemon is not running or not listening on this socket); retrying`)]);
+    expect(warnings).toEqual([
+      expect.stringContaining(
+        `docker at ${socket}: connection refused (the daemon is not running or not listening on this socket); retrying`,
+      ),
+    ]);
     // The resyncs did run and fail: each is a debug line, not another warning.
     expect(lines.filter((l) => / debug .*cannot list containers/.test(l)).length).toBeGreaterThan(3);
   });
@@ -767,7 +818,10 @@ describe('container enrichment: receivers that select containers', () => {
     r.clients[0].getGate = undefined;
     r.clients[0].start(inNamespace(ID_A, 6001, 'shop'));
     r.clients[0].start(inNamespace(ID_B, 6002, 'other'));
-    await r.out.waitFor(() => r.out.count() === 1 && r.settings.stage.dropped.get('not_selected') === 1, 'the verdicts applied to the held records');
+    await r.out.waitFor(
+      () => r.out.count() === 1 && r.settings.stage.dropped.get('not_selected') === 1,
+      'the verdicts applied to the held records',
+    );
     expect(r.out.records().map((x) => x.id)).toEqual([ID_A]);
     expect(Object.fromEntries(verdicts)).toEqual({ 301: true, 302: false });
     // Later records: the selected one's pass, the other's are dropped here too (in the kernel too, by its verdict).
@@ -776,7 +830,7 @@ describe('container enrichment: receivers that select containers', () => {
     expect(r.settings.stage.dropped.get('not_selected')).toBe(2);
   });
 
-  test('without a listener every container is wanted; a forgotten container\'s cgroups are told', async () => {
+  test("without a listener every container is wanted; a forgotten container's cgroups are told", async () => {
     let now = 0;
     const { directory, forgotten } = selecting();
     const r = rig({ tombstone_ttl: '1s' }, { containers: directory, now: () => now });

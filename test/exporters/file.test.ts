@@ -41,7 +41,10 @@ describe('file exporter (OTLP-JSON lines)', () => {
 
   test('resource_attributes override and extend the resource', async () => {
     const file = path.join(dir, 'out.jsonl');
-    const { exporter } = create({ path: file, resource_attributes: { 'service.name': 'edge-agent', 'deployment.environment.name': 'prod' } });
+    const { exporter } = create({
+      path: file,
+      resource_attributes: { 'service.name': 'edge-agent', 'deployment.environment.name': 'prod' },
+    });
     await exporter.start();
     await exporter.consumeLogs(execBatch(1, [null]));
     await exporter.shutdown();
@@ -58,7 +61,9 @@ describe('file exporter (OTLP-JSON lines)', () => {
   test('a path that cannot be opened fails start() with the path, the reason and what to do', async () => {
     const bad = path.join(dir, 'no-such-dir', 'out.jsonl');
     const { exporter } = create({ path: bad });
-    await expect(exporter.start()).rejects.toThrow(`cannot open ${bad} for appending: ENOENT (create its directory, or set exporters.file.path to - for stdout)`);
+    await expect(exporter.start()).rejects.toThrow(
+      `cannot open ${bad} for appending: ENOENT (create its directory, or set exporters.file.path to - for stdout)`,
+    );
     await exporter.shutdown();
   });
 

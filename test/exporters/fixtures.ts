@@ -34,7 +34,13 @@ export const POD_CONTAINER: ContainerInfo = {
     podName: 'web-5dd5756b68-7xkqv',
     podUid: '6f1c3c1e-0000-4000-8000-000000000001',
     containerName: 'web',
-    podLabels: { app: 'web', 'app.kubernetes.io/name': 'web', 'app.kubernetes.io/version': '1.2.3', 'pod-template-hash': '5dd5756b68', team: 'checkout' },
+    podLabels: {
+      app: 'web',
+      'app.kubernetes.io/name': 'web',
+      'app.kubernetes.io/version': '1.2.3',
+      'pod-template-hash': '5dd5756b68',
+      team: 'checkout',
+    },
     podAnnotations: { 'example.com/owner': 'team-a' },
     workload: { kind: 'Deployment', name: 'web', replicaSet: 'web-5dd5756b68' },
     restartCount: 1,
@@ -59,11 +65,69 @@ export const DOCKER_CONTAINER: ContainerInfo = {
 
 export function sampleSpecs(): RecordSpec[] {
   return [
-    { type: 'exec', tsBootNs: 1_000_000_000n, pid: 101, tgid: 101, ppid: 1, uid: 1000, mntns: POD_CONTAINER.mntns, cgroupId: 77, comm: 'curl', filename: '/usr/bin/curl', args: ['curl', '-s', 'http://x/ä'] },
-    { type: 'open', tsBootNs: 1_000_000_500n, pid: 102, tgid: 101, ppid: 1, mntns: POD_CONTAINER.mntns, cgroupId: 77, comm: 'curl', path: '/etc/missing', flags: 0o2, ret: -2 },
-    { type: 'connect', tsBootNs: 1_000_001_000n, pid: 101, ppid: 1, mntns: DOCKER_CONTAINER.mntns, comm: 'wget', family: 4, address: new Uint8Array([10, 0, 0, 7]), port: 443, ret: 0, sockType: 1 },
-    { type: 'connect', tsBootNs: 1_000_001_500n, pid: 101, ppid: 1, mntns: DOCKER_CONTAINER.mntns, comm: 'wget', family: 6, address: new Uint8Array([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), port: 53, ret: -111, sockType: 2 },
-    { type: 'exit', tsBootNs: 1_000_002_000n, pid: 300, ppid: 2, mntns: 4026531840, comm: 'cron', exitCode: 3, exitSignal: 9, durationNs: 5_000n },
+    {
+      type: 'exec',
+      tsBootNs: 1_000_000_000n,
+      pid: 101,
+      tgid: 101,
+      ppid: 1,
+      uid: 1000,
+      mntns: POD_CONTAINER.mntns,
+      cgroupId: 77,
+      comm: 'curl',
+      filename: '/usr/bin/curl',
+      args: ['curl', '-s', 'http://x/ä'],
+    },
+    {
+      type: 'open',
+      tsBootNs: 1_000_000_500n,
+      pid: 102,
+      tgid: 101,
+      ppid: 1,
+      mntns: POD_CONTAINER.mntns,
+      cgroupId: 77,
+      comm: 'curl',
+      path: '/etc/missing',
+      flags: 0o2,
+      ret: -2,
+    },
+    {
+      type: 'connect',
+      tsBootNs: 1_000_001_000n,
+      pid: 101,
+      ppid: 1,
+      mntns: DOCKER_CONTAINER.mntns,
+      comm: 'wget',
+      family: 4,
+      address: new Uint8Array([10, 0, 0, 7]),
+      port: 443,
+      ret: 0,
+      sockType: 1,
+    },
+    {
+      type: 'connect',
+      tsBootNs: 1_000_001_500n,
+      pid: 101,
+      ppid: 1,
+      mntns: DOCKER_CONTAINER.mntns,
+      comm: 'wget',
+      family: 6,
+      address: new Uint8Array([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+      port: 53,
+      ret: -111,
+      sockType: 2,
+    },
+    {
+      type: 'exit',
+      tsBootNs: 1_000_002_000n,
+      pid: 300,
+      ppid: 2,
+      mntns: 4026531840,
+      comm: 'cron',
+      exitCode: 3,
+      exitSignal: 9,
+      durationNs: 5_000n,
+    },
   ];
 }
 
@@ -82,7 +146,16 @@ export function execBatch(count: number, containers: Array<ContainerInfo | null>
   const arg = 'x'.repeat(argBytes);
   for (let k = 0; k < count; k++) {
     const seq = startSeq + k;
-    specs.push({ type: 'exec', tsBootNs: BigInt(seq), pid: seq % 4_000_000, ppid: 1, mntns: 1, comm: 'bench', filename: '/usr/bin/true', args: ['/usr/bin/true', String(seq), arg] });
+    specs.push({
+      type: 'exec',
+      tsBootNs: BigInt(seq),
+      pid: seq % 4_000_000,
+      ppid: 1,
+      mntns: 1,
+      comm: 'bench',
+      filename: '/usr/bin/true',
+      args: ['/usr/bin/true', String(seq), arg],
+    });
   }
   const { batch } = EventBatch.parse(encodeRecords(specs), stoppedClock());
   batch.containers = specs.map((_s, k) => containers[k % containers.length]);
@@ -165,7 +238,9 @@ export interface FlatRecord {
 export function flatRecords(req: JsonRequest): FlatRecord[] {
   return req.resourceLogs.flatMap((rl) => {
     const resource = attrs(rl.resource.attributes);
-    return rl.scopeLogs.flatMap((sl) => sl.logRecords.map((record) => ({ resource, scope: sl.scope, record, attributes: attrs(record.attributes) })));
+    return rl.scopeLogs.flatMap((sl) =>
+      sl.logRecords.map((record) => ({ resource, scope: sl.scope, record, attributes: attrs(record.attributes) })),
+    );
   });
 }
 
@@ -224,7 +299,11 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
     'container.image.id': DOCKER_IMAGE_ID,
     'container.image.tags': ['latest'],
   });
-  expect(groups.get('')!.resource).toEqual({ 'service.name': 'ebpf-container-otel', 'host.name': HOST.hostname, 'k8s.node.name': HOST.nodeName });
+  expect(groups.get('')!.resource).toEqual({
+    'service.name': 'ebpf-container-otel',
+    'host.name': HOST.hostname,
+    'k8s.node.name': HOST.nodeName,
+  });
 
   // Observed when encoded, by the batch's own clock, at ns precision; never before the record.
   for (const rec of [...groups.values()].flatMap((g) => g.records)) {

@@ -30,7 +30,10 @@ const unexpectedSeal = () => {
 
 const FAST_RETRY = { enabled: true, initial_interval: '50ms', max_interval: '200ms', max_elapsed_time: '0s' };
 
-function createExporter(user: Record<string, unknown>, id = 'exporters.otlp'): { exporter: Exporter; settings: TestSettings; config: OtlpExporterConfig } {
+function createExporter(
+  user: Record<string, unknown>,
+  id = 'exporters.otlp',
+): { exporter: Exporter; settings: TestSettings; config: OtlpExporterConfig } {
   const config = mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), user);
   expect(otlpLogsExporterFactory.validate!(config)).toEqual([]);
   const settings = testSettings(id);
@@ -77,8 +80,14 @@ describe('OTLP protobuf encoder', () => {
     const encoder = new LogsRequestEncoder(HOST, { 'service.name': 'x' }, UNLIMITED, new PodMetadataPolicy(all));
     encoder.add(batch, 0, batch.length, unexpectedSeal);
     const fromProto = decodeLogsRequest(encoder.seal().payload);
-    const fromJson = JSON.parse(new OtlpJsonEncoder(HOST, { 'service.name': 'x' }, new PodMetadataPolicy(all)).encode(batch)) as JsonRequest;
-    expect(attrs(fromJson.resourceLogs[0].resource.attributes)).toMatchObject({ 'k8s.container.restart_count': '1', 'k8s.pod.label.team': 'checkout', 'k8s.pod.annotation.example.com/owner': 'team-a' });
+    const fromJson = JSON.parse(
+      new OtlpJsonEncoder(HOST, { 'service.name': 'x' }, new PodMetadataPolicy(all)).encode(batch),
+    ) as JsonRequest;
+    expect(attrs(fromJson.resourceLogs[0].resource.attributes)).toMatchObject({
+      'k8s.container.restart_count': '1',
+      'k8s.pod.label.team': 'checkout',
+      'k8s.pod.annotation.example.com/owner': 'team-a',
+    });
     expect(fromProto).toEqual(fromJson);
   });
 
@@ -144,7 +153,11 @@ describe('OTLP logs exporter → gRPC sink', () => {
     expect(classifyError({ code: status.RESOURCE_EXHAUSTED, metadata: { get: () => [] } }).retryable).toBe(false);
 
     const sink = await startSink();
-    const { exporter, settings } = await started({ endpoint: `http://${sink.address}`, retry_on_failure: FAST_RETRY, batch: { delay: '10ms' } });
+    const { exporter, settings } = await started({
+      endpoint: `http://${sink.address}`,
+      retry_on_failure: FAST_RETRY,
+      batch: { delay: '10ms' },
+    });
     sink.failWith(status.UNAVAILABLE, 2);
     await exporter.consumeLogs(execBatch(10, [POD_CONTAINER], 0));
     await until(() => sink.records === 10, 'records after UNAVAILABLE');
@@ -161,17 +174,27 @@ describe('OTLP logs exporter → gRPC sink', () => {
 
   test('non-retryable codes drop the request, counted as export_failed, with a clear error', async () => {
     const sink = await startSink();
-    const { exporter, settings } = await started({ endpoint: `http://${sink.address}`, retry_on_failure: FAST_RETRY, batch: { delay: '10ms' } });
+    const { exporter, settings } = await started({
+      endpoint: `http://${sink.address}`,
+      retry_on_failure: FAST_RETRY,
+      batch: { delay: '10ms' },
+    });
     sink.failWith(status.INVALID_ARGUMENT, 1);
     await exporter.consumeLogs(execBatch(7, [null]));
     await until(() => settings.stage.droppedTotal() === 7, 'drop');
     expect(settings.stage.dropped.get('export_failed')).toBe(7);
-    expect(settings.logLines.join('')).toMatch(/export of 7 records to 127\.0\.0\.1:\d+ failed: 3 INVALID_ARGUMENT: .*INVALID_ARGUMENT is not retryable, records dropped/);
+    expect(settings.logLines.join('')).toMatch(
+      /export of 7 records to 127\.0\.0\.1:\d+ failed: 3 INVALID_ARGUMENT: .*INVALID_ARGUMENT is not retryable, records dropped/,
+    );
   });
 
   test('gzip compression and configured headers reach the collector', async () => {
     const sink = await startSink();
-    const { exporter, settings } = await started({ endpoint: `http://${sink.address}`, compression: 'gzip', headers: { authorization: 'Bearer t0k' } });
+    const { exporter, settings } = await started({
+      endpoint: `http://${sink.address}`,
+      compression: 'gzip',
+      headers: { authorization: 'Bearer t0k' },
+    });
     await exporter.consumeLogs(execBatch(100, [POD_CONTAINER]));
     await exporter.shutdown();
     expect(sink.records).toBe(100);
@@ -324,7 +347,11 @@ describe('OTLP over TLS', () => {
   function makeCa(name: string): { key: string; cert: string } {
     const key = path.join(dir, `${name}.key`);
     const cert = path.join(dir, `${name}.pem`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`],
+      { stdio: 'ignore' },
+    );
     return { key, cert };
   }
   function makeLeaf(name: string, ca: { key: string; cert: string }): { key: string; cert: string } {
@@ -333,8 +360,14 @@ describe('OTLP over TLS', () => {
     const cert = path.join(dir, `${name}.pem`);
     const ext = path.join(dir, `${name}.ext`);
     writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-    execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`], { stdio: 'ignore' });
-    execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`], {
+      stdio: 'ignore',
+    });
+    execFileSync(
+      'openssl',
+      ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert, '-days', '1', '-extfile', ext],
+      { stdio: 'ignore' },
+    );
     return { key, cert };
   }
 
@@ -343,10 +376,15 @@ describe('OTLP over TLS', () => {
     const other = makeCa('other-ca');
     const server = makeLeaf('server', ca);
     const client = makeLeaf('client', ca);
-    const sink = await new OtlpSink({ tls: { cert: readFileSync(server.cert), key: readFileSync(server.key), clientCa: readFileSync(ca.cert) } }).start();
+    const sink = await new OtlpSink({
+      tls: { cert: readFileSync(server.cert), key: readFileSync(server.key), clientCa: readFileSync(ca.cert) },
+    }).start();
     const exporters: Exporter[] = [];
     try {
-      const good = createExporter({ endpoint: `127.0.0.1:${sink.port}`, tls: { ca_file: ca.cert, cert_file: client.cert, key_file: client.key } });
+      const good = createExporter({
+        endpoint: `127.0.0.1:${sink.port}`,
+        tls: { ca_file: ca.cert, cert_file: client.cert, key_file: client.key },
+      });
       exporters.push(good.exporter);
       await good.exporter.start();
       await good.exporter.consumeLogs(sampleBatch());
@@ -397,7 +435,9 @@ describe('OTLP over TLS', () => {
 
   test('an unreadable ca_file fails start() naming the key and the file', async () => {
     const { exporter } = createExporter({ endpoint: '127.0.0.1:4317', tls: { ca_file: path.join(dir, 'missing.pem') } });
-    await expect(exporter.start()).rejects.toThrow(`exporters.otlp.tls.ca_file: cannot read ${path.join(dir, 'missing.pem')}: ENOENT (fix the path or mount the file)`);
+    await expect(exporter.start()).rejects.toThrow(
+      `exporters.otlp.tls.ca_file: cannot read ${path.join(dir, 'missing.pem')}: ENOENT (fix the path or mount the file)`,
+    );
     await exporter.shutdown();
   });
 });

@@ -37,13 +37,23 @@ function randomRecords(seed: number, count: number): Buffer[] {
   const bytes = (max: number): Buffer => {
     const b = Buffer.alloc(int(max + 1));
     const wild = r() < 0.4;
-    for (let k = 0; k < b.length; k++) b[k] = wild ? pick([0x00, 0x80, 0xbf, 0xc0, 0xc2, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, u32() & 0xff, 0x61]) : 0x20 + int(95);
+    for (let k = 0; k < b.length; k++)
+      b[k] = wild ? pick([0x00, 0x80, 0xbf, 0xc0, 0xc2, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, u32() & 0xff, 0x61]) : 0x20 + int(95);
     if (wild && r() < 0.3) Buffer.from('ä€𝄞').copy(b, 0, 0, Math.min(b.length, 9));
     return b;
   };
   const records: Buffer[] = [];
   for (let n = 0; n < count; n++) {
-    const common = { tsBootNs: BigInt(u32()) * 1000n, pid: u32(), tgid: u32(), ppid: u32(), uid: pick([0, 1000, 65534, u32()]), mntns: safe(), cgroupId: safe(), comm: '' };
+    const common = {
+      tsBootNs: BigInt(u32()) * 1000n,
+      pid: u32(),
+      tgid: u32(),
+      ppid: u32(),
+      uid: pick([0, 1000, 65534, u32()]),
+      mntns: safe(),
+      cgroupId: safe(),
+      comm: '',
+    };
     let spec: RecordSpec;
     let filename: Buffer | undefined;
     let args: Buffer | undefined;
@@ -56,7 +66,13 @@ function randomRecords(seed: number, count: number): Buffer[] {
         spec = { ...common, type: 'exec', filename: 'x'.repeat(filename.length), args: [], argsTruncated: r() < 0.3 };
         break;
       case 1:
-        spec = { ...common, type: 'exit', exitCode: pick([0, 1, 255, -1, u32() | 0]), exitSignal: pick([0, 0, 9, 15, u32()]), durationNs: BigInt(safe()) };
+        spec = {
+          ...common,
+          type: 'exit',
+          exitCode: pick([0, 1, 255, -1, u32() | 0]),
+          exitSignal: pick([0, 0, 9, 15, u32()]),
+          durationNs: BigInt(safe()),
+        };
         break;
       case 2:
         path = bytes(255);
@@ -137,7 +153,8 @@ describe('native OTLP LogRecord encoder', () => {
       let n = 0;
       for (const rl of decoded.resourceLogs) {
         expect(rl.scopeLogs[0].logRecords.length).toBeGreaterThan(0);
-        for (const rec of rl.scopeLogs[0].logRecords) seen.push(rec.timeUnixNano + rec.attributes.find((a) => a.key === 'thread.id')!.value.intValue!);
+        for (const rec of rl.scopeLogs[0].logRecords)
+          seen.push(rec.timeUnixNano + rec.attributes.find((a) => a.key === 'thread.id')!.value.intValue!);
         n += rl.scopeLogs[0].logRecords.length;
       }
       expect(n).toBe(request.records);

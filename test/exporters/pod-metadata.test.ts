@@ -17,14 +17,26 @@ function pod(podLabels: Record<string, string>, podAnnotations: Record<string, s
 
 function podAttrs(info: ContainerInfo, policy: PodMetadataPolicy): Record<string, string | number> {
   const out: Record<string, string | number> = {};
-  for (const a of resourceAttributes(info, HOST, {}, policy)) if (a.key.startsWith('k8s.pod.label.') || a.key.startsWith('k8s.pod.annotation.')) out[a.key] = a.value as string;
+  for (const a of resourceAttributes(info, HOST, {}, policy))
+    if (a.key.startsWith('k8s.pod.label.') || a.key.startsWith('k8s.pod.annotation.')) out[a.key] = a.value as string;
   return out;
 }
 
 describe('pod metadata policy', () => {
   test('default: app, app.kubernetes.io/*, k8s-app, version, component, tier; no annotations', () => {
     const info = pod(
-      { app: 'a', 'app.kubernetes.io/name': 'n', 'app.kubernetes.io/part-of': 'p', 'k8s-app': 'k', version: 'v1', component: 'c', tier: 't', 'pod-template-hash': 'h', team: 'x', 'example.com/app': 'no' },
+      {
+        app: 'a',
+        'app.kubernetes.io/name': 'n',
+        'app.kubernetes.io/part-of': 'p',
+        'k8s-app': 'k',
+        version: 'v1',
+        component: 'c',
+        tier: 't',
+        'pod-template-hash': 'h',
+        team: 'x',
+        'example.com/app': 'no',
+      },
       { 'example.com/owner': 'o' },
     );
     expect(podAttrs(info, new PodMetadataPolicy(createDefaultPodMetadataConfig()))).toEqual({
@@ -39,8 +51,15 @@ describe('pod metadata policy', () => {
   });
 
   test('annotations are sent only when listed; patterns are keys with * (no other wildcard)', () => {
-    const policy = new PodMetadataPolicy({ ...createDefaultPodMetadataConfig(), labels: ['team', 'example.com/*'], annotations: ['example.com/owner', 'prometheus.io/*'] });
-    const info = pod({ team: 'x', 'example.com/a': '1', 'example.com.evil/a': '2', 'teamX': '3', app: 'no' }, { 'example.com/owner': 'o', 'prometheus.io/scrape': 'true', 'kubectl.kubernetes.io/last-applied-configuration': '{}' });
+    const policy = new PodMetadataPolicy({
+      ...createDefaultPodMetadataConfig(),
+      labels: ['team', 'example.com/*'],
+      annotations: ['example.com/owner', 'prometheus.io/*'],
+    });
+    const info = pod(
+      { team: 'x', 'example.com/a': '1', 'example.com.evil/a': '2', teamX: '3', app: 'no' },
+      { 'example.com/owner': 'o', 'prometheus.io/scrape': 'true', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+    );
     expect(podAttrs(info, policy)).toEqual({
       'k8s.pod.label.example.com/a': '1',
       'k8s.pod.label.team': 'x',
@@ -52,7 +71,8 @@ describe('pod metadata policy', () => {
 
   test('a pod with 200 labels of 10 KB each: at most max_attributes attributes of at most max_value_length bytes; the rest counted, nothing thrown', () => {
     const labels: Record<string, string> = {};
-    for (let k = 0; k < 200; k++) labels[`app.kubernetes.io/l${String(k).padStart(3, '0')}`] = `${'ä'.repeat(k % 3)}${'v'.repeat(10 * 1024)}`;
+    for (let k = 0; k < 200; k++)
+      labels[`app.kubernetes.io/l${String(k).padStart(3, '0')}`] = `${'ä'.repeat(k % 3)}${'v'.repeat(10 * 1024)}`;
     const cuts: Array<[string, string, number]> = [];
     const policy = new PodMetadataPolicy(createDefaultPodMetadataConfig(), (kind, reason, n) => cuts.push([kind, reason, n]));
     const got = podAttrs(pod(labels), policy);
@@ -70,7 +90,9 @@ describe('pod metadata policy', () => {
 
   test('keys longer than any Kubernetes allows are left out and counted; values are cut on a UTF-8 character boundary', () => {
     const cuts: Array<[string, string, number]> = [];
-    const policy = new PodMetadataPolicy({ ...createDefaultPodMetadataConfig(), labels: ['*'], max_value_length: 5 }, (kind, reason, n) => cuts.push([kind, reason, n]));
+    const policy = new PodMetadataPolicy({ ...createDefaultPodMetadataConfig(), labels: ['*'], max_value_length: 5 }, (kind, reason, n) =>
+      cuts.push([kind, reason, n]),
+    );
     expect(podAttrs(pod({ ['k'.repeat(400)]: 'x', ok: 'ab€cd' }), policy)).toEqual({ 'k8s.pod.label.ok': 'ab€' });
     expect(cuts).toEqual([['label', 'length', 2]]);
     expect(cutUtf8('ab€cd', 4)).toBe('ab');
@@ -81,7 +103,10 @@ describe('pod metadata policy', () => {
 
   test('max_attributes counts labels and annotations together, labels first', () => {
     const cuts: Array<[string, string, number]> = [];
-    const policy = new PodMetadataPolicy({ labels: ['*'], annotations: ['*'], max_attributes: 2, max_value_length: 256 }, (kind, reason, n) => cuts.push([kind, reason, n]));
+    const policy = new PodMetadataPolicy(
+      { labels: ['*'], annotations: ['*'], max_attributes: 2, max_value_length: 256 },
+      (kind, reason, n) => cuts.push([kind, reason, n]),
+    );
     expect(podAttrs(pod({ b: '2', a: '1' }, { z: '9' }), policy)).toEqual({ 'k8s.pod.label.a': '1', 'k8s.pod.label.b': '2' });
     expect(cuts).toEqual([['annotation', 'count', 1]]);
   });
@@ -97,11 +122,17 @@ describe('exporters with pod_metadata', () => {
   test('the file exporter sends the allow-listed labels, bounds a pod of 200 labels × 10 KB, and counts once per container (OTLP in the same registry shares the counter)', async () => {
     const settings = testSettings('exporters.file');
     const file = path.join(dir, 'out.jsonl');
-    const config = mergeDefaults(fileExporterFactory.createDefaultConfig(), { path: file, pod_metadata: { labels: ['*'], annotations: ['example.com/*'], max_attributes: 50, max_value_length: 100 } });
+    const config = mergeDefaults(fileExporterFactory.createDefaultConfig(), {
+      path: file,
+      pod_metadata: { labels: ['*'], annotations: ['example.com/*'], max_attributes: 50, max_value_length: 100 },
+    });
     expect(fileExporterFactory.validate!(config)).toEqual([]);
     const exporter = fileExporterFactory.create(config, settings);
     // An OTLP exporter in the same registry registers the same counter without clashing.
-    const otlp = otlpLogsExporterFactory.create(mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), { endpoint: 'http://127.0.0.1:1' }), { ...settings, id: 'exporters.otlp', stage: settings.telemetry.stage('exporters.otlp') });
+    const otlp = otlpLogsExporterFactory.create(
+      mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), { endpoint: 'http://127.0.0.1:1' }),
+      { ...settings, id: 'exporters.otlp', stage: settings.telemetry.stage('exporters.otlp') },
+    );
     await exporter.start();
     const labels: Record<string, string> = {};
     for (let k = 0; k < 200; k++) labels[`l${String(k).padStart(3, '0')}`] = 'v'.repeat(10 * 1024);
@@ -119,13 +150,21 @@ describe('exporters with pod_metadata', () => {
     expect(settings.stage.sent).toBe(10);
     const text = await settings.metrics.metrics();
     // One resource built for the container: 150 labels and the annotation over the count, 50 values cut.
-    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="label",reason="count"\} 150$/m);
-    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="annotation",reason="count"\} 1$/m);
-    expect(text).toMatch(/^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="label",reason="length"\} 50$/m);
+    expect(text).toMatch(
+      /^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="label",reason="count"\} 150$/m,
+    );
+    expect(text).toMatch(
+      /^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="annotation",reason="count"\} 1$/m,
+    );
+    expect(text).toMatch(
+      /^ebpf_container_otel_exporter_pod_metadata_cut_total\{component="exporters.file",kind="label",reason="length"\} 50$/m,
+    );
   });
 
   test('an empty pattern is a config error naming the key', () => {
     const config = mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), { pod_metadata: { labels: ['app', ' '] } });
-    expect(otlpLogsExporterFactory.validate!(config)).toEqual(['pod_metadata.labels[1]: must not be empty (a label key, or a pattern with *)']);
+    expect(otlpLogsExporterFactory.validate!(config)).toEqual([
+      'pod_metadata.labels[1]: must not be empty (a label key, or a pattern with *)',
+    ]);
   });
 });

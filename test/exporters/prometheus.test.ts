@@ -55,7 +55,8 @@ describe('prometheus exporter', () => {
     unenriched.containers = undefined;
     await exporter.consumeLogs(unenriched);
     const after = await (await fetch(`${base}/metrics`)).text();
-    const lineAfter = (labels: string) => after.split('\n').find((l) => l.startsWith(`ebpf_container_otel_container_events_total{${labels}}`));
+    const lineAfter = (labels: string) =>
+      after.split('\n').find((l) => l.startsWith(`ebpf_container_otel_container_events_total{${labels}}`));
     expect(lineAfter('container="unidentified",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="exec"')).toMatch(/ 1$/);
     expect(lineAfter('container="",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="exec"')).toMatch(/ 4$/);
     // Cap 2 reached by web and batch-job: the three extra containers go to "other".
@@ -76,7 +77,9 @@ describe('prometheus exporter', () => {
     for (let resync = 0; resync < 3; resync++) await exporter.consumeLogs(execBatch(2, [{ ...DOCKER_CONTAINER }]));
     const text = await settings.metrics.metrics();
     expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
-    expect(text).toMatch(/^ebpf_container_otel_container_events_total\{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",event="exec"\} 6$/m);
+    expect(text).toMatch(
+      /^ebpf_container_otel_container_events_total\{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",event="exec"\} 6$/m,
+    );
   });
 
   test('the records a container lost to the rate limit are counted by container, from its throttle stop records', async () => {
@@ -189,7 +192,9 @@ describe('prometheus exporter', () => {
 
     const prom = await PrometheusServer.start([`127.0.0.1:${exporter.port}`]);
     cleanups.push(() => prom.stop());
-    const events = await prom.queryUntilPresent('ebpf_container_otel_container_events_total{k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",container="web",event="exec"}');
+    const events = await prom.queryUntilPresent(
+      'ebpf_container_otel_container_events_total{k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",container="web",event="exec"}',
+    );
     expect(Number(events[0].value[1])).toBeGreaterThan(0);
     const sent = await prom.queryUntilPresent('ebpf_container_otel_records_sent_total{component="exporters.otlp"}');
     expect(Number(sent[0].value[1])).toBe(20);

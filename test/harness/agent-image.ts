@@ -53,11 +53,22 @@ export function dockerEngine(socket: string): Engine {
 
 /** The podman CLI as a client of a PodmanHarness (its socket and containers.conf). */
 export function podmanEngine(harness: { socket: string; dir: string }): Engine {
-  return { kind: 'podman', bin: 'podman', args: ['--remote', '--url', `unix://${harness.socket}`], env: { ...process.env, CONTAINERS_CONF: path.join(harness.dir, 'containers.conf') } };
+  return {
+    kind: 'podman',
+    bin: 'podman',
+    args: ['--remote', '--url', `unix://${harness.socket}`],
+    env: { ...process.env, CONTAINERS_CONF: path.join(harness.dir, 'containers.conf') },
+  };
 }
 
 export function engineRun(engine: Engine, args: string[], timeoutMs = 120_000): string {
-  return execFileSync(engine.bin, [...engine.args, ...args], { env: engine.env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return execFileSync(engine.bin, [...engine.args, ...args], {
+    env: engine.env,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 256 << 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -93,7 +104,12 @@ function propagationOf(p: string): string {
  * every hostPath volume as `-v host:mount[:ro][,rslave]` (minus `omitHostPaths`), the ConfigMap's
  * mount from `configHostDir` (none without it).
  */
-export function daemonSetRun(opts: { capabilities?: string[]; omitHostPaths?: string[]; configHostDir?: string; defaultSeccomp?: boolean }): DaemonSetRun {
+export function daemonSetRun(opts: {
+  capabilities?: string[];
+  omitHostPaths?: string[];
+  configHostDir?: string;
+  defaultSeccomp?: boolean;
+}): DaemonSetRun {
   const ds: Yaml = parseYaml(readFileSync(path.join(REPO_ROOT, 'deploy/kubernetes/base/daemonset.yaml'), 'utf8'));
   const pod = ds.spec.template.spec;
   const agent = pod.containers.find((c: Yaml) => c.name === 'agent');
@@ -139,8 +155,16 @@ export function daemonSetRun(opts: { capabilities?: string[]; omitHostPaths?: st
 }
 
 /** `doctor --json` in a container run with `run`'s options (no network): its lines by check. */
-export function doctorInContainer(engine: Engine, image: string, run: DaemonSetRun): Map<string, { status: string; detail: string; fix: string }> {
-  const r = spawnSync(engine.bin, [...engine.args, 'run', '--rm', '--network', 'none', ...run.options, image, 'doctor', '--json'], { env: engine.env, encoding: 'utf8', timeout: 120_000 });
+export function doctorInContainer(
+  engine: Engine,
+  image: string,
+  run: DaemonSetRun,
+): Map<string, { status: string; detail: string; fix: string }> {
+  const r = spawnSync(engine.bin, [...engine.args, 'run', '--rm', '--network', 'none', ...run.options, image, 'doctor', '--json'], {
+    env: engine.env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   let lines: Array<{ check: string; status: string; detail: string; fix: string }>;
   try {
     lines = JSON.parse(r.stdout);
@@ -162,21 +186,49 @@ export class AgentContainer {
    * `run -d` of the image with `run.options` (host network: the pod network is not under test),
    * the config `yaml` in the ConfigMap's place; resolves once the agent logs `running`.
    */
-  static async start(engine: Engine, image: string, name: string, run: (configHostDir: string) => DaemonSetRun, yaml: string, metricsPort: number): Promise<AgentContainer> {
+  static async start(
+    engine: Engine,
+    image: string,
+    name: string,
+    run: (configHostDir: string) => DaemonSetRun,
+    yaml: string,
+    metricsPort: number,
+  ): Promise<AgentContainer> {
     const configHostDir = makeWorkDir('agentcfg');
     writeFileSync(path.join(configHostDir, 'agent.yaml'), yaml);
     const r = run(configHostDir);
-    engineRun(engine, ['run', '-d', '--name', name, '--network', 'host', '-e', `NODE_NAME=${os.hostname()}`, ...r.options, image, ...r.args]);
+    engineRun(engine, [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '-e',
+      `NODE_NAME=${os.hostname()}`,
+      ...r.options,
+      image,
+      ...r.args,
+    ]);
     const c = new AgentContainer(engine, name, metricsPort);
-    await waitFor(`${name}: the agent in ${engine.kind} logs "running"`, () => {
-      if (c.state() !== 'running') throw new GiveUp(`${name} exited (${c.exitCode()}):\n${c.log()}`);
-      return / info {2}running;/.test(c.log());
-    }, 60_000, 200);
+    await waitFor(
+      `${name}: the agent in ${engine.kind} logs "running"`,
+      () => {
+        if (c.state() !== 'running') throw new GiveUp(`${name} exited (${c.exitCode()}):\n${c.log()}`);
+        return / info {2}running;/.test(c.log());
+      },
+      60_000,
+      200,
+    );
     return c;
   }
 
   private logs(): { stdout: string; stderr: string } {
-    const r = spawnSync(this.engine.bin, [...this.engine.args, 'logs', this.name], { env: this.engine.env, encoding: 'utf8', maxBuffer: 512 << 20 });
+    const r = spawnSync(this.engine.bin, [...this.engine.args, 'logs', this.name], {
+      env: this.engine.env,
+      encoding: 'utf8',
+      maxBuffer: 512 << 20,
+    });
     return { stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   }
 

@@ -68,13 +68,18 @@ export class AgentProcess {
 
   /** Waits for `text` in the log; fails at once, with the log's tail, if the agent exits. */
   waitForLog(text: string | RegExp, timeoutMs = 30_000): Promise<string> {
-    return waitFor(`agent log to show ${String(text)}`, () => {
-      const log = this.log();
-      const hit = typeof text === 'string' ? (log.includes(text) ? text : undefined) : text.exec(log)?.[0];
-      if (hit !== undefined) return hit;
-      if (this.exitCode !== undefined) throw new GiveUp(`agent exited (code ${this.exitCode}) first:\n${logTail(this.daemon.logFile)}`);
-      return undefined;
-    }, timeoutMs, 50);
+    return waitFor(
+      `agent log to show ${String(text)}`,
+      () => {
+        const log = this.log();
+        const hit = typeof text === 'string' ? (log.includes(text) ? text : undefined) : text.exec(log)?.[0];
+        if (hit !== undefined) return hit;
+        if (this.exitCode !== undefined) throw new GiveUp(`agent exited (code ${this.exitCode}) first:\n${logTail(this.daemon.logFile)}`);
+        return undefined;
+      },
+      timeoutMs,
+      50,
+    );
   }
 
   /** Each component's record counts as the agent logs them when it stops (`final [...]`); undefined before. */

@@ -56,7 +56,12 @@ export class ContainerdHarness {
   private writeConfig(): void {
     const d = this.dir;
     for (const sub of ['root', 'state', 'cni/bin', 'cni/conf', 'opt', 'pods']) mkdirSync(path.join(d, sub), { recursive: true });
-    const disabled = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.devmapper'];
+    const disabled = [
+      'io.containerd.snapshotter.v1.btrfs',
+      'io.containerd.snapshotter.v1.zfs',
+      'io.containerd.snapshotter.v1.aufs',
+      'io.containerd.snapshotter.v1.devmapper',
+    ];
     if (!this.cri) disabled.push('io.containerd.grpc.v1.cri');
     const cri = this.cri
       ? `
@@ -159,7 +164,10 @@ ${cri}`,
    * Starts many containers back to back (as a burst of `ctr run -d`, `parallel` at a time), e.g.
    * for enrichment race tests; resolves with each id's host pid.
    */
-  async runContainers(ids: string[], opts: { namespace?: string; command?: string[]; parallel?: number } = {}): Promise<Map<string, number>> {
+  async runContainers(
+    ids: string[],
+    opts: { namespace?: string; command?: string[]; parallel?: number } = {},
+  ): Promise<Map<string, number>> {
     const ns = opts.namespace ?? 'default';
     const queue = [...ids];
     const worker = async () => {

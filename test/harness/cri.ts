@@ -68,7 +68,11 @@ export class CriPods {
       // The kubelet's newPodLabels: the pod's labels plus its own three.
       labels: { ...(spec.labels ?? { app: spec.name }), ...podLabels },
       // The kubelet's newPodAnnotations: the pod's annotations, which the kubelet's config sources add to.
-      annotations: { ...(spec.annotations ?? {}), 'kubernetes.io/config.seen': new Date().toISOString(), 'kubernetes.io/config.source': 'api' },
+      annotations: {
+        ...(spec.annotations ?? {}),
+        'kubernetes.io/config.seen': new Date().toISOString(),
+        'kubernetes.io/config.source': 'api',
+      },
       linux: {
         ...(spec.cgroupParent ? { cgroup_parent: spec.cgroupParent } : {}),
         security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } },

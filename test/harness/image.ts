@@ -45,10 +45,13 @@ export function buildTestImage(): TestImage {
   const work = `${dir}.${process.pid}.tmp`;
   rmSync(work, { recursive: true, force: true });
   const rootfs = path.join(work, 'rootfs');
-  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'run', 'var/run']) mkdirSync(path.join(rootfs, d), { recursive: true });
+  for (const d of ['bin', 'dev', 'etc', 'proc', 'sys', 'tmp', 'root', 'run', 'var/run'])
+    mkdirSync(path.join(rootfs, d), { recursive: true });
   copyFileSync(BUSYBOX, path.join(rootfs, 'bin/busybox'));
   chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
-  for (const applet of run(BUSYBOX, ['--list']).split('\n').filter((a) => a && a !== 'busybox')) {
+  for (const applet of run(BUSYBOX, ['--list'])
+    .split('\n')
+    .filter((a) => a && a !== 'busybox')) {
     symlinkSync('busybox', path.join(rootfs, 'bin', applet));
   }
   writeFileSync(path.join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
@@ -71,9 +74,23 @@ export function buildTestImage(): TestImage {
   copyFileSync(layerTar, path.join(archiveDir, diffId, 'layer.tar'));
   writeFileSync(path.join(archiveDir, `${configHex}.json`), config);
   const [repo, tag] = [TEST_IMAGE.slice(0, TEST_IMAGE.lastIndexOf(':')), TEST_IMAGE.slice(TEST_IMAGE.lastIndexOf(':') + 1)];
-  writeFileSync(path.join(archiveDir, 'manifest.json'), JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [TEST_IMAGE], Layers: [`${diffId}/layer.tar`] }]));
+  writeFileSync(
+    path.join(archiveDir, 'manifest.json'),
+    JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [TEST_IMAGE], Layers: [`${diffId}/layer.tar`] }]),
+  );
   writeFileSync(path.join(archiveDir, 'repositories'), JSON.stringify({ [repo]: { [tag]: diffId } }));
-  run('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', archiveDir, '-cf', path.join(work, 'image.tar'), '.']);
+  run('tar', [
+    '--sort=name',
+    '--mtime=@0',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '-C',
+    archiveDir,
+    '-cf',
+    path.join(work, 'image.tar'),
+    '.',
+  ]);
   rmSync(archiveDir, { recursive: true });
   writeFileSync(path.join(work, 'config-digest'), `sha256:${configHex}`);
   try {

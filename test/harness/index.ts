@@ -4,7 +4,19 @@ export { CriPods, type PodSpec, type RunningPod } from './cri';
 export { DockerHarness } from './docker';
 export { PodmanHarness } from './podman';
 export { LxcHarness } from './lxc';
-export { makeWorkDir, destroyWorkDir, killProcessesUnder, spawnDaemon, stopDaemon, waitFor, GiveUp, run, runAsync, hasProgram, type Daemon } from './procs';
+export {
+  makeWorkDir,
+  destroyWorkDir,
+  killProcessesUnder,
+  spawnDaemon,
+  stopDaemon,
+  waitFor,
+  GiveUp,
+  run,
+  runAsync,
+  hasProgram,
+  type Daemon,
+} from './procs';
 export { AgentProcess } from './agent';
 export { PrometheusServer, prometheusMissing, promtoolCheckMetrics, freePort, type PromSample } from './prometheus';
 export { REPO_ROOT, NODE, CLI } from './paths';

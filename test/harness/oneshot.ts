@@ -43,7 +43,20 @@ function takeCid(file: string): string {
 export async function dockerRunRm(h: DockerHarness, name: string, command: string[]): Promise<OneShot> {
   const cidfile = path.join(h.dir, `cid-${randomUUID()}`);
   try {
-    const output = await runAsync('docker', ['-H', `unix://${h.socket}`, 'run', '--rm', '--network', 'none', '--cidfile', cidfile, '--name', name, TEST_IMAGE, ...command]);
+    const output = await runAsync('docker', [
+      '-H',
+      `unix://${h.socket}`,
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--cidfile',
+      cidfile,
+      '--name',
+      name,
+      TEST_IMAGE,
+      ...command,
+    ]);
     return { id: takeCid(cidfile), output };
   } finally {
     rmSync(cidfile, { force: true });
@@ -55,7 +68,11 @@ export async function podmanRunRm(h: PodmanHarness, name: string, command: strin
   const cidfile = path.join(h.dir, `cid-${randomUUID()}`);
   const env = { ...process.env, CONTAINERS_CONF: path.join(h.dir, 'containers.conf') };
   try {
-    const output = await runAsync('podman', ['--remote', '--url', `unix://${h.socket}`, 'run', '--rm', '--cidfile', cidfile, '--name', name, TEST_IMAGE, ...command], { env });
+    const output = await runAsync(
+      'podman',
+      ['--remote', '--url', `unix://${h.socket}`, 'run', '--rm', '--cidfile', cidfile, '--name', name, TEST_IMAGE, ...command],
+      { env },
+    );
     return { id: takeCid(cidfile), output };
   } finally {
     rmSync(cidfile, { force: true });

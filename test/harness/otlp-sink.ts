@@ -15,7 +15,9 @@ interface GeneratedMessage {
   toObject(message: unknown, options: Record<string, unknown>): unknown;
 }
 interface GeneratedRoot {
-  opentelemetry: { proto: { collector: { logs: { v1: { ExportLogsServiceRequest: GeneratedMessage; ExportLogsServiceResponse: GeneratedMessage } } } } };
+  opentelemetry: {
+    proto: { collector: { logs: { v1: { ExportLogsServiceRequest: GeneratedMessage; ExportLogsServiceResponse: GeneratedMessage } } } };
+  };
 }
 const PROTOS_ROOT = path.join(path.dirname(require.resolve('otlp-transformer-protos/package.json')), 'build/src/generated/root.js');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -83,11 +85,19 @@ export class OtlpSink {
         responseDeserialize: (b: Buffer) => b,
       },
     };
-    server.addService(definition, { export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => this.handle(call.request, cb, call.metadata) });
+    server.addService(definition, {
+      export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => this.handle(call.request, cb, call.metadata),
+    });
     const creds = this.options.tls
-      ? grpc.ServerCredentials.createSsl(this.options.tls.clientCa ?? null, [{ cert_chain: this.options.tls.cert, private_key: this.options.tls.key }], this.options.tls.clientCa !== undefined)
+      ? grpc.ServerCredentials.createSsl(
+          this.options.tls.clientCa ?? null,
+          [{ cert_chain: this.options.tls.cert, private_key: this.options.tls.key }],
+          this.options.tls.clientCa !== undefined,
+        )
       : grpc.ServerCredentials.createInsecure();
-    this.port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound))));
+    this.port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
     widenFlowControlWindows(server);
     this.server = server;
     return this;
@@ -128,7 +138,8 @@ export class OtlpSink {
     if (failure && failure.remaining > 0) {
       failure.remaining--;
       const trailers = new grpc.Metadata();
-      if (failure.retryDelayMs !== undefined) trailers.set('grpc-status-details-bin', encodeStatusWithRetryInfo(failure.code, failure.retryDelayMs));
+      if (failure.retryDelayMs !== undefined)
+        trailers.set('grpc-status-details-bin', encodeStatusWithRetryInfo(failure.code, failure.retryDelayMs));
       cb({ code: failure.code, details: `sink told to fail with ${grpc.status[failure.code]}`, metadata: trailers }, null);
       return;
     }

@@ -31,7 +31,11 @@ export interface Daemon {
  * Starts `cmd` in its own process group, stderr (and stdout, unless `stdoutFile` is given: for
  * programs whose stdout is data, like the agent's OTLP-JSON lines) appended to `logFile`.
  */
-export function spawnDaemon(cmd: string, args: string[], opts: { logFile: string; stdoutFile?: string; env?: NodeJS.ProcessEnv; cwd?: string }): Daemon {
+export function spawnDaemon(
+  cmd: string,
+  args: string[],
+  opts: { logFile: string; stdoutFile?: string; env?: NodeJS.ProcessEnv; cwd?: string },
+): Daemon {
   const fd = openSync(opts.logFile, 'a');
   const outFd = opts.stdoutFile === undefined ? fd : openSync(opts.stdoutFile, 'a');
   const child = spawn(cmd, args, { stdio: ['ignore', outFd, fd], env: opts.env ?? process.env, cwd: opts.cwd, detached: true });
@@ -84,7 +88,12 @@ export class GiveUp extends Error {}
  * Polls `check` until it returns a value (not undefined/false) or `timeoutMs` passes. An error
  * the check throws counts as "not yet" (a socket not up yet), except a `GiveUp`, which ends the wait.
  */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -95,7 +104,8 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
       if (err instanceof GiveUp) throw err;
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -114,7 +124,10 @@ function ppidOf(pid: number): number {
  * monitors started for this harness) together with all their descendants (the containers).
  */
 export function killProcessesUnder(dir: string): number[] {
-  const pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => p !== process.pid);
+  const pids = readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((p) => p !== process.pid);
   const parent = new Map(pids.map((p) => [p, ppidOf(p)]));
   const roots = new Set<number>();
   for (const p of pids) {
@@ -125,7 +138,7 @@ export function killProcessesUnder(dir: string): number[] {
     }
   }
   const doomed = new Set(roots);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const [p, pp] of parent) {
       if (!doomed.has(p) && doomed.has(pp)) {
@@ -194,9 +207,19 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** Runs a command, returning stdout; the error names the command and carries its stderr. */
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): string {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {},
+): string {
   try {
-    return execFileSync(cmd, args, { env: opts.env ?? process.env, input: opts.input, timeout: opts.timeoutMs ?? 60_000, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).toString();
+    return execFileSync(cmd, args, {
+      env: opts.env ?? process.env,
+      input: opts.input,
+      timeout: opts.timeoutMs ?? 60_000,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    }).toString();
   } catch (err) {
     const e = err as { stderr?: Buffer; message: string };
     throw new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr?.toString().trim() || e.message}`);

@@ -88,10 +88,15 @@ export class PrometheusServer {
 
   /** Waits until `promql` returns samples (scrapes come every second), then returns them. */
   queryUntilPresent(promql: string, limitMs = 30_000): Promise<PromSample[]> {
-    return waitFor(`prometheus to have ${promql}`, async () => {
-      const samples = await this.query(promql);
-      return samples.length > 0 ? samples : undefined;
-    }, limitMs, 250);
+    return waitFor(
+      `prometheus to have ${promql}`,
+      async () => {
+        const samples = await this.query(promql);
+        return samples.length > 0 ? samples : undefined;
+      },
+      limitMs,
+      250,
+    );
   }
 
   async stop(): Promise<void> {

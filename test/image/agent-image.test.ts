@@ -14,7 +14,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { ContainerdHarness, DockerHarness, PodmanHarness, freePort, hasProgram, promtoolCheckMetrics, waitFor } from '../harness';
-import { AgentContainer, type AgentImage, daemonSetRun, doctorInContainer, dockerEngine, type Engine, engineRun, ensureAgentImage, podmanEngine } from '../harness/agent-image';
+import {
+  AgentContainer,
+  type AgentImage,
+  daemonSetRun,
+  doctorInContainer,
+  dockerEngine,
+  type Engine,
+  engineRun,
+  ensureAgentImage,
+  podmanEngine,
+} from '../harness/agent-image';
 import { holdDaemonLock } from '../harness/lock';
 import { flatRecords, type FlatRecord, type JsonRequest } from '../exporters/fixtures';
 
@@ -25,7 +35,8 @@ const DOCKER_CAPS = ['SYS_ADMIN', 'SYS_PTRACE'];
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
-  for (const p of ['docker', 'dockerd', 'containerd', 'ctr', 'podman', 'findmnt']) if (!hasProgram(p)) return `${p} is not installed (scripts/setup.sh --test)`;
+  for (const p of ['docker', 'dockerd', 'containerd', 'ctr', 'podman', 'findmnt'])
+    if (!hasProgram(p)) return `${p} is not installed (scripts/setup.sh --test)`;
   return undefined;
 }
 const why = missing();
@@ -58,7 +69,12 @@ function records(agent: AgentContainer): FlatRecord[] {
 
 /** The execs of `/bin/sh -c "true <marker>"` (not those of the ctr/docker CLIs, whose arguments hold the marker too). */
 const execsOf = (all: FlatRecord[], marker: string) =>
-  all.filter((f) => f.attributes['event.name'] === 'process.exec' && f.attributes['process.executable.path'] === '/bin/sh' && JSON.stringify(f.attributes['process.command_args']).includes(`true ${marker}`));
+  all.filter(
+    (f) =>
+      f.attributes['event.name'] === 'process.exec' &&
+      f.attributes['process.executable.path'] === '/bin/sh' &&
+      JSON.stringify(f.attributes['process.command_args']).includes(`true ${marker}`),
+  );
 
 const warnLines = (log: string) => log.split('\n').filter((l) => / warn {2}/.test(l));
 
@@ -67,7 +83,8 @@ function explained(agent: AgentContainer, concerned: FlatRecord[], check: () => 
   try {
     check();
   } catch (err) {
-    (err as Error).message += `\nrecords:\n${concerned.map((f) => JSON.stringify(f && { resource: f.resource, attributes: f.attributes })).join('\n')}\nagent log:\n${agent.log()}`;
+    (err as Error).message +=
+      `\nrecords:\n${concerned.map((f) => JSON.stringify(f && { resource: f.resource, attributes: f.attributes })).join('\n')}\nagent log:\n${agent.log()}`;
     throw err;
   }
 }
@@ -113,7 +130,9 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     release = await holdDaemonLock();
     // Before any daemon listens on /var/run/docker.sock: the build must not go to the test's dockerd.
     image = ensureAgentImage();
-    console.log(`agent image ${image.ref} ${image.id.slice(0, 19)}: ${(image.size / 1e6).toFixed(0)} MB (inputs ${image.inputs})\n${image.log.trim()}`);
+    console.log(
+      `agent image ${image.ref} ${image.id.slice(0, 19)}: ${(image.size / 1e6).toFixed(0)} MB (inputs ${image.inputs})\n${image.log.trim()}`,
+    );
     // As on systemd hosts (scripts/setup.sh does the same): the DaemonSet's HostToContainer bpffs mount propagates from the host.
     execFileSync('mount', ['--make-shared', '/sys/fs/bpf']);
     // containerd's own /run/containerd is 0711-ish; a shim that ran first may have left it 0600 here,
@@ -138,7 +157,8 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
   test('the image: Node 24, production dependencies only, an addon that links no libnode, at most 250 MB', () => {
     const engine = dockerEngine(DOCKER_SOCKET);
     expect(image.size).toBeLessThanOrEqual(250e6);
-    const inImage = (entrypoint: string, ...args: string[]) => engineRun(engine, ['run', '--rm', '--network', 'none', '--entrypoint', entrypoint, image.ref, ...args]);
+    const inImage = (entrypoint: string, ...args: string[]) =>
+      engineRun(engine, ['run', '--rm', '--network', 'none', '--entrypoint', entrypoint, image.ref, ...args]);
     expect(inImage('node', '--version')).toMatch(/^v24\./);
     const ldd = inImage('ldd', '/app/build/Release/ebpf_otel.node');
     expect(ldd).toMatch(/libbpf\.so\.1 => /);
@@ -151,11 +171,18 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
 
   test("Docker (SYS_ADMIN + SYS_PTRACE): a containerd container's and a Docker container's execs carry their container ids, the host's are the host's; /metrics; SIGTERM flushes and exits 0", async () => {
     const port = await freePort();
-    const agent = await AgentContainer.start(dockerEngine(DOCKER_SOCKET), image.ref, 'eco-agent-docker', (configHostDir) => {
-      const run = daemonSetRun({ capabilities: DOCKER_CAPS, configHostDir });
-      console.log(`docker run ${run.options.join(' ')}\n${run.notes.join('\n')}`);
-      return run;
-    }, outputOnly(port), port);
+    const agent = await AgentContainer.start(
+      dockerEngine(DOCKER_SOCKET),
+      image.ref,
+      'eco-agent-docker',
+      (configHostDir) => {
+        const run = daemonSetRun({ capabilities: DOCKER_CAPS, configHostDir });
+        console.log(`docker run ${run.options.join(' ')}\n${run.notes.join('\n')}`);
+        return run;
+      },
+      outputOnly(port),
+      port,
+    );
     agents.push(agent);
     const log = agent.log();
     // Found the host on its own: the host's mount namespace (the kernel's answer where PID 1 refuses ptrace), no warnings at all.
@@ -170,11 +197,15 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     dockerId = docker!.runContainer(dockerName);
     const m = execEverywhere();
     let all: FlatRecord[] = [];
-    await waitFor('the three marked execs on the agent\'s stdout', () => {
-      all = records(agent);
-      // (waitFor takes any value but undefined and false as done: a boolean, not a count)
-      return execsOf(all, m.ctr).length > 0 && execsOf(all, m.docker).length > 0 && execsOf(all, m.host).length > 0;
-    }, 30_000).catch((err: Error) => {
+    await waitFor(
+      "the three marked execs on the agent's stdout",
+      () => {
+        all = records(agent);
+        // (waitFor takes any value but undefined and false as done: a boolean, not a count)
+        return execsOf(all, m.ctr).length > 0 && execsOf(all, m.docker).length > 0 && execsOf(all, m.host).length > 0;
+      },
+      30_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\nagent log:\n${agent.log()}`);
     });
     const [ctrExec] = execsOf(all, m.ctr);
@@ -183,7 +214,11 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     // Each container's exec carries its container, described by its runtime (found under /host/run).
     explained(agent, [ctrExec, dockerExec], () => {
       expect(ctrExec.resource).toMatchObject({ 'container.id': ctrId, 'container.runtime.name': 'containerd' });
-      expect(dockerExec.resource).toMatchObject({ 'container.id': dockerId, 'container.name': dockerName, 'container.runtime.name': 'docker' });
+      expect(dockerExec.resource).toMatchObject({
+        'container.id': dockerId,
+        'container.name': dockerName,
+        'container.runtime.name': 'docker',
+      });
     });
     // The host's exec is the host's: no container, the host's mount namespace (the agent's own is the container's).
     expect(hostExec.resource['container.id']).toBeUndefined();
@@ -194,7 +229,12 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     expect(sample(text, 'ebpf_container_otel_container_events_total', { container: dockerName, event: 'exec' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'ebpf_container_otel_container_events_total', { container: ctrId, event: 'exec' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'ebpf_container_otel_enrichment_runtime_up', { runtime: 'docker', endpoint: '/host/run/docker.sock' })).toBe(1);
-    expect(sample(text, 'ebpf_container_otel_enrichment_runtime_up', { runtime: 'containerd', endpoint: '/host/run/containerd/containerd.sock' })).toBe(1);
+    expect(
+      sample(text, 'ebpf_container_otel_enrichment_runtime_up', {
+        runtime: 'containerd',
+        endpoint: '/host/run/containerd/containerd.sock',
+      }),
+    ).toBe(1);
     expect(sample(text, 'ebpf_container_otel_enrichment_host_events_total', {})).toBeGreaterThan(0);
 
     // SIGTERM (docker stop): flushes, exits 0; every record it counted as sent is on stdout.
@@ -210,19 +250,32 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
 
   test('without the /host/run mount: one clear warning naming the mount', async () => {
     const port = await freePort();
-    const agent = await AgentContainer.start(dockerEngine(DOCKER_SOCKET), image.ref, 'eco-agent-norun', (configHostDir) => daemonSetRun({ capabilities: DOCKER_CAPS, configHostDir, omitHostPaths: ['/run'] }), outputOnly(port), port);
+    const agent = await AgentContainer.start(
+      dockerEngine(DOCKER_SOCKET),
+      image.ref,
+      'eco-agent-norun',
+      (configHostDir) => daemonSetRun({ capabilities: DOCKER_CAPS, configHostDir, omitHostPaths: ['/run'] }),
+      outputOnly(port),
+      port,
+    );
     agents.push(agent);
     const m = execEverywhere();
-    await waitFor('the Docker container\'s exec', () => execsOf(records(agent), m.docker).length > 0, 30_000);
+    await waitFor("the Docker container's exec", () => execsOf(records(agent), m.docker).length > 0, 30_000);
     // Its container id still comes from its cgroup path; nothing else is known without the socket.
     const [exec] = execsOf(records(agent), m.docker);
     explained(agent, [exec], () => expect(exec.resource).toMatchObject({ 'container.id': dockerId }));
     const warnings = warnLines(agent.log());
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/without the host's \/run at \/host\/run: no container runtime socket .* -v \/run:\/host\/run:ro; Kubernetes: a hostPath volume/);
+    expect(warnings[0]).toMatch(
+      /without the host's \/run at \/host\/run: no container runtime socket .* -v \/run:\/host\/run:ro; Kubernetes: a hostPath volume/,
+    );
     expect(agent.stop()).toBe(0);
     // doctor in the same container says which mount is missing and how to add it; the others are there.
-    const doctor = doctorInContainer(dockerEngine(DOCKER_SOCKET), image.ref, daemonSetRun({ capabilities: DOCKER_CAPS, omitHostPaths: ['/run'] }));
+    const doctor = doctorInContainer(
+      dockerEngine(DOCKER_SOCKET),
+      image.ref,
+      daemonSetRun({ capabilities: DOCKER_CAPS, omitHostPaths: ['/run'] }),
+    );
     expect(doctor.get('host mount /host/run')).toMatchObject({ status: 'warn', fix: expect.stringContaining('-v /run:/host/run:ro') });
     expect(doctor.get('host mount /host/proc')?.status).toBe('ok');
     expect(doctor.get('host mount /host/sys/fs/cgroup')?.status).toBe('ok');
@@ -230,24 +283,33 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
 
   test('a missing capability is named by its effect: CAP_SYS_PTRACE at start (enrichment goes on), none at all in doctor (not permitted, not a missing kernel feature)', async () => {
     const port = await freePort();
-    const agent = await AgentContainer.start(dockerEngine(DOCKER_SOCKET), image.ref, 'eco-agent-noptrace', (configHostDir) => daemonSetRun({ capabilities: ['SYS_ADMIN'], configHostDir }), outputOnly(port), port);
+    const agent = await AgentContainer.start(
+      dockerEngine(DOCKER_SOCKET),
+      image.ref,
+      'eco-agent-noptrace',
+      (configHostDir) => daemonSetRun({ capabilities: ['SYS_ADMIN'], configHostDir }),
+      outputOnly(port),
+      port,
+    );
     agents.push(agent);
     const warnings = warnLines(agent.log());
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/CAP_SYS_PTRACE is missing: .*learned from its first event only.*--cap-add SYS_PTRACE/);
     const m = execEverywhere();
-    await waitFor('the Docker container\'s exec', () => execsOf(records(agent), m.docker).length > 0, 30_000);
+    await waitFor("the Docker container's exec", () => execsOf(records(agent), m.docker).length > 0, 30_000);
     const [exec] = execsOf(records(agent), m.docker);
     explained(agent, [exec], () => expect(exec.resource).toMatchObject({ 'container.id': dockerId, 'container.name': dockerName }));
     expect(agent.stop()).toBe(0);
 
-    const none = doctorInContainer(dockerEngine(DOCKER_SOCKET), image.ref, daemonSetRun({ capabilities: [], }));
+    const none = doctorInContainer(dockerEngine(DOCKER_SOCKET), image.ref, daemonSetRun({ capabilities: [] }));
     expect(none.get('kernel version')?.status).toBe('ok');
     expect(none.get('capability CAP_BPF')).toMatchObject({ status: 'fail', detail: expect.stringContaining('no BPF program can load') });
     expect(none.get('ring buffer')).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining('Operation not permitted'),
-      fix: expect.stringMatching(/^not permitted \(a missing privilege, not a missing kernel feature\): CAP_BPF and CAP_PERFMON are missing/),
+      fix: expect.stringMatching(
+        /^not permitted \(a missing privilege, not a missing kernel feature\): CAP_BPF and CAP_PERFMON are missing/,
+      ),
     });
     expect(none.get('capability CAP_SYS_PTRACE')).toMatchObject({ status: 'warn', detail: expect.stringContaining('first event only') });
   }, 120_000);
@@ -257,32 +319,48 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     const engine: Engine = podmanEngine(podman);
     engineRun(engine, ['load', '-i', image.tar], 300_000);
     const port = await freePort();
-    const agent = await AgentContainer.start(engine, image.ref, 'eco-agent-podman', (configHostDir) => {
-      const run = daemonSetRun({ configHostDir });
-      expect(run.capabilities).toEqual(['BPF', 'PERFMON', 'SYS_PTRACE']);
-      console.log(`podman run ${run.options.join(' ')}\n${run.notes.join('\n')}`);
-      return run;
-    }, outputOnly(port, '\n    filters:\n      containers_only: true'), port);
+    const agent = await AgentContainer.start(
+      engine,
+      image.ref,
+      'eco-agent-podman',
+      (configHostDir) => {
+        const run = daemonSetRun({ configHostDir });
+        expect(run.capabilities).toEqual(['BPF', 'PERFMON', 'SYS_PTRACE']);
+        console.log(`podman run ${run.options.join(' ')}\n${run.notes.join('\n')}`);
+        return run;
+      },
+      outputOnly(port, '\n    filters:\n      containers_only: true'),
+      port,
+    );
     agents.push(agent);
     expect(warnLines(agent.log())).toEqual([]);
     const m = execEverywhere();
     let all: FlatRecord[] = [];
-    await waitFor('the containers\' marked execs', () => {
-      all = records(agent);
-      return execsOf(all, m.ctr).length > 0 && execsOf(all, m.docker).length > 0;
-    }, 30_000);
+    await waitFor(
+      "the containers' marked execs",
+      () => {
+        all = records(agent);
+        return execsOf(all, m.ctr).length > 0 && execsOf(all, m.docker).length > 0;
+      },
+      30_000,
+    );
     expect(execsOf(all, m.ctr)[0].resource).toMatchObject({ 'container.id': ctrId, 'container.runtime.name': 'containerd' });
     expect(execsOf(all, m.docker)[0].resource).toMatchObject({ 'container.id': dockerId, 'container.name': dockerName });
     // The kernel passed the BPF program the host's mount namespace (not the agent's own): the host's exec is filtered there.
     expect(execsOf(all, m.host)).toEqual([]);
-    expect(all.filter((f) => f.resource['container.id'] === undefined && f.attributes['linux.mnt_ns.id'] === String(hostMntns))).toEqual([]);
+    expect(all.filter((f) => f.resource['container.id'] === undefined && f.attributes['linux.mnt_ns.id'] === String(hostMntns))).toEqual(
+      [],
+    );
     const text = await metrics(port);
     expect(sample(text, 'ebpf_container_otel_bpf_events_filtered_total', { event: 'exec' })).toBeGreaterThan(0);
     expect(agent.stop()).toBe(0);
     // Podman's default seccomp profile allows bpf(2) only with CAP_SYS_ADMIN: doctor blames the profile, not the kernel.
     const confined = doctorInContainer(engine, image.ref, daemonSetRun({ defaultSeccomp: true }));
     expect(confined.get('capability CAP_BPF')?.status).toBe('ok');
-    expect(confined.get('ring buffer')).toMatchObject({ status: 'fail', fix: expect.stringMatching(/^not permitted .*a seccomp filter refuses bpf\(2\).*seccomp=unconfined/) });
+    expect(confined.get('ring buffer')).toMatchObject({
+      status: 'fail',
+      fix: expect.stringMatching(/^not permitted .*a seccomp filter refuses bpf\(2\).*seccomp=unconfined/),
+    });
   }, 240_000);
 });
 

@@ -56,7 +56,10 @@ describeBpf('record time ≤ observed time for real BPF records (file and OTLP e
 
   it('every record of 40 short-lived processes, over many batches', async () => {
     const file = path.join(dir, 'out.jsonl');
-    const fileExporter = fileExporterFactory.create(mergeDefaults(fileExporterFactory.createDefaultConfig(), { path: file }), testSettings('exporters.file'));
+    const fileExporter = fileExporterFactory.create(
+      mergeDefaults(fileExporterFactory.createDefaultConfig(), { path: file }),
+      testSettings('exporters.file'),
+    );
     await fileExporter.start();
     const encoder = new LogsRequestEncoder({ hostname: 'h', nodeName: '' }, {}, { maxRecords: Infinity, maxBytes: Infinity });
     const otlpRequests: JsonRequest[] = [];
@@ -97,9 +100,15 @@ describeBpf('record time ≤ observed time for real BPF records (file and OTLP e
     }
     const seenAt = BigInt(Date.now() + 1) * MS;
 
-    const fromFile = readFileSync(file, 'utf8').trim().split('\n').flatMap((l) => records(JSON.parse(l) as JsonRequest));
+    const fromFile = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .flatMap((l) => records(JSON.parse(l) as JsonRequest));
     const fromOtlp = otlpRequests.flatMap(records);
-    for (const [output, recs] of [['file', fromFile], ['otlp', fromOtlp]] as const) {
+    for (const [output, recs] of [
+      ['file', fromFile],
+      ['otlp', fromOtlp],
+    ] as const) {
       expect(recs.length).toBeGreaterThanOrEqual(2 * tracked.size);
       const late = recs.filter((r) => BigInt(r.timeUnixNano) > BigInt(r.observedTimeUnixNano));
       expect({ output, late: late.map((r) => [r.eventName, r.timeUnixNano, r.observedTimeUnixNano]) }).toEqual({ output, late: [] });

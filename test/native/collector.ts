@@ -79,7 +79,10 @@ export class Collector implements LogsConsumer {
   private readonly tracked = new Set<number>();
   private waiters: Array<{ match: (r: Rec) => boolean; resolve: (r: Rec) => void }> = [];
 
-  constructor(private readonly keepAll = false, private readonly limit = 100_000) {}
+  constructor(
+    private readonly keepAll = false,
+    private readonly limit = 100_000,
+  ) {}
 
   track(pid: number | undefined): number {
     if (pid === undefined) throw new Error('child process has no pid (spawn failed)');
@@ -109,7 +112,11 @@ export class Collector implements LogsConsumer {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.match !== match);
-        reject(new Error(`no ${what} within ${ms} ms; records of tracked pids: ${JSON.stringify(this.records.slice(-20), (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`));
+        reject(
+          new Error(
+            `no ${what} within ${ms} ms; records of tracked pids: ${JSON.stringify(this.records.slice(-20), (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+          ),
+        );
       }, ms);
       this.waiters.push({
         match,

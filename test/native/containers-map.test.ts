@@ -30,7 +30,11 @@ describeBpf('pinned containers map (Inspektor Gadget layout)', () => {
     const reader = openPinnedContainersMap(pin);
     opened.push(again, reader);
     expect(reader.lookup(4026532999)).toEqual({
-      mntns: 4026532999, containerId: 'abc123', namespace: 'default', pod: 'web-0', container: 'nginx',
+      mntns: 4026532999,
+      containerId: 'abc123',
+      namespace: 'default',
+      pod: 'web-0',
+      container: 'nginx',
     });
     expect(again.entries()).toHaveLength(1);
     expect(reader.lookup(1)).toBeUndefined();
@@ -61,7 +65,9 @@ describeBpf('pinned containers map (Inspektor Gadget layout)', () => {
   });
 
   it('reports a missing pin with the path and a hint', () => {
-    expect(() => openPinnedContainersMap(`${DIR}/absent`)).toThrow(/containers map .*absent: cannot open the pin: No such file or directory/);
+    expect(() => openPinnedContainersMap(`${DIR}/absent`)).toThrow(
+      /containers map .*absent: cannot open the pin: No such file or directory/,
+    );
   });
 });
 

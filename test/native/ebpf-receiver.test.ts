@@ -83,29 +83,34 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
   it.each([
     ['succeeds', true],
     ['fails with ENOENT', false],
-  ])('sees an openat2(2) that %s, with its path, open_how flags and result (python3 calls the syscall: no libc wrapper)', async (_name, exists) => {
-    const file = path.join(dir, exists ? 'opened-with-openat2.txt' : 'missing-for-openat2.txt');
-    if (exists) writeFileSync(file, 'x');
-    // openat2 is syscall 437 on x86_64 and arm64 alike; struct open_how { u64 flags, mode, resolve }.
-    const script = [
-      'import ctypes, os, sys',
-      'libc = ctypes.CDLL(None, use_errno=True)',
-      'class How(ctypes.Structure): _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]',
-      'how = How(os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0, 0)',
-      'fd = libc.syscall(437, -100, sys.argv[1].encode(), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))',
-      'sys.exit(0 if fd >= 0 else 3 if ctypes.get_errno() == 2 else 1)',
-    ].join('\n');
-    const child = start('python3', ['-c', script, file]);
-    const pid = collector.track(child.pid);
-    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
-    expect(code).toBe(exists ? 0 : 3);
-    const rec = await collector.waitFor(`openat2 of ${file}`, (r) => r.type === 'open' && r.tgid === pid && r.path === file);
-    if (exists) expect(rec.ret).toBeGreaterThanOrEqual(0);
-    else expect(rec.ret).toBe(-2);
-    // O_NOFOLLOW | O_CLOEXEC (0o400000 | 0o2000000 on x86_64 and arm64), O_RDONLY = 0.
-    expect(rec.flags).toBe(0o400000 | 0o2000000);
-    expect(rec.comm).toMatch(/^python3/);
-  });
+  ])(
+    'sees an openat2(2) that %s, with its path, open_how flags and result (python3 calls the syscall: no libc wrapper)',
+    async (_name, exists) => {
+      const file = path.join(dir, exists ? 'opened-with-openat2.txt' : 'missing-for-openat2.txt');
+      if (exists) writeFileSync(file, 'x');
+      // openat2 is syscall 437 on x86_64 and arm64 alike; struct open_how { u64 flags, mode, resolve }.
+      const script = [
+        'import ctypes, os, sys',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'class How(ctypes.Structure): _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]',
+        'how = How(os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0, 0)',
+        'fd = libc.syscall(437, -100, sys.argv[1].encode(), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))',
+        'sys.exit(0 if fd >= 0 else 3 if ctypes.get_errno() == 2 else 1)',
+      ].join('\n');
+      const child = start('python3', ['-c', script, file]);
+      const pid = collector.track(child.pid);
+      const code = await new Promise<number | null>((resolve) =>
+        child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
+      );
+      expect(code).toBe(exists ? 0 : 3);
+      const rec = await collector.waitFor(`openat2 of ${file}`, (r) => r.type === 'open' && r.tgid === pid && r.path === file);
+      if (exists) expect(rec.ret).toBeGreaterThanOrEqual(0);
+      else expect(rec.ret).toBe(-2);
+      // O_NOFOLLOW | O_CLOEXEC (0o400000 | 0o2000000 on x86_64 and arm64), O_RDONLY = 0.
+      expect(rec.flags).toBe(0o400000 | 0o2000000);
+      expect(rec.comm).toMatch(/^python3/);
+    },
+  );
 
   it.each([
     ['IPv4', '127.0.0.1', 2],
@@ -175,12 +180,16 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
 });
 
 describeBpf("eBPF receiver: containers-only passes processes outside the host's mount namespace, decided in the kernel", () => {
-  it('passes a process from its first exec in a new mount namespace, and counts the host\'s as filtered', async () => {
+  it("passes a process from its first exec in a new mount namespace, and counts the host's as filtered", async () => {
     let mntns = 0;
     let outsidePid = 0;
     const collector = new Collector(true);
     const settings = testSettings('receivers.ebpf/containers');
-    const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true } }), settings, collector);
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true } }),
+      settings,
+      collector,
+    );
     await receiver.start();
     try {
       // The "container": a process in its own mount namespace; no map or user space has heard of it.
@@ -218,7 +227,11 @@ describeBpf('eBPF receiver: cgroups of the container hierarchy, as they are made
     const changes: CgroupChange[] = [];
     const collector = new Collector();
     const consumer = { consumeLogs: (b: EventBatch) => (changes.push(...b.cgroupChanges), collector.consumeLogs(b)) };
-    const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'] }), testSettings('receivers.ebpf/cgroups'), consumer);
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['exec', 'exit'] }),
+      testSettings('receivers.ebpf/cgroups'),
+      consumer,
+    );
     await receiver.start();
     let id = 0;
     try {
@@ -228,11 +241,17 @@ describeBpf('eBPF receiver: cgroups of the container hierarchy, as they are made
       const child = start('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec /bin/true`]);
       const pid = collector.track(child.pid);
       await exited(child);
-      const exec = await collector.waitFor('exec of /bin/true in the cgroup', (r) => r.type === 'exec' && r.tgid === pid && r.comm === 'true');
+      const exec = await collector.waitFor(
+        'exec of /bin/true in the cgroup',
+        (r) => r.type === 'exec' && r.tgid === pid && r.comm === 'true',
+      );
       expect(exec.cgroupId).toBe(id);
       rmdirSync(dir);
       for (let waited = 0; !changes.some((c) => c.kind === 'rmdir' && c.cgroupId === id); waited += 10) {
-        if (waited > 5000) throw new Error(`no rmdir record for cgroup ${id} within 5 s; changes: ${JSON.stringify(changes, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+        if (waited > 5000)
+          throw new Error(
+            `no rmdir record for cgroup ${id} within 5 s; changes: ${JSON.stringify(changes, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+          );
         await new Promise((r) => setTimeout(r, 10));
       }
     } finally {
@@ -258,10 +277,24 @@ describeBpf('eBPF receiver: one program that cannot load leaves the others worki
     const status = session.programs();
     session.close();
     expect(status.find((p) => p.program === 'handle_exec')).toMatchObject({ loaded: false, reason: expect.stringMatching(/^load failed/) });
-    expect(status.find((p) => p.program === 'enter_openat2')).toMatchObject({ loaded: false, reason: expect.stringMatching(/disabled by config/) });
-    expect(status.find((p) => p.program === 'exit_openat2')).toMatchObject({ loaded: false, reason: expect.stringMatching(/pair enter_openat2/) });
-    expect(status.find((p) => p.program === 'enter_connect')).toMatchObject({ loaded: false, reason: expect.stringMatching(/event type connect not enabled/) });
-    expect(status.filter((p) => p.loaded).map((p) => p.program).sort()).toEqual(['enter_openat', 'exit_openat', 'handle_cgroup_mkdir', 'handle_cgroup_rmdir', 'handle_exit']);
+    expect(status.find((p) => p.program === 'enter_openat2')).toMatchObject({
+      loaded: false,
+      reason: expect.stringMatching(/disabled by config/),
+    });
+    expect(status.find((p) => p.program === 'exit_openat2')).toMatchObject({
+      loaded: false,
+      reason: expect.stringMatching(/pair enter_openat2/),
+    });
+    expect(status.find((p) => p.program === 'enter_connect')).toMatchObject({
+      loaded: false,
+      reason: expect.stringMatching(/event type connect not enabled/),
+    });
+    expect(
+      status
+        .filter((p) => p.loaded)
+        .map((p) => p.program)
+        .sort(),
+    ).toEqual(['enter_openat', 'exit_openat', 'handle_cgroup_mkdir', 'handle_cgroup_rmdir', 'handle_exit']);
 
     // The same fault through the environment, as `doctor` and the CLI would see it.
     process.env[BREAK_PROGRAMS_ENV] = 'handle_exec';
@@ -282,7 +315,10 @@ describeBpf('eBPF receiver: one program that cannot load leaves the others worki
       }
       // What `doctor` shows: the same refusal, with the kernel's reason.
       const probed = probePrograms({ events: ['exec', 'exit'] });
-      expect(probed.find((p) => p.program === 'handle_exec')).toMatchObject({ loaded: false, reason: expect.stringMatching(/^load failed/) });
+      expect(probed.find((p) => p.program === 'handle_exec')).toMatchObject({
+        loaded: false,
+        reason: expect.stringMatching(/^load failed/),
+      });
       expect(probed.find((p) => p.program === 'handle_exit')).toMatchObject({ loaded: true, reason: '' });
     } finally {
       delete process.env[BREAK_PROGRAMS_ENV];
@@ -313,7 +349,10 @@ describeBpf('eBPF session lifecycle', () => {
 describeBpf('eBPF receiver: bounded memory, counted losses', () => {
   /** A child that opens a missing path `n` times in a tight loop: a burst of open events. */
   function openBurst(n: number): number {
-    const r = spawnSync(process.execPath, ['-e', `const fs=require('fs');for(let i=0;i<${n};i++){try{fs.openSync('/nonexistent/eco-burst')}catch{}}`]);
+    const r = spawnSync(process.execPath, [
+      '-e',
+      `const fs=require('fs');for(let i=0;i<${n};i++){try{fs.openSync('/nonexistent/eco-burst')}catch{}}`,
+    ]);
     if (r.status !== 0) throw new Error(`burst child failed: ${r.stderr}`);
     return r.pid!;
   }
@@ -438,7 +477,11 @@ describeBpf('eBPF receiver: pid and comm deny lists (kernel-side)', () => {
     const settings = testSettings('receivers.ebpf/deny-many');
     // Pids that are surely free (above pid_max's default) ahead of the real one, with exclude_self: 7 in all.
     const others = [4194305, 4194306, 4194307, 4194308, 4194309];
-    const receiver = ebpfReceiverFactory.create(receiverConfig({ events: ['exec', 'exit'], filters: { deny_pids: [...others, denied.pid] } }), settings, collector);
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({ events: ['exec', 'exit'], filters: { deny_pids: [...others, denied.pid] } }),
+      settings,
+      collector,
+    );
     await receiver.start();
     try {
       const deniedPid = collector.track(denied.pid);

@@ -2,7 +2,17 @@ import * as path from 'node:path';
 import type { ContainerInfo } from '../../src/events';
 import { ContainerdClient, CriClient } from '../../src/processors/container-enrichment/runtime';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
-import { capturingLogger, containersJson, describeWithDaemon, EventRecorder, expectContainer, mntns, uniq, waitHealthy, waitUntil } from './helpers';
+import {
+  capturingLogger,
+  containersJson,
+  describeWithDaemon,
+  EventRecorder,
+  expectContainer,
+  mntns,
+  uniq,
+  waitHealthy,
+  waitUntil,
+} from './helpers';
 
 /** containerd's native API and its CRI plugin, against one private containerd shared by the file. */
 
@@ -31,7 +41,9 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   test('a ctr container is listed with id, name, image (+digest), pid, mntns and labels; `containers --json` agrees', async () => {
     const id = uniq('ctr');
     const pid = h.runContainer(id, { labels: { team: 'obs' } });
-    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const want = { id, name: id, image: TEST_IMAGE, pid, runtime: 'containerd' };
 
     const listed = (await client.list()).find((c) => c.id === id);
@@ -44,12 +56,22 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     expect(client.healthy()).toBe(true);
 
     const cli = await containersJson(h.dir, { containerd: { socket: h.socket, namespaces: ['default'] } });
-    expectContainer(cli.find((c) => c.id === id), want);
+    expectContainer(
+      cli.find((c) => c.id === id),
+      want,
+    );
     h.removeContainer(id);
   });
 
-  test('CRI pod containers: containerd skips the sandbox; both report pid, mntns, k8s namespace/pod/uid/container, the pod\'s labels and annotations, the restart count', async () => {
-    const pod = await pods.runPod({ name: uniq('web'), namespace: 'shop', containerName: 'app', labels: { app: 'web', tier: 'front' }, annotations: { 'example.com/owner': 'team-a' }, restartCount: 2 });
+  test("CRI pod containers: containerd skips the sandbox; both report pid, mntns, k8s namespace/pod/uid/container, the pod's labels and annotations, the restart count", async () => {
+    const pod = await pods.runPod({
+      name: uniq('web'),
+      namespace: 'shop',
+      containerName: 'app',
+      labels: { app: 'web', tier: 'front' },
+      annotations: { 'example.com/owner': 'team-a' },
+      restartCount: 2,
+    });
     const pid = h.taskPid(pod.containerId, 'k8s.io');
     const k8s = {
       namespace: 'shop',
@@ -58,18 +80,26 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
       containerName: 'app',
       // Exactly the pod's labels: not the kubelet's io.kubernetes.pod.* nor containerd's io.cri-containerd.kind.
       podLabels: { app: 'web', tier: 'front' },
-      podAnnotations: { 'example.com/owner': 'team-a', 'kubernetes.io/config.seen': expect.any(String), 'kubernetes.io/config.source': 'api' },
+      podAnnotations: {
+        'example.com/owner': 'team-a',
+        'kubernetes.io/config.seen': expect.any(String),
+        'kubernetes.io/config.source': 'api',
+      },
       restartCount: 2,
     };
 
-    const native = track(new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const native = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const nativeList = await native.list();
     expect(nativeList.map((c) => c.id)).not.toContain(pod.podId);
     const viaNative = nativeList.find((c) => c.id === pod.containerId);
     expectContainer(viaNative, { id: pod.containerId, name: 'app', image: TEST_IMAGE, pid, runtime: 'containerd' });
     expect(viaNative!.k8s).toEqual(k8s);
 
-    const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const cri = track(
+      new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const want = { id: pod.containerId, name: 'app', image: TEST_IMAGE, pid, runtime: 'cri' };
     const viaCri = (await cri.list()).find((c) => c.id === pod.containerId);
     expectContainer(viaCri, want);
@@ -88,7 +118,9 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   });
 
   test('containerd watch() reports start and exit within 1 s', async () => {
-    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const rec = new EventRecorder(client);
     await waitHealthy(client);
     const id = uniq('watch');
@@ -102,7 +134,9 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   });
 
   test('identify() describes a container before its task exists (no task asked); a label change reaches it past the record cache', async () => {
-    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     client.watch(() => undefined);
     await waitHealthy(client);
     const id = uniq('created');
@@ -130,7 +164,9 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   });
 
   test('a `ctr run --rm` container whose command exits at once is still described by get() and identify() once containerd has removed it', async () => {
-    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     client.watch(() => undefined);
     await waitHealthy(client);
     const id = uniq('rm');
@@ -140,7 +176,11 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
 
     // Until the client hears `/containers/delete`, the record it fetched at creation still answers (state 'created').
     let gone: ContainerInfo | undefined;
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline && gone?.state !== 'stopped'; await new Promise((r) => setTimeout(r, 20))) {
+    for (
+      const deadline = Date.now() + 5_000;
+      Date.now() < deadline && gone?.state !== 'stopped';
+      await new Promise((r) => setTimeout(r, 20))
+    ) {
       gone = await client.get(id);
     }
     for (const info of [gone, await client.identify(id)]) {
@@ -151,7 +191,7 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     }
   });
 
-  test('pods heavy with labels and annotations (two of 200 labels at containerd\'s 4 KiB limit and 200 annotations of 10 KB): both clients list them whole, past gRPC\'s default 4 MiB answer', async () => {
+  test("pods heavy with labels and annotations (two of 200 labels at containerd's 4 KiB limit and 200 annotations of 10 KB): both clients list them whole, past gRPC's default 4 MiB answer", async () => {
     const heavy = (k: number) => {
       const labels: Record<string, string> = {};
       const annotations: Record<string, string> = {};
@@ -163,8 +203,12 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     };
     const both = [await heavy(1), await heavy(2)];
     try {
-      const native = track(new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
-      const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+      const native = track(
+        new ContainerdClient({ socket: h.socket, namespaces: ['k8s.io'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+      );
+      const cri = track(
+        new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }),
+      );
       for (const listed of [await native.list(), await cri.list()]) {
         for (const pod of both) {
           const k8s = listed.find((c) => c.id === pod.containerId)?.k8s;
@@ -180,12 +224,23 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   });
 
   test('a CRI pod container that exited at once is still described by get() once its pod is removed', async () => {
-    const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
-    const pod = await pods.runPod({ name: uniq('job'), namespace: 'batch', containerName: 'once', command: ['/bin/sh', '-c', 'exec echo hi'] });
+    const cri = track(
+      new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
+    const pod = await pods.runPod({
+      name: uniq('job'),
+      namespace: 'batch',
+      containerName: 'once',
+      command: ['/bin/sh', '-c', 'exec echo hi'],
+    });
     // As the enrichment asks when the container's cgroup appears; an exited container is still listed.
     // Stopping a pod whose container is exiting that moment can fail in containerd 1.6 ("ttrpc: closed").
     let exited: ContainerInfo | undefined;
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline && exited?.state !== 'stopped'; await new Promise((r) => setTimeout(r, 20))) {
+    for (
+      const deadline = Date.now() + 5_000;
+      Date.now() < deadline && exited?.state !== 'stopped';
+      await new Promise((r) => setTimeout(r, 20))
+    ) {
       exited = await cri.get(pod.containerId);
     }
     expect(exited).toMatchObject({ name: 'once', state: 'stopped' });
@@ -208,8 +263,12 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   });
 
   test('the cache of records prefetched at container creation is bounded: past 256, the oldest go and are counted', async () => {
-    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
-    const onCreate = (client as unknown as { onContainerChange(ns: string, topic: string, payload: Buffer): void }).onContainerChange.bind(client);
+    const client = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
+    const onCreate = (client as unknown as { onContainerChange(ns: string, topic: string, payload: Buffer): void }).onContainerChange.bind(
+      client,
+    );
     expect(client.cacheEvictions()).toBe(0);
     for (let k = 0; k < 300; k++) {
       const id = Buffer.from(uniq('gone'));
@@ -239,7 +298,9 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   });
 
   test('CRI watch() reports a pod container start and exit within its poll interval', async () => {
-    const cri = track(new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const cri = track(
+      new CriClient({ socket: h.socket, pollIntervalMs: CRI_POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const rec = new EventRecorder(cri);
     await waitHealthy(cri);
     const pod = await pods.runPod({ name: uniq('job'), namespace: 'batch' });
@@ -255,7 +316,9 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
   test('a burst of containers started back to back is listed completely, each with its own mount namespace', async () => {
     const ids = Array.from({ length: 10 }, (_, i) => uniq(`burst${i}`));
     const pids = await h.runContainers(ids);
-    const client = track(new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new ContainerdClient({ socket: h.socket, namespaces: ['default'] }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const listed = new Map((await client.list()).map((c) => [c.id, c]));
     for (const id of ids) expectContainer(listed.get(id), { id, name: id, image: TEST_IMAGE, pid: pids.get(id)!, runtime: 'containerd' });
     expect(new Set(ids.map((id) => listed.get(id)!.mntns)).size).toBe(ids.length);
@@ -298,4 +361,3 @@ describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['co
     h.removeContainer(fresh);
   }, 60_000);
 });
-

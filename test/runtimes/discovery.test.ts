@@ -129,12 +129,52 @@ describe('formatContainersTable', () => {
 
   test('one aligned row per container, ids cut to 12 characters, the workload as kind/name, dashes for what is unknown', () => {
     const bare = { ...base, id: 'eeee', k8s: { ...base.k8s!, podName: 'debug', workload: undefined } };
-    const table = formatContainersTable([base, { ...base, id: 'ffff', runtime: 'docker', name: 'db', pid: 0, mntns: 0, k8s: undefined, state: 'stopped' }, bare]);
+    const table = formatContainersTable([
+      base,
+      { ...base, id: 'ffff', runtime: 'docker', name: 'db', pid: 0, mntns: 0, k8s: undefined, state: 'stopped' },
+      bare,
+    ]);
     const [header, row1, row2, row3] = table.trimEnd().split('\n');
-    expect(header.split(/\s{2,}/)).toEqual(['RUNTIME', 'CONTAINER ID', 'NAME', 'STATE', 'PID', 'MNTNS', 'IMAGE', 'NAMESPACE', 'POD', 'WORKLOAD', 'K8S CONTAINER']);
-    expect(row1.split(/\s{2,}/)).toEqual(['cri', '0123456789ab', 'web', 'running', '4242', '4026532181', 'localhost/web:1', 'shop', 'web-5dd5756b68-7xkqv', 'Deployment/web', 'app']);
+    expect(header.split(/\s{2,}/)).toEqual([
+      'RUNTIME',
+      'CONTAINER ID',
+      'NAME',
+      'STATE',
+      'PID',
+      'MNTNS',
+      'IMAGE',
+      'NAMESPACE',
+      'POD',
+      'WORKLOAD',
+      'K8S CONTAINER',
+    ]);
+    expect(row1.split(/\s{2,}/)).toEqual([
+      'cri',
+      '0123456789ab',
+      'web',
+      'running',
+      '4242',
+      '4026532181',
+      'localhost/web:1',
+      'shop',
+      'web-5dd5756b68-7xkqv',
+      'Deployment/web',
+      'app',
+    ]);
     expect(row2.split(/\s{2,}/)).toEqual(['docker', 'ffff', 'db', 'stopped', '-', '-', 'localhost/web:1', '-', '-', '-', '-']);
-    expect(row3.split(/\s{2,}/)).toEqual(['cri', 'eeee', 'web', 'running', '4242', '4026532181', 'localhost/web:1', 'shop', 'debug', '-', 'app']);
+    expect(row3.split(/\s{2,}/)).toEqual([
+      'cri',
+      'eeee',
+      'web',
+      'running',
+      '4242',
+      '4026532181',
+      'localhost/web:1',
+      'shop',
+      'debug',
+      '-',
+      'app',
+    ]);
     expect(header.indexOf('WORKLOAD')).toBe(row1.indexOf('Deployment/web'));
     // Columns line up: every row starts its IMAGE column at the same offset.
     const at = header.indexOf('IMAGE');

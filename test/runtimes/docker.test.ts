@@ -24,9 +24,15 @@ describeWithDaemon('Docker runtime client (real dockerd)', ['dockerd', 'docker',
 
   engineApiTests('docker', () => h, track);
 
-  test('a pod run the way cri-dockerd runs it: the container carries the pod\'s labels and annotations (from its sandbox), the workload and the restart count; the sandbox is not listed', async () => {
+  test("a pod run the way cri-dockerd runs it: the container carries the pod's labels and annotations (from its sandbox), the workload and the restart count; the sandbox is not listed", async () => {
     const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
-    const pod = { name: `api-7854ff8877-${uniq('p').slice(-5).replace(/[^a-z0-9]/g, 'x')}`, namespace: 'shop', uid: `${uniq('uid')}` };
+    const pod = {
+      name: `api-7854ff8877-${uniq('p')
+        .slice(-5)
+        .replace(/[^a-z0-9]/g, 'x')}`,
+      namespace: 'shop',
+      uid: `${uniq('uid')}`,
+    };
     const kubelet = { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid };
     // cri-dockerd's makeLabels: CRI labels, then each CRI annotation as annotation.<key>, then its own.
     const sandbox = h.runContainer(`k8s_POD_${pod.name}_${pod.namespace}_${pod.uid}_0`, undefined, {
@@ -59,7 +65,11 @@ describeWithDaemon('Docker runtime client (real dockerd)', ['dockerd', 'docker',
         podUid: pod.uid,
         containerName: 'app',
         podLabels: { app: 'api', 'app.kubernetes.io/name': 'api', 'pod-template-hash': '7854ff8877' },
-        podAnnotations: { 'kubernetes.io/config.seen': '2025-11-30T10:00:00.000000000Z', 'kubernetes.io/config.source': 'api', 'example.com/owner': 'team-a' },
+        podAnnotations: {
+          'kubernetes.io/config.seen': '2025-11-30T10:00:00.000000000Z',
+          'kubernetes.io/config.source': 'api',
+          'example.com/owner': 'team-a',
+        },
         workload: { kind: 'Deployment', name: 'api', replicaSet: 'api-7854ff8877' },
         restartCount: 3,
       };
@@ -78,20 +88,41 @@ describeWithDaemon('Docker runtime client (real dockerd)', ['dockerd', 'docker',
     const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const pod = { name: 'big', namespace: 'shop', uid: uniq('uid') };
     const kubelet = { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid };
-    const lines = Object.entries({ ...kubelet, 'io.kubernetes.container.name': 'POD', 'io.kubernetes.docker.type': 'podsandbox' }).map(([k, v]) => `${k}=${v}`);
+    const lines = Object.entries({ ...kubelet, 'io.kubernetes.container.name': 'POD', 'io.kubernetes.docker.type': 'podsandbox' }).map(
+      ([k, v]) => `${k}=${v}`,
+    );
     for (let k = 0; k < 200; k++) lines.push(`app.kubernetes.io/l${String(k).padStart(3, '0')}=${'v'.repeat(10 * 1024)}`);
     // Docker, unlike containerd, takes labels of any size; 2 MB of them do not fit a command line.
     const labelFile = path.join(h.dir, `${pod.uid}.labels`);
     writeFileSync(labelFile, `${lines.join('\n')}\n`);
-    const sandbox = h.docker(['run', '-d', '--network', 'none', '--name', `k8s_POD_big_shop_${pod.uid}_0`, '--label-file', labelFile, TEST_IMAGE, '/bin/sleep', '100000']);
-    const container = h.runContainer(`k8s_app_big_shop_${pod.uid}_0`, undefined, { ...kubelet, 'io.kubernetes.container.name': 'app', 'io.kubernetes.docker.type': 'container', 'io.kubernetes.sandbox.id': sandbox });
+    const sandbox = h.docker([
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--name',
+      `k8s_POD_big_shop_${pod.uid}_0`,
+      '--label-file',
+      labelFile,
+      TEST_IMAGE,
+      '/bin/sleep',
+      '100000',
+    ]);
+    const container = h.runContainer(`k8s_app_big_shop_${pod.uid}_0`, undefined, {
+      ...kubelet,
+      'io.kubernetes.container.name': 'app',
+      'io.kubernetes.docker.type': 'container',
+      'io.kubernetes.sandbox.id': sandbox,
+    });
     try {
       const info = await client.get(container);
       expect(Object.keys(info!.k8s!.podLabels)).toHaveLength(200);
       expect(info!.k8s!.podLabels['app.kubernetes.io/l007']).toHaveLength(10 * 1024);
       const cuts: Array<[string, string, number]> = [];
       const policy = new PodMetadataPolicy(createDefaultPodMetadataConfig(), (kind, reason, n) => cuts.push([kind, reason, n]));
-      const labels = resourceAttributes(info!, { hostname: 'h', nodeName: '' }, {}, policy).filter((a) => a.key.startsWith('k8s.pod.label.'));
+      const labels = resourceAttributes(info!, { hostname: 'h', nodeName: '' }, {}, policy).filter((a) =>
+        a.key.startsWith('k8s.pod.label.'),
+      );
       expect(labels).toHaveLength(32);
       for (const a of labels) expect(Buffer.byteLength(String(a.value))).toBe(256);
       expect(cuts.sort()).toEqual([

@@ -4,14 +4,22 @@ import { TEST_IMAGE, buildTestImage } from '../harness';
 import { capturingLogger, containersJson, EventRecorder, expectContainer, mntns, uniq, waitHealthy } from './helpers';
 
 /** One Engine API call, as `docker`/`podman` make them (`run --rm` = create with AutoRemove + start). */
-function engineApi(socket: string, method: 'GET' | 'POST' | 'DELETE', path: string, body?: object): Promise<{ status: number; body: string }> {
+function engineApi(
+  socket: string,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: object,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, method, path, headers: { Host: 'localhost', 'Content-Type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = http.request(
+      { socketPath: socket, method, path, headers: { Host: 'localhost', 'Content-Type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body ? JSON.stringify(body) : undefined);
   });
@@ -31,7 +39,11 @@ export interface EngineHarness {
  * The Engine-API acceptance tests shared by Docker and Podman (the same client speaks to
  * both): listing, `containers --json`, and watch() start/exit within 1 s.
  */
-export function engineApiTests(runtime: 'docker' | 'podman', harness: () => EngineHarness, track: <T extends { close(): Promise<void> }>(c: T) => T): void {
+export function engineApiTests(
+  runtime: 'docker' | 'podman',
+  harness: () => EngineHarness,
+  track: <T extends { close(): Promise<void> }>(c: T) => T,
+): void {
   test(`a ${runtime} container is listed with id, name, image, pid, mntns and labels; \`containers --json\` agrees`, async () => {
     const h = harness();
     const name = uniq(runtime);
@@ -53,7 +65,10 @@ export function engineApiTests(runtime: 'docker' | 'podman', harness: () => Engi
     expect(await client.get('no-such-container')).toBeUndefined();
 
     const cli = await containersJson(h.dir, { [runtime]: { socket: h.socket } });
-    expectContainer(cli.find((c) => c.id === id), want);
+    expectContainer(
+      cli.find((c) => c.id === id),
+      want,
+    );
     h.removeContainer(id);
   });
 
@@ -108,7 +123,10 @@ export function engineApiTests(runtime: 'docker' | 'podman', harness: () => Engi
     const client = track(new DockerClient(runtime, { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const rec = new EventRecorder(client);
     await waitHealthy(client);
-    const created = await engineApi(h.socket, 'POST', `/containers/create?name=${uniq('never-started')}`, { Image: TEST_IMAGE, HostConfig: { NetworkMode: 'none' } });
+    const created = await engineApi(h.socket, 'POST', `/containers/create?name=${uniq('never-started')}`, {
+      Image: TEST_IMAGE,
+      HostConfig: { NetworkMode: 'none' },
+    });
     expect(created.status).toBe(201);
     const { Id: id } = JSON.parse(created.body) as { Id: string };
     await rec.next('created', id, 5_000);

@@ -50,7 +50,9 @@ export class EventRecorder {
       const hit = this.events.slice(from).find((e) => e.kind === kind && e.id === id);
       if (hit) return hit;
       if (Date.now() > deadline) {
-        throw new Error(`no ${kind} event for ${id} within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => [e.kind, e.id.slice(0, 12)]))}`);
+        throw new Error(
+          `no ${kind} event for ${id} within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => [e.kind, e.id.slice(0, 12)]))}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -77,7 +79,13 @@ const execFileAsync = promisify(execFile);
 
 /** Runs `containers --json` with a config that enables exactly the given runtimes. */
 export async function containersJson(dir: string, runtimes: RuntimesConfig): Promise<ContainerInfo[]> {
-  const all: RuntimesConfig = { containerd: { enabled: false }, cri: { enabled: false }, docker: { enabled: false }, podman: { enabled: false }, lxc: { enabled: false } };
+  const all: RuntimesConfig = {
+    containerd: { enabled: false },
+    cri: { enabled: false },
+    docker: { enabled: false },
+    podman: { enabled: false },
+    lxc: { enabled: false },
+  };
   const file = path.join(dir, 'containers-cli.yaml');
   writeFileSync(
     file,
@@ -111,7 +119,10 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number, what = '
 export const waitHealthy = (client: { healthy(): boolean }) => waitUntil(() => client.healthy(), 10_000, 'client healthy');
 
 /** What every runtime must report for a running container it started. */
-export function expectContainer(c: ContainerInfo | undefined, want: { id: string; name: string; image: string; pid: number; runtime: string }): void {
+export function expectContainer(
+  c: ContainerInfo | undefined,
+  want: { id: string; name: string; image: string; pid: number; runtime: string },
+): void {
   expect(c).toBeDefined();
   expect(c!.id).toBe(want.id);
   expect(c!.name).toBe(want.name);

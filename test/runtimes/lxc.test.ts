@@ -23,7 +23,9 @@ describeWithDaemon('LXC runtime client (real LXC containers)', ['lxc-create', 'l
   test('a started LXC container is listed with name, pid, mntns and state; `containers --json` agrees', async () => {
     const name = uniq('lxc');
     const pid = await h.start(name);
-    const client = track(new LxcClient({ lxcpaths: [h.lxcpath], pollIntervalMs: POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new LxcClient({ lxcpaths: [h.lxcpath], pollIntervalMs: POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const want = { id: name, name, image: 'busybox', pid, runtime: 'lxc' };
 
     const listed = (await client.list()).find((c) => c.id === name);
@@ -33,7 +35,10 @@ describeWithDaemon('LXC runtime client (real LXC containers)', ['lxc-create', 'l
     expect(await client.get('no-such-container')).toBeUndefined();
 
     const cli = await containersJson(h.dir, { lxc: { lxcpath: [h.lxcpath] } });
-    expectContainer(cli.find((c) => c.id === name), want);
+    expectContainer(
+      cli.find((c) => c.id === name),
+      want,
+    );
 
     // The same lxcpath under another name (as through a /host prefix): lxc-info cannot reach
     // the monitor there, so state and init pid come from the container's cgroup.
@@ -53,7 +58,9 @@ describeWithDaemon('LXC runtime client (real LXC containers)', ['lxc-create', 'l
   });
 
   test('watch() reports start and exit within the poll interval', async () => {
-    const client = track(new LxcClient({ lxcpaths: [h.lxcpath], pollIntervalMs: POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(
+      new LxcClient({ lxcpaths: [h.lxcpath], pollIntervalMs: POLL_MS }, { hostProc: '/proc', logger: capturingLogger().logger }),
+    );
     const rec = new EventRecorder(client);
     await waitHealthy(client);
     const name = uniq('watch');

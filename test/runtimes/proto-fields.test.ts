@@ -49,7 +49,8 @@ function shapes(text: string): Map<string, Shape> {
         out.set(name, { fields: {}, values: { ...obj.values }, methods: {} });
       } else if (obj instanceof protobuf.Service) {
         const methods: Record<string, string> = {};
-        for (const m of obj.methodsArray) methods[m.name] = `${shortType(m.requestType)}${m.responseStream ? ' stream ' : ' '}${shortType(m.responseType)}`;
+        for (const m of obj.methodsArray)
+          methods[m.name] = `${shortType(m.requestType)}${m.responseStream ? ' stream ' : ' '}${shortType(m.responseType)}`;
         out.set(name, { fields: {}, values: {}, methods });
       }
       if (obj instanceof protobuf.Namespace) walk(obj);
@@ -86,7 +87,8 @@ function expectSubset(ours: Map<string, Shape>, upstream: Map<string, Shape>, fi
 }
 
 const haveContainerdApi = existsSync(CONTAINERD_API);
-if (!haveContainerdApi) console.warn(`SKIPPED containerd proto check: ${CONTAINERD_API} missing (install golang-github-containerd-containerd-dev)`);
+if (!haveContainerdApi)
+  console.warn(`SKIPPED containerd proto check: ${CONTAINERD_API} missing (install golang-github-containerd-containerd-dev)`);
 
 (haveContainerdApi ? describe : describe.skip)('containerd proto subsets match upstream field numbers', () => {
   test('every subset file maps to an upstream file', () => {
@@ -105,7 +107,9 @@ describe('CRI v1 subset', () => {
   const mine = shapes(readFileSync(path.join(PROTO_DIR, CRI_PROTOS[0]), 'utf8'));
 
   if (!upstreamFile) {
-    console.warn('SKIPPED CRI api.proto file check: no Debian package ships k8s.io/cri-api; the recorded upstream numbers are checked instead (set CRI_API_PROTO=/path/to/api.proto to check a file)');
+    console.warn(
+      'SKIPPED CRI api.proto file check: no Debian package ships k8s.io/cri-api; the recorded upstream numbers are checked instead (set CRI_API_PROTO=/path/to/api.proto to check a file)',
+    );
   }
   (upstreamFile ? test : test.skip)('matches an installed upstream api.proto', () => {
     expect(expectSubset(mine, shapes(readFileSync(upstreamFile!, 'utf8')), upstreamFile!)).toBeGreaterThan(0);
@@ -113,7 +117,10 @@ describe('CRI v1 subset', () => {
 
   test('matches the field numbers recorded from k8s.io/cri-api', () => {
     // Facts read from k8s.io/cri-api pkg/apis/runtime/v1/api.proto (upstream commit 791729b).
-    const recorded = JSON.parse(readFileSync(path.join(__dirname, '../testdata/cri-v1-fields.json'), 'utf8')) as Record<string, Record<string, number | string>>;
+    const recorded = JSON.parse(readFileSync(path.join(__dirname, '../testdata/cri-v1-fields.json'), 'utf8')) as Record<
+      string,
+      Record<string, number | string>
+    >;
     let checked = 0;
     for (const [name, shape] of mine) {
       const up = recorded[name];

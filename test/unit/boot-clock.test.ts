@@ -44,7 +44,12 @@ describe('BootClock', () => {
     const encoder = new OtlpJsonEncoder({ hostname: 'h', nodeName: '' }, {});
     for (let round = 0; round < 200; round++) {
       const specs = Array.from({ length: 5 }, (_v, k) => ({
-        type: 'exit' as const, tsBootNs: clock.bootNowNs(), pid: 100 + k, mntns: 1, comm: 'c', exitCode: 0,
+        type: 'exit' as const,
+        tsBootNs: clock.bootNowNs(),
+        pid: 100 + k,
+        mntns: 1,
+        comm: 'c',
+        exitCode: 0,
       }));
       const { batch } = EventBatch.parse(encodeRecords(specs), clock);
       const request = JSON.parse(encoder.encode(batch)) as {

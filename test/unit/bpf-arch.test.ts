@@ -33,7 +33,8 @@ function readGyp(): Gyp {
 const ARCH_EXPANSION = '<!(sh native/bpf/target-arch.sh <(target_arch))';
 const missing = ['clang', 'bpftool'].filter((p) => !hasProgram(p));
 const describeTools = missing.length ? describe.skip : describe;
-if (missing.length) console.warn(`SKIPPED the per-architecture BPF build check: ${missing.join(', ')} not installed (scripts/setup.sh installs them)`);
+if (missing.length)
+  console.warn(`SKIPPED the per-architecture BPF build check: ${missing.join(', ')} not installed (scripts/setup.sh installs them)`);
 
 describe('binding.gyp: the BPF target architecture is derived, not hardcoded', () => {
   it('passes -D__TARGET_ARCH_ from target_arch through native/bpf/target-arch.sh', () => {
@@ -66,33 +67,39 @@ describeTools("binding.gyp's BPF actions build a CO-RE object for each architect
   it.each([
     ['arm64', 'arm64'],
     ['x64', 'x86'],
-  ])('target_arch %s: every program compiles, links and gets a skeleton', (gypArch, bpfArch) => {
-    const gyp = readGyp();
-    const target = gyp.targets.find((t) => t.target_name === 'ebpf_otel')!;
-    const out = path.join(work, gypArch);
-    const arch = execFileSync('sh', ['native/bpf/target-arch.sh', gypArch], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    expect(arch).toBe(bpfArch);
-    const cflags = gyp.variables.bpf_cflags.map((f) => f.replace(ARCH_EXPANSION, arch));
-    const expand = (args: string[]) => args.flatMap((a) => (a === '<@(bpf_cflags)' ? cflags : [a.split('<(bpf_dir)').join(out)]));
-    mkdirSync(out, { recursive: true });
-    const compiles = target.actions.filter((a) => a.action_name.startsWith('bpf_compile_'));
-    // Every BPF source is compiled by some action (a new program cannot be left out of the build).
-    const sources = readdirSync(path.join(REPO_ROOT, 'native/bpf')).filter((f) => f.endsWith('.bpf.c')).sort();
-    expect(compiles.map((a) => path.basename(a.action.find((x) => x.endsWith('.bpf.c'))!)).sort()).toEqual(sources);
-    for (const a of compiles) expect(expand(a.action)).toContain(`-D__TARGET_ARCH_${bpfArch}`);
-    // Every action in order, as make runs them: compile, link (bpftool gen object), skeletons.
-    for (const a of target.actions) {
-      const [cmd, ...args] = expand(a.action);
-      const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: 'utf8' });
-      expect({ action: a.action_name, status: r.status, stderr: r.stderr }).toEqual({ action: a.action_name, status: 0, stderr: '' });
-    }
-    // An ELF for the BPF machine (EM_BPF = 247), little-endian like both targets.
-    const elf = readFileSync(path.join(out, 'ebpf_otel.bpf.o'));
-    expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
-    expect(elf.readUInt16LE(18)).toBe(247);
-    const skeleton = readFileSync(path.join(out, 'ebpf_otel.skel.h'), 'utf8');
-    for (const program of ['handle_exec', 'handle_exit', 'enter_openat', 'exit_openat2', 'enter_connect', 'handle_cgroup_mkdir']) {
-      expect(skeleton).toContain(`struct bpf_program *${program};`);
-    }
-  }, 120_000);
+  ])(
+    'target_arch %s: every program compiles, links and gets a skeleton',
+    (gypArch, bpfArch) => {
+      const gyp = readGyp();
+      const target = gyp.targets.find((t) => t.target_name === 'ebpf_otel')!;
+      const out = path.join(work, gypArch);
+      const arch = execFileSync('sh', ['native/bpf/target-arch.sh', gypArch], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+      expect(arch).toBe(bpfArch);
+      const cflags = gyp.variables.bpf_cflags.map((f) => f.replace(ARCH_EXPANSION, arch));
+      const expand = (args: string[]) => args.flatMap((a) => (a === '<@(bpf_cflags)' ? cflags : [a.split('<(bpf_dir)').join(out)]));
+      mkdirSync(out, { recursive: true });
+      const compiles = target.actions.filter((a) => a.action_name.startsWith('bpf_compile_'));
+      // Every BPF source is compiled by some action (a new program cannot be left out of the build).
+      const sources = readdirSync(path.join(REPO_ROOT, 'native/bpf'))
+        .filter((f) => f.endsWith('.bpf.c'))
+        .sort();
+      expect(compiles.map((a) => path.basename(a.action.find((x) => x.endsWith('.bpf.c'))!)).sort()).toEqual(sources);
+      for (const a of compiles) expect(expand(a.action)).toContain(`-D__TARGET_ARCH_${bpfArch}`);
+      // Every action in order, as make runs them: compile, link (bpftool gen object), skeletons.
+      for (const a of target.actions) {
+        const [cmd, ...args] = expand(a.action);
+        const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: 'utf8' });
+        expect({ action: a.action_name, status: r.status, stderr: r.stderr }).toEqual({ action: a.action_name, status: 0, stderr: '' });
+      }
+      // An ELF for the BPF machine (EM_BPF = 247), little-endian like both targets.
+      const elf = readFileSync(path.join(out, 'ebpf_otel.bpf.o'));
+      expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+      expect(elf.readUInt16LE(18)).toBe(247);
+      const skeleton = readFileSync(path.join(out, 'ebpf_otel.skel.h'), 'utf8');
+      for (const program of ['handle_exec', 'handle_exit', 'enter_openat', 'exit_openat2', 'enter_connect', 'handle_cgroup_mkdir']) {
+        expect(skeleton).toContain(`struct bpf_program *${program};`);
+      }
+    },
+    120_000,
+  );
 });

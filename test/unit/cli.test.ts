@@ -45,10 +45,15 @@ describe('CLI', () => {
   it('validate names the file for component-specific errors alone too', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cli-validate-'));
     const file = path.join(dir, 'agent.yaml');
-    writeFileSync(file, 'receivers: { ebpf: { ring_buffer_size: 3MiB } }\nexporters: { file: {} }\nservice: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }\n');
+    writeFileSync(
+      file,
+      'receivers: { ebpf: { ring_buffer_size: 3MiB } }\nexporters: { file: {} }\nservice: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }\n',
+    );
     const r = cli('validate', '--config', file);
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`invalid config ${file}:\n  - receivers.ebpf.ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)\n`);
+    expect(r.stderr).toBe(
+      `invalid config ${file}:\n  - receivers.ebpf.ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)\n`,
+    );
   });
 
   it('validate names a missing file', () => {
@@ -64,7 +69,7 @@ describe('CLI', () => {
     [['doctor', '--config', 'x.yaml'], '--config', 'doctor [--json]'],
     [['containers', '--confg', 'x.yaml'], '--confg', 'containers [--json] [--config FILE]'],
     [['validate', '-c', 'x.yaml'], '-c', 'validate --config FILE'],
-  ])('%j: an option the command does not take exits 64 naming it and the command\'s usage', (args, flag, usage) => {
+  ])("%j: an option the command does not take exits 64 naming it and the command's usage", (args, flag, usage) => {
     const r = cli(...args);
     expect(r.stdout).toBe('');
     expect(r.status).toBe(64);
@@ -72,10 +77,19 @@ describe('CLI', () => {
   });
 
   it('rejects a value given to a switch, a missing FILE and stray arguments', () => {
-    expect(cli('doctor', '--json=yes')).toMatchObject({ status: 64, stderr: 'doctor: --json takes no value\nUsage: ebpf-container-otel doctor [--json]\n' });
+    expect(cli('doctor', '--json=yes')).toMatchObject({
+      status: 64,
+      stderr: 'doctor: --json takes no value\nUsage: ebpf-container-otel doctor [--json]\n',
+    });
     expect(cli('validate', '--config')).toMatchObject({ status: 64, stderr: expect.stringContaining('validate: --config needs a FILE') });
-    expect(cli('containers', '--config', '--json')).toMatchObject({ status: 64, stderr: expect.stringContaining('containers: --config needs a FILE') });
-    expect(cli('run', 'extra.yaml')).toMatchObject({ status: 64, stderr: expect.stringContaining('run: unexpected argument "extra.yaml"') });
+    expect(cli('containers', '--config', '--json')).toMatchObject({
+      status: 64,
+      stderr: expect.stringContaining('containers: --config needs a FILE'),
+    });
+    expect(cli('run', 'extra.yaml')).toMatchObject({
+      status: 64,
+      stderr: expect.stringContaining('run: unexpected argument "extra.yaml"'),
+    });
   });
 
   it('prints help and version, and rejects unknown commands', () => {
@@ -86,7 +100,10 @@ describe('CLI', () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
     // Names an object has by inheritance are no commands or options either.
     expect(cli('toString')).toMatchObject({ status: 64, stderr: expect.stringContaining('unknown command "toString"') });
-    expect(cli('validate', '--constructor', 'x')).toMatchObject({ status: 64, stderr: expect.stringContaining('validate: unknown option --constructor') });
+    expect(cli('validate', '--constructor', 'x')).toMatchObject({
+      status: 64,
+      stderr: expect.stringContaining('validate: unknown option --constructor'),
+    });
   });
 });
 
@@ -108,10 +125,14 @@ service:
     logs: { receivers: [synthetic], exporters: [file] }
 `);
     const lines: string[] = [];
-    await waitFor('a first OTLP-JSON line on stdout', () => {
-      lines.push(...agent!.newStdoutLines());
-      return lines.length > 0;
-    }, 10_000);
+    await waitFor(
+      'a first OTLP-JSON line on stdout',
+      () => {
+        lines.push(...agent!.newStdoutLines());
+        return lines.length > 0;
+      },
+      10_000,
+    );
     expect(await agent.stop('SIGINT')).toBe(0);
     lines.push(...agent.newStdoutLines());
     const log = agent.log();
@@ -134,7 +155,9 @@ service:
     const silent: Server = createServer((conn) => void held.push(conn));
     await new Promise<void>((resolve) => silent.listen(socket, resolve));
     const config = path.join(dir, 'agent.yaml');
-    writeFileSync(config, `
+    writeFileSync(
+      config,
+      `
 receivers:
   synthetic: { rate: 100, batch_size: 10 }
 processors:
@@ -152,7 +175,8 @@ service:
   shutdown_timeout: 5s
   pipelines:
     logs: { receivers: [synthetic], processors: [container_enrichment], exporters: [file] }
-`);
+`,
+    );
     const child = spawn(NODE, [BIN, 'run', '--config', config], { cwd: ROOT });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -163,7 +187,9 @@ service:
       expect(held.length).toBeGreaterThan(0);
       const signalledAt = Date.now();
       child.kill('SIGTERM');
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+        child.on('exit', (c, s) => resolve([c, s])),
+      );
       expect({ code, signal }).toEqual({ code: 0, signal: null });
       expect(stderr).toContain('SIGTERM during start: shutting down once start has finished');
       expect(stderr).toContain('SIGTERM: shutting down');

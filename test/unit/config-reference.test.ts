@@ -20,7 +20,9 @@ interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   patternProperties?: Record<string, SchemaNode>;
 }
-const schema = JSON.parse(readFileSync(path.join(ROOT, 'config/schema.json'), 'utf8')) as SchemaNode & { definitions: Record<string, SchemaNode> };
+const schema = JSON.parse(readFileSync(path.join(ROOT, 'config/schema.json'), 'utf8')) as SchemaNode & {
+  definitions: Record<string, SchemaNode>;
+};
 
 function deref(node: SchemaNode): SchemaNode {
   return node.$ref ? deref(schema.definitions[node.$ref.replace('#/definitions/', '')]) : node;
@@ -59,7 +61,9 @@ function inSchema(keyPath: string): boolean {
 }
 
 function at(root: unknown, keyPath: string): unknown {
-  return keyPath.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), root);
+  return keyPath
+    .split('.')
+    .reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), root);
 }
 
 function isMapping(v: unknown): v is Record<string, unknown> {
@@ -76,7 +80,7 @@ const referenceText = readFileSync(path.join(ROOT, REFERENCE), 'utf8');
 const reference = parseYaml(referenceText) as Record<string, unknown>;
 
 describe(`${REFERENCE}`, () => {
-  it('is a valid config, components\' own checks included', () => {
+  it("is a valid config, components' own checks included", () => {
     expect(() => parseConfigText(referenceText, REFERENCE, {}, builtinFactories)).not.toThrow();
   });
 
@@ -127,9 +131,10 @@ describe('config keys in the docs', () => {
         if (!isMapping(doc) || !Object.keys(doc).some((k) => (KINDS as readonly string[]).includes(k) || k === 'service')) continue;
         examples++;
         for (const [top, value] of Object.entries(doc)) {
-          const byType = (KINDS as readonly string[]).includes(top) && isMapping(value)
-            ? Object.entries(value).map(([id, v]) => [`${top}.${id.split('/')[0]}`, v] as const)
-            : [[top, value] as const];
+          const byType =
+            (KINDS as readonly string[]).includes(top) && isMapping(value)
+              ? Object.entries(value).map(([id, v]) => [`${top}.${id.split('/')[0]}`, v] as const)
+              : [[top, value] as const];
           for (const [name, v] of byType) {
             for (const [key] of valueLeaves(v, name)) if (!inSchema(key)) unknown.push(`${file}: ${key}`);
           }

@@ -1,7 +1,12 @@
 import type { ContainerInfo, KubernetesInfo } from '../../src/events';
 import { compileSelection, globToRegExp } from '../../src/receivers/ebpf/selection';
 
-function pod(namespace: string, labels: Record<string, string>, extra: Partial<KubernetesInfo> = {}, image = 'registry.local/shop/web:1.2'): ContainerInfo {
+function pod(
+  namespace: string,
+  labels: Record<string, string>,
+  extra: Partial<KubernetesInfo> = {},
+  image = 'registry.local/shop/web:1.2',
+): ContainerInfo {
   return {
     id: 'c'.repeat(64),
     name: 'k8s_app_web',
@@ -26,7 +31,10 @@ describe('filters.containers selection', () => {
   });
 
   test('include by namespace (glob), exclude by pod labels (all must match)', () => {
-    const traced = compileSelection({ include: [{ k8s_namespace: 'shop*' }], exclude: [{ k8s_pod_labels: { tier: 'debug', app: 'w*' } }] })!;
+    const traced = compileSelection({
+      include: [{ k8s_namespace: 'shop*' }],
+      exclude: [{ k8s_pod_labels: { tier: 'debug', app: 'w*' } }],
+    })!;
     expect(traced(pod('shop', { app: 'web' }))).toBe(true);
     expect(traced(pod('shop-eu', {}))).toBe(true);
     expect(traced(pod('other', { app: 'web' }))).toBe(false);
@@ -46,7 +54,10 @@ describe('filters.containers selection', () => {
   });
 
   test('workload by kind/name or name; container name falls back to the runtime name', () => {
-    const traced = compileSelection({ include: [{ k8s_workload: 'Deployment/web' }, { k8s_workload: 'db' }, { container_name: 'build*' }], exclude: [] })!;
+    const traced = compileSelection({
+      include: [{ k8s_workload: 'Deployment/web' }, { k8s_workload: 'db' }, { container_name: 'build*' }],
+      exclude: [],
+    })!;
     expect(traced(pod('shop', {}, { workload: { kind: 'Deployment', name: 'web', replicaSet: 'web-5d8f' } }))).toBe(true);
     expect(traced(pod('shop', {}, { workload: { kind: 'StatefulSet', name: 'web' } }))).toBe(false);
     expect(traced(pod('shop', {}, { workload: { kind: 'StatefulSet', name: 'db' } }))).toBe(true);

@@ -31,7 +31,22 @@ describe('doctor checks', () => {
   it('runs every check on this machine', async () => {
     const results = await runChecks();
     const names = results.map((r) => r.check);
-    for (const expected of ['root', 'capability CAP_BPF', 'capability CAP_PERFMON', 'capability CAP_SYS_ADMIN', 'kernel version', 'kernel BTF', 'bpf mounted', 'tracefs mounted', 'tracepoints', 'ring buffer', 'runtime socket containerd', 'runtime socket docker', 'runtime socket podman', 'runtime socket cri']) {
+    for (const expected of [
+      'root',
+      'capability CAP_BPF',
+      'capability CAP_PERFMON',
+      'capability CAP_SYS_ADMIN',
+      'kernel version',
+      'kernel BTF',
+      'bpf mounted',
+      'tracefs mounted',
+      'tracepoints',
+      'ring buffer',
+      'runtime socket containerd',
+      'runtime socket docker',
+      'runtime socket podman',
+      'runtime socket cri',
+    ]) {
       expect(names).toContain(expected);
     }
     for (const r of results) {
@@ -68,7 +83,12 @@ describe('doctor ring buffer line', () => {
 
 describe('doctor BPF program lines', () => {
   const probe = () => [
-    { program: 'handle_exec', event: 'exec', loaded: false, reason: 'load failed (Invalid argument): prog \'handle_exec\': BPF program load failed: Invalid argument' },
+    {
+      program: 'handle_exec',
+      event: 'exec',
+      loaded: false,
+      reason: "load failed (Invalid argument): prog 'handle_exec': BPF program load failed: Invalid argument",
+    },
     { program: 'handle_exit', event: 'exit', loaded: true, reason: '' },
     { program: 'enter_openat2', event: 'open', loaded: false, reason: 'attach failed (No such file or directory): tracepoint missing?' },
     { program: 'exit_openat2', event: 'open', loaded: false, reason: 'skipped: its pair enter_openat2 is not running' },
@@ -96,21 +116,25 @@ describe('doctor BPF program lines', () => {
 
 describe('doctor CLI', () => {
   const realBpf = process.getuid?.() === 0 && addonError() === undefined;
-  if (!realBpf) console.warn(`SKIPPED doctor --json with ${BREAK_PROGRAMS_ENV}: needs root and the native addon (${addonError() ?? 'not root'})`);
+  if (!realBpf)
+    console.warn(`SKIPPED doctor --json with ${BREAK_PROGRAMS_ENV}: needs root and the native addon (${addonError() ?? 'not root'})`);
 
-  (realBpf ? it : it.skip)(`--json with ${BREAK_PROGRAMS_ENV}=handle_exec: handle_exec warns with the kernel's reason, handle_exit is ok`, () => {
-    const r = spawnSync(NODE, [CLI, 'doctor', '--json'], {
-      encoding: 'utf8',
-      env: { ...process.env, [BREAK_PROGRAMS_ENV]: 'handle_exec' },
-    });
-    const results = JSON.parse(r.stdout) as Array<{ check: string; status: string; detail: string; fix: string }>;
-    const exec = results.find((x) => x.check === 'bpf program handle_exec')!;
-    expect(exec.status).toBe('warn');
-    expect(exec.detail).toMatch(/^skipped: load failed \(Invalid argument\): .*handle_exec.* \(refused on purpose: /);
-    expect(exec.fix).toContain(`unset ${BREAK_PROGRAMS_ENV}`);
-    expect(exec.fix).not.toContain('unavailable on this kernel');
-    expect(results.find((x) => x.check === 'bpf program handle_exit')).toMatchObject({ status: 'ok', fix: '' });
-  });
+  (realBpf ? it : it.skip)(
+    `--json with ${BREAK_PROGRAMS_ENV}=handle_exec: handle_exec warns with the kernel's reason, handle_exit is ok`,
+    () => {
+      const r = spawnSync(NODE, [CLI, 'doctor', '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, [BREAK_PROGRAMS_ENV]: 'handle_exec' },
+      });
+      const results = JSON.parse(r.stdout) as Array<{ check: string; status: string; detail: string; fix: string }>;
+      const exec = results.find((x) => x.check === 'bpf program handle_exec')!;
+      expect(exec.status).toBe('warn');
+      expect(exec.detail).toMatch(/^skipped: load failed \(Invalid argument\): .*handle_exec.* \(refused on purpose: /);
+      expect(exec.fix).toContain(`unset ${BREAK_PROGRAMS_ENV}`);
+      expect(exec.fix).not.toContain('unavailable on this kernel');
+      expect(results.find((x) => x.check === 'bpf program handle_exit')).toMatchObject({ status: 'ok', fix: '' });
+    },
+  );
 
   (realBpf ? it : it.skip)('probes the ring buffer for real, a line of its own in the text and in --json', () => {
     const text = spawnSync(NODE, [CLI, 'doctor'], { encoding: 'utf8' }).stdout;

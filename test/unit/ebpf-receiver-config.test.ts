@@ -2,7 +2,10 @@ import { ebpfReceiverFactory, toSessionOptions } from '../../src/receivers/ebpf'
 import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import { mergeDefaults, parseConfigText } from '../../src/pipeline/config';
 
-const HOST = { hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 7, mountPath: '/sys/fs/cgroup/memory' }, hostMntns: 4026531841 };
+const HOST = {
+  hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 7, mountPath: '/sys/fs/cgroup/memory' },
+  hostMntns: 4026531841,
+};
 
 function config(user: unknown): EbpfReceiverConfig {
   return mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), user);
@@ -87,7 +90,9 @@ service: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }
       'ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)',
       'batch.drain_interval: "2s" must be between 1ms and 1s (e.g. 5ms)',
       'events: must list at least one of exec, exit, open, connect',
-      expect.stringMatching(/^disable_programs\[0\]: "enter_open" is not a BPF program \(one of handle_exec, .*exit_connect, handle_cgroup_mkdir, handle_cgroup_rmdir\)$/),
+      expect.stringMatching(
+        /^disable_programs\[0\]: "enter_open" is not a BPF program \(one of handle_exec, .*exit_connect, handle_cgroup_mkdir, handle_cgroup_rmdir\)$/,
+      ),
       expect.stringMatching(/^filters\.deny_comms\[0\]: "a-very-long-process-name" must be 1-15 bytes/),
     ]);
   });

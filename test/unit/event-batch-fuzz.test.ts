@@ -117,7 +117,15 @@ describe('EventBatch.parse under random and truncated input', () => {
   });
 
   it('skips and counts records of unknown type or version, or with a payload longer than the record', () => {
-    const specs: RecordSpec[] = [0, 1, 2, 3, 4].map((i) => ({ type: 'open', tsBootNs: 1n, pid: i, mntns: 1, comm: 'x', path: '/p', ret: 0 }));
+    const specs: RecordSpec[] = [0, 1, 2, 3, 4].map((i) => ({
+      type: 'open',
+      tsBootNs: 1n,
+      pid: i,
+      mntns: 1,
+      comm: 'x',
+      path: '/p',
+      ret: 0,
+    }));
     const buf = encodeRecords(specs);
     const size = buf.readUInt32LE(0);
     buf.writeUInt16LE(99, 1 * size + Header.type); // unknown type

@@ -21,7 +21,13 @@ import { createRuntimeClients, type RuntimeClient } from '../../src/processors/c
 import { capturingLogger, refusingSocket } from '../runtimes/helpers';
 
 /** A filesystem where `procfs` and `dirs` exist; `outside`: whether the agent is outside the host's mount namespace. */
-function probe(options: { procfs?: string[]; dirs?: string[]; files?: string[]; env?: Record<string, string>; outside?: boolean }): LayoutProbe {
+function probe(options: {
+  procfs?: string[];
+  dirs?: string[];
+  files?: string[];
+  env?: Record<string, string>;
+  outside?: boolean;
+}): LayoutProbe {
   return {
     exists: (p) => (options.files ?? []).includes(p) || (options.dirs ?? []).includes(p),
     isProcfs: (p) => (options.procfs ?? []).includes(p),
@@ -61,7 +67,7 @@ describe('host layout', () => {
     expect(line).toContain('hostPath');
   });
 
-  test('a directory that is no procfs is not the host\'s /proc', () => {
+  test("a directory that is no procfs is not the host's /proc", () => {
     const p = probe({ outside: true, dirs: ['/host/proc', '/host/run', '/host/sys/fs/cgroup'] });
     expect(resolveHostLayout({}, p).proc).toBe('/proc');
     expect(missingHostMounts(resolveHostLayout({}, p), p).map((m) => m.mount)).toEqual(['/host/proc']);
@@ -71,25 +77,40 @@ describe('host layout', () => {
     const p = probe({ outside: true, procfs: ['/host/proc'], dirs: ['/host/run'], env: { HOST_RUN: '/hostrun', HOST_PROC: '/hp' } });
     expect(resolveHostLayout({}, p)).toMatchObject({ proc: '/hp', run: '/hostrun' });
     expect(resolveHostLayout({ hostProc: '/cfgproc', hostRun: '/cfgrun' }, p)).toMatchObject({ proc: '/cfgproc', run: '/cfgrun' });
-    expect(resolveHostLayout({ hostRoot: '/rootfs/' }, probe({}))).toMatchObject({ root: '/rootfs', proc: '/rootfs/proc', run: '/rootfs/run', cgroup: '/rootfs/sys/fs/cgroup' });
-    expect(resolveHostLayout({}, probe({ env: { HOST_ROOT: '/host' } }))).toMatchObject({ root: '/host', proc: '/host/proc', run: '/host/run' });
+    expect(resolveHostLayout({ hostRoot: '/rootfs/' }, probe({}))).toMatchObject({
+      root: '/rootfs',
+      proc: '/rootfs/proc',
+      run: '/rootfs/run',
+      cgroup: '/rootfs/sys/fs/cgroup',
+    });
+    expect(resolveHostLayout({}, probe({ env: { HOST_ROOT: '/host' } }))).toMatchObject({
+      root: '/host',
+      proc: '/host/proc',
+      run: '/host/run',
+    });
   });
 
-  test('without the kernel\'s answer, the runtimes\' marker files tell a container', () => {
+  test("without the kernel's answer, the runtimes' marker files tell a container", () => {
     expect(runsInContainer('/proc', probe({ files: ['/run/.containerenv'] }))).toBe(true);
     expect(runsInContainer('/proc', probe({ env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' } }))).toBe(true);
     expect(runsInContainer('/proc', probe({}))).toBe(false);
   });
 
-  test('/run/… and /var/run/… paths are looked up under the host\'s /run first', () => {
-    expect(hostPathCandidates({ root: '/', run: '/host/run' }, '/var/run/docker.sock')).toEqual(['/host/run/docker.sock', '/var/run/docker.sock']);
-    expect(hostPathCandidates({ root: '/', run: '/host/run' }, '/run/containerd/containerd.sock')).toEqual(['/host/run/containerd/containerd.sock', '/run/containerd/containerd.sock']);
+  test("/run/… and /var/run/… paths are looked up under the host's /run first", () => {
+    expect(hostPathCandidates({ root: '/', run: '/host/run' }, '/var/run/docker.sock')).toEqual([
+      '/host/run/docker.sock',
+      '/var/run/docker.sock',
+    ]);
+    expect(hostPathCandidates({ root: '/', run: '/host/run' }, '/run/containerd/containerd.sock')).toEqual([
+      '/host/run/containerd/containerd.sock',
+      '/run/containerd/containerd.sock',
+    ]);
     expect(hostPathCandidates({ root: '/', run: '/run' }, '/run/crio/crio.sock')).toEqual(['/run/crio/crio.sock']);
     expect(hostPathCandidates({ root: '/host', run: '/host/run' }, '/var/lib/lxc')).toEqual(['/host/var/lib/lxc']);
   });
 });
 
-describe('runtime sockets under the host\'s /run', () => {
+describe("runtime sockets under the host's /run", () => {
   let dir: string;
   const clients: RuntimeClient[] = [];
   beforeEach(() => {
@@ -100,7 +121,7 @@ describe('runtime sockets under the host\'s /run', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('Docker\'s socket is found in a mounted /run (only /run mounted, as the DaemonSet does), and /var/run → /run is one socket', () => {
+  test("Docker's socket is found in a mounted /run (only /run mounted, as the DaemonSet does), and /var/run → /run is one socket", () => {
     const run = path.join(dir, 'hostrun');
     refusingSocket(path.join(run, 'docker.sock'));
     refusingSocket(path.join(run, 'containerd/containerd.sock'));
@@ -126,7 +147,14 @@ describe('runtime sockets under the host\'s /run', () => {
 });
 
 describe("the host's mount namespace", () => {
-  const kernel = (k: Partial<KernelNamespaces>) => () => ({ selfMntns: 10, initialMntns: 20, pidnsInitMntns: 30, pidnsInitPid: 1, pidnsLevel: 0, ...k });
+  const kernel = (k: Partial<KernelNamespaces>) => () => ({
+    selfMntns: 10,
+    initialMntns: 20,
+    pidnsInitMntns: 30,
+    pidnsInitPid: 1,
+    pidnsLevel: 0,
+    ...k,
+  });
 
   test("PID 1's from procfs when it can be read", () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'eco-proc-'));
@@ -146,7 +174,10 @@ describe("the host's mount namespace", () => {
     expect(found).toMatchObject({ source: 'kernel', inode: 30 });
     expect(found.warning).toBeUndefined();
     // A nested node (kind): the node's init, in another mount namespace than the agent.
-    expect(determineHostMountNamespace('/nonexistent', kernel({ pidnsLevel: 1, pidnsInitMntns: 31 }))).toMatchObject({ source: 'kernel', inode: 31 });
+    expect(determineHostMountNamespace('/nonexistent', kernel({ pidnsLevel: 1, pidnsInitMntns: 31 }))).toMatchObject({
+      source: 'kernel',
+      inode: 31,
+    });
   });
 
   test('a container without hostPID: its own init is no witness; the initial mount namespace, warned', () => {
@@ -155,7 +186,7 @@ describe("the host's mount namespace", () => {
     expect(found.warning).toMatch(/hostPID: true in Kubernetes, --pid host/);
   });
 
-  test('neither procfs nor the kernel: this agent\'s own, warned with both reasons', () => {
+  test("neither procfs nor the kernel: this agent's own, warned with both reasons", () => {
     const found = determineHostMountNamespace('/proc', () => {
       throw new Error('kernelNamespaces: loading the BPF program failed (Operation not permitted)');
     });
@@ -165,16 +196,20 @@ describe("the host's mount namespace", () => {
   });
 
   const realBpf = process.getuid?.() === 0 && addonError() === undefined;
-  if (!realBpf) console.warn(`SKIPPED the kernel's answer on this machine: needs root and the native addon (${addonError() ?? 'not root'})`);
-  (realBpf ? test : test.skip)("on this machine (a host whose PID 1 refuses ptrace even to root): the kernel's answer is this shell's namespace, so host processes stay the host's", () => {
-    const k = cachedKernelNamespaces();
-    expect(k.pidnsLevel).toBe(0);
-    expect(k.pidnsInitPid).toBe(1);
-    expect(k.selfMntns).toBe(statSync('/proc/self/ns/mnt').ino);
-    const found = determineHostMountNamespace('/proc', cachedKernelNamespaces);
-    expect(found.inode).toBe(statSync('/proc/self/ns/mnt').ino);
-    expect(found.warning).toBeUndefined();
-  });
+  if (!realBpf)
+    console.warn(`SKIPPED the kernel's answer on this machine: needs root and the native addon (${addonError() ?? 'not root'})`);
+  (realBpf ? test : test.skip)(
+    "on this machine (a host whose PID 1 refuses ptrace even to root): the kernel's answer is this shell's namespace, so host processes stay the host's",
+    () => {
+      const k = cachedKernelNamespaces();
+      expect(k.pidnsLevel).toBe(0);
+      expect(k.pidnsInitPid).toBe(1);
+      expect(k.selfMntns).toBe(statSync('/proc/self/ns/mnt').ino);
+      const found = determineHostMountNamespace('/proc', cachedKernelNamespaces);
+      expect(found.inode).toBe(statSync('/proc/self/ns/mnt').ino);
+      expect(found.warning).toBeUndefined();
+    },
+  );
 });
 
 describe('capabilities by their effect', () => {
@@ -185,7 +220,9 @@ describe('capabilities by their effect', () => {
 
   test('EPERM from bpf(2) is named by its cause, never as a missing kernel feature', () => {
     expect(bpfDeniedCause(status('0000000000000000'))).toMatch(/^CAP_BPF and CAP_PERFMON are missing .*CAP_SYS_ADMIN/);
-    expect(bpfDeniedCause(status(BPF_PERFMON.toString(16).padStart(16, '0'), 2))).toMatch(/seccomp filter refuses bpf\(2\).*seccomp=unconfined/);
+    expect(bpfDeniedCause(status(BPF_PERFMON.toString(16).padStart(16, '0'), 2))).toMatch(
+      /seccomp filter refuses bpf\(2\).*seccomp=unconfined/,
+    );
     expect(bpfDeniedCause(status(SYS_ADMIN_ONLY, 0))).toMatch(/security module/);
     for (const s of [status('0'), status(ALL, 2)]) expect(bpfDeniedCause(s)).not.toMatch(/kernel (lacks|has no)/);
   });

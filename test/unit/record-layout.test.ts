@@ -64,7 +64,9 @@ const FIELDS: Array<[string, string]> = [
 ];
 
 const TS: Record<string, number> = {};
-for (const [prefix, table] of Object.entries({ Header, Exec, Exit, Open, Connect, EventType, CgroupRecord, Throttle }) as Array<[string, Record<string, number>]>) {
+for (const [prefix, table] of Object.entries({ Header, Exec, Exit, Open, Connect, EventType, CgroupRecord, Throttle }) as Array<
+  [string, Record<string, number>]
+>) {
   for (const [k, v] of Object.entries(table)) TS[`${prefix}.${k}`] = v;
 }
 TS.EVENT_VERSION = EVENT_VERSION;
@@ -77,8 +79,21 @@ function compileLayout(): Record<string, number> {
     const prints = FIELDS.map(([name, expr]) => `\tprintf("%s\\"${name}\\": %lu", first++ ? ", " : "", (unsigned long)(${expr}));`);
     writeFileSync(
       src,
-      ['#include <linux/types.h>', '#include <stddef.h>', '#include <stdio.h>', '#include "events.h"',
-        'int main(void)', '{', '\tint first = 0;', '\tprintf("{");', ...prints, '\tprintf("}\\n");', '\treturn 0;', '}', ''].join('\n'),
+      [
+        '#include <linux/types.h>',
+        '#include <stddef.h>',
+        '#include <stdio.h>',
+        '#include "events.h"',
+        'int main(void)',
+        '{',
+        '\tint first = 0;',
+        '\tprintf("{");',
+        ...prints,
+        '\tprintf("}\\n");',
+        '\treturn 0;',
+        '}',
+        '',
+      ].join('\n'),
     );
     execFileSync('cc', ['-Wall', '-Werror', '-I', path.join(PACKAGE_ROOT, 'native', 'bpf'), src, '-o', bin]);
     return JSON.parse(execFileSync(bin, { encoding: 'utf8' })) as Record<string, number>;

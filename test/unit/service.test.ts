@@ -18,7 +18,13 @@ const host = { hostname: 'test-host', nodeName: '' };
 
 function batchOf(n: number, comm = 'proc'): EventBatch {
   const specs = Array.from({ length: n }, (_, i) => ({
-    type: 'exec' as const, tsBootNs: BigInt(i), pid: 1000 + i, mntns: 4026531840, comm, filename: '/bin/x', args: ['x'],
+    type: 'exec' as const,
+    tsBootNs: BigInt(i),
+    pid: 1000 + i,
+    mntns: 4026531840,
+    comm,
+    filename: '/bin/x',
+    args: ['x'],
   }));
   return EventBatch.parse(encodeRecords(specs), clock).batch;
 }
@@ -33,14 +39,21 @@ function journaling(journal: string[]) {
   });
   const factories: Factory[] = [
     {
-      kind: 'receiver', type: 'src', createDefaultConfig: () => ({}),
+      kind: 'receiver',
+      type: 'src',
+      createDefaultConfig: () => ({}),
       create: (_c, settings, next) => {
-        pushes.push((b) => { settings.stage.receive(b.length); return next.consumeLogs(b); });
+        pushes.push((b) => {
+          settings.stage.receive(b.length);
+          return next.consumeLogs(b);
+        });
         return lifecycle(settings);
       },
     },
     {
-      kind: 'processor', type: 'dropodd', createDefaultConfig: () => ({}),
+      kind: 'processor',
+      type: 'dropodd',
+      createDefaultConfig: () => ({}),
       create: (_c, settings, next: LogsConsumer) => ({
         ...lifecycle(settings),
         consumeLogs: async (b: EventBatch) => {
@@ -51,7 +64,9 @@ function journaling(journal: string[]) {
       }),
     },
     {
-      kind: 'exporter', type: 'sink', createDefaultConfig: () => ({}),
+      kind: 'exporter',
+      type: 'sink',
+      createDefaultConfig: () => ({}),
       create: (_c, settings) => ({
         ...lifecycle(settings),
         consumeLogs: async (b: EventBatch) => settings.stage.send(b.length),
@@ -136,8 +151,15 @@ describe('Service lifecycle', () => {
     const journal: string[] = [];
     const { factories } = journaling(journal);
     const failing: Factory = {
-      kind: 'receiver', type: 'broken', createDefaultConfig: () => ({}),
-      create: () => ({ start: async () => { throw new Error('no BPF permission'); }, shutdown: async () => void journal.push('shutdown broken') }),
+      kind: 'receiver',
+      type: 'broken',
+      createDefaultConfig: () => ({}),
+      create: () => ({
+        start: async () => {
+          throw new Error('no BPF permission');
+        },
+        shutdown: async () => void journal.push('shutdown broken'),
+      }),
     };
     const service = new Service(configWith(['broken'], [], ['sink']), { factories: [...factories, failing], logger, host, clock });
     await expect(service.start()).rejects.toThrow('receivers.broken: failed to start: no BPF permission');
@@ -145,7 +167,9 @@ describe('Service lifecycle', () => {
   });
 
   it('names the component when its type is not built in', () => {
-    expect(() => new Service(configWith(['src'], [], ['nosuch']), { factories: journaling([]).factories, logger, host, clock })).toThrow(ConfigError);
+    expect(() => new Service(configWith(['src'], [], ['nosuch']), { factories: journaling([]).factories, logger, host, clock })).toThrow(
+      ConfigError,
+    );
     expect(() => new Service(configWith(['src'], [], ['nosuch']), { factories: journaling([]).factories, logger, host, clock })).toThrow(
       'exporters.nosuch: no exporter of type "nosuch" is built in',
     );
@@ -205,18 +229,23 @@ describe('service.telemetry.metrics.address', () => {
 
   it('serves /metrics (pipeline counters included), /healthz and /readyz with only a file exporter in the pipeline', async () => {
     const out = path.join(mkdtempSync(path.join(tmpdir(), 'eco-telemetry-')), 'out.jsonl');
-    const config = parseConfigText(`
+    const config = parseConfigText(
+      `
 receivers: { synthetic: { rate: 5000, batch_size: 50, count: 100 } }
 exporters: { file: { path: "${out}" } }
 service:
   telemetry: { metrics: { address: "127.0.0.1:0" } }
   pipelines: { logs: { receivers: [synthetic], exporters: [file] } }
-`, 'test', {});
+`,
+      'test',
+      {},
+    );
     const service = new Service(config, { factories: [syntheticReceiverFactory, fileExporterFactory], logger, host, clock });
     const server = service.telemetryServer!;
     await service.start();
     try {
-      const sent = async () => (await get(server.port, '/metrics')).body.includes('ebpf_container_otel_records_sent_total{component="exporters.file"} 100');
+      const sent = async () =>
+        (await get(server.port, '/metrics')).body.includes('ebpf_container_otel_records_sent_total{component="exporters.file"} 100');
       for (let waited = 0; !(await sent()) && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
       expect(await get(server.port, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
       expect(await get(server.port, '/readyz')).toEqual({ status: 200, body: 'ready\n' });
@@ -233,13 +262,21 @@ service:
   it('defaults: its own endpoint without a Prometheus exporter; none beside one (the exporter serves every metric); "" turns it off', () => {
     const plain = configWith(['synthetic'], [], ['memory']);
     delete plain.service.telemetry;
-    expect(new Service(plain, { factories: [syntheticReceiverFactory, memoryExporterFactory], logger, host, clock }).telemetryServer).toBeDefined();
-    const withProm = parseConfigText(`
+    expect(
+      new Service(plain, { factories: [syntheticReceiverFactory, memoryExporterFactory], logger, host, clock }).telemetryServer,
+    ).toBeDefined();
+    const withProm = parseConfigText(
+      `
 receivers: { synthetic: {} }
 exporters: { prometheus: { endpoint: "127.0.0.1:9999" } }
 service: { pipelines: { logs: { receivers: [synthetic], exporters: [prometheus] } } }
-`, 'test', {});
-    expect(new Service(withProm, { factories: [syntheticReceiverFactory, prometheusExporterFactory], logger, host, clock }).telemetryServer).toBeUndefined();
+`,
+      'test',
+      {},
+    );
+    expect(
+      new Service(withProm, { factories: [syntheticReceiverFactory, prometheusExporterFactory], logger, host, clock }).telemetryServer,
+    ).toBeUndefined();
     withProm.service.telemetry = { metrics: { address: '0.0.0.0:9999' } };
     expect(() => new Service(withProm, { factories: [syntheticReceiverFactory, prometheusExporterFactory], logger, host, clock })).toThrow(
       /service\.telemetry\.metrics\.address: "0\.0\.0\.0:9999" is also exporters\.prometheus\.endpoint/,

@@ -90,7 +90,11 @@ interface DoctorCheck {
 function judgeDoctorFull(column: string, job: string, seconds: number | undefined): void {
   const checks = readJson<DoctorCheck[]>(path.join(job, 'doctor.json'));
   if (!checks) {
-    put('doctor: every check ok', column, { status: 'FAIL', seconds, detail: `no doctor --json output: ${tail(readText(path.join(job, 'doctor.err')))}` });
+    put('doctor: every check ok', column, {
+      status: 'FAIL',
+      seconds,
+      detail: `no doctor --json output: ${tail(readText(path.join(job, 'doctor.err')))}`,
+    });
     return;
   }
   // Runtime sockets of daemons this guest does not run are warnings by design.
@@ -104,7 +108,14 @@ function judgeDoctorFull(column: string, job: string, seconds: number | undefine
   const loaded = programs.filter((c) => c.status === 'ok');
   put(`BPF programs load and attach`, column, {
     status: programs.length > 0 && loaded.length === programs.length ? 'ok' : 'FAIL',
-    detail: `${loaded.length}/${programs.length}${programs.length > loaded.length ? `: ${programs.filter((c) => c.status !== 'ok').map((c) => `${c.check}: ${c.detail}`).join('; ')}` : ''}`,
+    detail: `${loaded.length}/${programs.length}${
+      programs.length > loaded.length
+        ? `: ${programs
+            .filter((c) => c.status !== 'ok')
+            .map((c) => `${c.check}: ${c.detail}`)
+            .join('; ')}`
+        : ''
+    }`,
   });
   const identity = checks.find((c) => c.check === 'container identity');
   put('containers keyed by cgroup v2 ids', column, {
@@ -175,7 +186,7 @@ function judgeOld(column: string, job: string, release: string): void {
   if (!lines[0]?.includes(release) || !lines[0]?.includes('5.13')) problems.push('the line does not name the kernel and 5.13');
   if (lines[0] !== expected) problems.push(`not doctor's words (${JSON.stringify(expected)})`);
   if (out !== '') problems.push('it wrote to stdout');
-  put('run refuses below 5.13: one line (doctor\'s words), exit != 0, nothing else', column, {
+  put("run refuses below 5.13: one line (doctor's words), exit != 0, nothing else", column, {
     status: problems.length ? 'FAIL' : 'ok',
     seconds: run?.seconds,
     detail: `${problems.join('; ')}${problems.length ? '; ' : ''}exit ${run?.rc}; stderr: ${JSON.stringify(err.trimEnd())}`,
@@ -187,7 +198,10 @@ function judgeOld(column: string, job: string, release: string): void {
 
 function judgeSystemd(column: string, job: string): void {
   const pid1 = (readText(path.join(job, 'pid1.txt')) ?? '').split('\n');
-  put('systemd is PID 1', column, { status: /\/systemd$/.test(pid1[0] ?? '') ? 'ok' : 'FAIL', detail: `PID 1 ${pid1[0] || '?'}, system ${pid1[1] || '?'}` });
+  put('systemd is PID 1', column, {
+    status: /\/systemd$/.test(pid1[0] ?? '') ? 'ok' : 'FAIL',
+    detail: `PID 1 ${pid1[0] || '?'}, system ${pid1[1] || '?'}`,
+  });
 }
 
 /** Runs boot.sh for one scenario, its output prefixed with the column; resolves with the exit status. */
@@ -196,7 +210,12 @@ function boot(scenario: Scenario, kernelDir: string, job: string): Promise<numbe
     const child = spawn('bash', [path.join(REPO, 'test/vm/boot.sh'), kernelDir, job], {
       cwd: REPO,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ECO_VM_INIT: scenario.init, ECO_VM_TIMEOUT: String(scenario.timeoutS), ECO_VM_SHARES: path.join(CACHE, 'guest') },
+      env: {
+        ...process.env,
+        ECO_VM_INIT: scenario.init,
+        ECO_VM_TIMEOUT: String(scenario.timeoutS),
+        ECO_VM_SHARES: path.join(CACHE, 'guest'),
+      },
     });
     const prefix = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream) => {
       let rest = '';
@@ -233,13 +252,27 @@ function printMatrix(columns: string[]): void {
   const width = Math.min(100, Math.max(...rows.map((r) => r.length), 5));
   const colWidth = columns.map((c) => Math.max(c.length, ...rows.map((r) => cellText(matrix.get(r)!.get(c)).length)) + 2);
   const line = (label: string, cells: string[]) => `${label.padEnd(width)}${cells.map((c, i) => c.padStart(colWidth[i])).join('')}`;
-  const out = ['', line('check \\ kernel', columns), line('-'.repeat(width), columns.map((_, i) => '-'.repeat(colWidth[i] - 2)))];
-  for (const r of rows) out.push(line(r.length > width ? `${r.slice(0, width - 3)}...` : r, columns.map((c) => cellText(matrix.get(r)!.get(c)))));
+  const out = [
+    '',
+    line('check \\ kernel', columns),
+    line(
+      '-'.repeat(width),
+      columns.map((_, i) => '-'.repeat(colWidth[i] - 2)),
+    ),
+  ];
+  for (const r of rows)
+    out.push(
+      line(
+        r.length > width ? `${r.slice(0, width - 3)}...` : r,
+        columns.map((c) => cellText(matrix.get(r)!.get(c))),
+      ),
+    );
   const notes: string[] = [];
   for (const r of rows) {
     for (const c of columns) {
       const cell = matrix.get(r)!.get(c);
-      if (cell && cell.status !== 'ok' && cell.detail) notes.push(`[${c}] ${r}: ${cell.status}\n    ${cell.detail.split('\n').slice(0, 30).join('\n    ')}`);
+      if (cell && cell.status !== 'ok' && cell.detail)
+        notes.push(`[${c}] ${r}: ${cell.status}\n    ${cell.detail.split('\n').slice(0, 30).join('\n    ')}`);
     }
   }
   process.stdout.write(`${out.join('\n')}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
@@ -257,7 +290,11 @@ async function main(): Promise<number> {
 
   // Kernels: fetched once, then from the cache.
   const slots = [...new Set(scenarios.map((s) => s.slot))];
-  const fetched = spawnSync('bash', [path.join(REPO, 'test/vm/kernels.sh'), ...slots], { encoding: 'utf8', env: { ...process.env, ECO_VM_CACHE: CACHE }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const fetched = spawnSync('bash', [path.join(REPO, 'test/vm/kernels.sh'), ...slots], {
+    encoding: 'utf8',
+    env: { ...process.env, ECO_VM_CACHE: CACHE },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const kernels = new Map<string, { dir: string; how: string }>();
   for (const l of fetched.stdout.split('\n')) {
     const [slot, dir, how] = l.split('\t');
@@ -266,7 +303,11 @@ async function main(): Promise<number> {
   const fetchSeconds = (Date.now() - t0) / 1000;
   for (const s of scenarios) {
     const k = kernels.get(s.slot);
-    put('kernel package (fetched | cached)', s.column, k ? { status: 'ok', seconds: fetchSeconds, text: k.how } : { status: 'FAIL', detail: `kernels.sh failed (exit ${fetched.status})` });
+    put(
+      'kernel package (fetched | cached)',
+      s.column,
+      k ? { status: 'ok', seconds: fetchSeconds, text: k.how } : { status: 'FAIL', detail: `kernels.sh failed (exit ${fetched.status})` },
+    );
   }
   say(`kernels (${fetchSeconds.toFixed(1)} s): ${[...kernels].map(([slot, k]) => `${slot} ${path.basename(k.dir)} ${k.how}`).join(', ')}`);
 
@@ -282,11 +323,20 @@ async function main(): Promise<number> {
     const seconds = (Date.now() - started) / 1000;
     const bootSeconds = Number(readText(path.join(job, 'boot-seconds')));
     put('kernel', s.column, { status: 'ok', text: release });
-    put('boot to the guest suite', s.column, Number.isFinite(bootSeconds) && bootSeconds > 0 ? { status: 'ok', seconds: bootSeconds } : { status: 'FAIL', detail: tail(readText(path.join(job, 'console.log')), 30) });
+    put(
+      'boot to the guest suite',
+      s.column,
+      Number.isFinite(bootSeconds) && bootSeconds > 0
+        ? { status: 'ok', seconds: bootSeconds }
+        : { status: 'FAIL', detail: tail(readText(path.join(job, 'console.log')), 30) },
+    );
     put('guest ran to the end (whole VM)', s.column, {
       status: rc === 0 ? 'ok' : 'FAIL',
       seconds,
-      detail: rc === 0 ? undefined : `boot.sh exit ${rc}${rc === 124 ? ` (timeout ${s.timeoutS} s)` : ''}; kernel log tail:\n${tail(readText(path.join(job, 'console.log')), 20)}`,
+      detail:
+        rc === 0
+          ? undefined
+          : `boot.sh exit ${rc}${rc === 124 ? ` (timeout ${s.timeoutS} s)` : ''}; kernel log tail:\n${tail(readText(path.join(job, 'console.log')), 20)}`,
     });
     const st = steps(job);
     if (s.suite === 'full') {

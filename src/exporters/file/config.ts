@@ -19,7 +19,8 @@ export function createDefaultConfig(): FileExporterConfig {
 export function validateConfig(config: FileExporterConfig): string[] {
   const problems: string[] = validatePodMetadataConfig(config.pod_metadata);
   try {
-    if (parseSize(config.max_queue_bytes) < 1024) problems.push(`max_queue_bytes: ${JSON.stringify(config.max_queue_bytes)} must be at least 1KiB`);
+    if (parseSize(config.max_queue_bytes) < 1024)
+      problems.push(`max_queue_bytes: ${JSON.stringify(config.max_queue_bytes)} must be at least 1KiB`);
   } catch (err) {
     problems.push(`max_queue_bytes: ${(err as Error).message}`);
   }

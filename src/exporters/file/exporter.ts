@@ -21,8 +21,15 @@ export class FileExporter implements Exporter {
   private closed = false;
   private failed: Error | undefined;
 
-  constructor(private readonly config: FileExporterConfig, private readonly settings: ComponentSettings) {
-    this.encoder = new OtlpJsonEncoder(settings.host, config.resource_attributes, countedPodMetadataPolicy(config.pod_metadata, settings.metrics, settings.id));
+  constructor(
+    private readonly config: FileExporterConfig,
+    private readonly settings: ComponentSettings,
+  ) {
+    this.encoder = new OtlpJsonEncoder(
+      settings.host,
+      config.resource_attributes,
+      countedPodMetadataPolicy(config.pod_metadata, settings.metrics, settings.id),
+    );
     this.maxQueueBytes = parseSize(config.max_queue_bytes);
   }
 
@@ -44,8 +51,16 @@ export class FileExporter implements Exporter {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const hint =
-        e.code === 'ENOENT' ? 'create its directory' : e.code === 'EACCES' || e.code === 'EPERM' ? 'fix its permissions' : e.code === 'EISDIR' ? 'name a file, not a directory' : 'check the path';
-      throw new Error(`cannot open ${this.config.path} for appending: ${e.code ?? e.message} (${hint}, or set exporters.file.path to - for stdout)`);
+        e.code === 'ENOENT'
+          ? 'create its directory'
+          : e.code === 'EACCES' || e.code === 'EPERM'
+            ? 'fix its permissions'
+            : e.code === 'EISDIR'
+              ? 'name a file, not a directory'
+              : 'check the path';
+      throw new Error(
+        `cannot open ${this.config.path} for appending: ${e.code ?? e.message} (${hint}, or set exporters.file.path to - for stdout)`,
+      );
     }
     const stream = createWriteStream(this.config.path, { fd });
     stream.on('error', this.onStreamError);
@@ -100,6 +115,8 @@ export class FileExporter implements Exporter {
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
-    this.settings.logger.error(`writing OTLP-JSON to ${this.target} failed: ${err.message} (records are dropped from now on; fix the target and restart)`);
+    this.settings.logger.error(
+      `writing OTLP-JSON to ${this.target} failed: ${err.message} (records are dropped from now on; fix the target and restart)`,
+    );
   }
 }

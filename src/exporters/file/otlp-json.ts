@@ -58,7 +58,7 @@ class JsonRecordWriter implements LogRecordWriter {
   }
   utf8List(key: number, buf: Buffer, start: number, end: number): void {
     const values: string[] = [];
-    for (let from = start; from <= end; ) {
+    for (let from = start; from <= end;) {
       let to = buf.indexOf(0, from);
       if (to < 0 || to > end) to = end;
       values.push(`{"stringValue":${JSON.stringify(buf.toString('utf8', from, to))}}`);

@@ -27,7 +27,10 @@ export function createDefaultPodMetadataConfig(): PodMetadataConfig {
 
 export function validatePodMetadataConfig(config: PodMetadataConfig, at = 'pod_metadata'): string[] {
   const problems: string[] = [];
-  for (const [list, patterns] of [['labels', config.labels], ['annotations', config.annotations]] as const) {
+  for (const [list, patterns] of [
+    ['labels', config.labels],
+    ['annotations', config.annotations],
+  ] as const) {
     patterns.forEach((p, k) => {
       if (p.trim() === '') problems.push(`${at}.${list}[${k}]: must not be empty (a label key, or a pattern with *)`);
     });
@@ -83,7 +86,13 @@ export class PodMetadataPolicy {
     return out;
   }
 
-  private add(out: { key: string; value: string }[], kind: PodMetadataKind, prefix: string, entries: Record<string, string> | undefined, patterns: RegExp[]): void {
+  private add(
+    out: { key: string; value: string }[],
+    kind: PodMetadataKind,
+    prefix: string,
+    entries: Record<string, string> | undefined,
+    patterns: RegExp[],
+  ): void {
     if (patterns.length === 0 || !entries) return;
     let overCount = 0;
     let cut = 0;

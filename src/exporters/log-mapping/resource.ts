@@ -55,7 +55,10 @@ export function parseImageReference(ref: string): ImageReference {
 export function workloadAttributes(w: WorkloadInfo): { key: string; value: string }[] {
   switch (w.kind) {
     case 'Deployment':
-      return [...(w.replicaSet ? [{ key: 'k8s.replicaset.name', value: w.replicaSet }] : []), { key: 'k8s.deployment.name', value: w.name }];
+      return [
+        ...(w.replicaSet ? [{ key: 'k8s.replicaset.name', value: w.replicaSet }] : []),
+        { key: 'k8s.deployment.name', value: w.name },
+      ];
     case 'ReplicaSet':
       return [{ key: 'k8s.replicaset.name', value: w.name }];
     case 'StatefulSet':
@@ -75,7 +78,12 @@ export function workloadAttributes(w: WorkloadInfo): { key: string; value: strin
  * sent (none without it). `overrides` (config `resource_attributes`) come
  * last and replace a computed attribute of the same key.
  */
-export function resourceAttributes(info: ContainerInfo | null, host: HostInfo, overrides: Readonly<Record<string, string>>, podMetadata?: PodMetadataPolicy): ResourceAttribute[] {
+export function resourceAttributes(
+  info: ContainerInfo | null,
+  host: HostInfo,
+  overrides: Readonly<Record<string, string>>,
+  podMetadata?: PodMetadataPolicy,
+): ResourceAttribute[] {
   const attrs: ResourceAttribute[] = [{ key: 'service.name', value: DEFAULT_SERVICE_NAME }];
   const add = (key: string, value: string | string[]) => {
     if (value.length > 0) attrs.push({ key, value });

@@ -100,16 +100,23 @@ export function validateConfig(c: OtlpExporterConfig): string[] {
   } catch (err) {
     return [(err as Error).message];
   }
-  if (r.batchMaxBytes < 64 * 1024) problems.push(`batch.max_bytes: ${JSON.stringify(c.batch.max_bytes)} must be at least 64KiB (one record can take tens of KiB)`);
+  if (r.batchMaxBytes < 64 * 1024)
+    problems.push(`batch.max_bytes: ${JSON.stringify(c.batch.max_bytes)} must be at least 64KiB (one record can take tens of KiB)`);
   if (r.batchMaxBytes > GRPC_DEFAULT_MAX_MESSAGE) {
-    problems.push(`batch.max_bytes: ${JSON.stringify(c.batch.max_bytes)} exceeds the 4MiB gRPC receive limit of a default collector; lower it (default 3MiB)`);
+    problems.push(
+      `batch.max_bytes: ${JSON.stringify(c.batch.max_bytes)} exceeds the 4MiB gRPC receive limit of a default collector; lower it (default 3MiB)`,
+    );
   }
-  if (r.queueSize < r.batchMaxSize) problems.push(`sending_queue.queue_size: ${r.queueSize} must be at least batch.max_size (${r.batchMaxSize})`);
-  if (r.retry.initialMs <= 0) problems.push(`retry_on_failure.initial_interval: ${JSON.stringify(c.retry_on_failure.initial_interval)} must be above 0`);
-  if (r.retry.maxMs < r.retry.initialMs) problems.push(`retry_on_failure.max_interval: ${JSON.stringify(c.retry_on_failure.max_interval)} must be at least initial_interval`);
+  if (r.queueSize < r.batchMaxSize)
+    problems.push(`sending_queue.queue_size: ${r.queueSize} must be at least batch.max_size (${r.batchMaxSize})`);
+  if (r.retry.initialMs <= 0)
+    problems.push(`retry_on_failure.initial_interval: ${JSON.stringify(c.retry_on_failure.initial_interval)} must be above 0`);
+  if (r.retry.maxMs < r.retry.initialMs)
+    problems.push(`retry_on_failure.max_interval: ${JSON.stringify(c.retry_on_failure.max_interval)} must be at least initial_interval`);
   if (r.timeoutMs !== undefined && r.timeoutMs <= 0) problems.push(`timeout: ${JSON.stringify(c.timeout)} must be above 0`);
   const tls = c.tls ?? {};
-  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) problems.push('tls: cert_file and key_file go together (client certificate and its key); set both or neither');
+  if ((tls.cert_file === undefined) !== (tls.key_file === undefined))
+    problems.push('tls: cert_file and key_file go together (client certificate and its key); set both or neither');
   if (tls.insecure && (tls.ca_file || tls.cert_file)) problems.push('tls.insecure: true conflicts with ca_file/cert_file; drop one');
   return problems;
 }

@@ -25,7 +25,10 @@ const T_SCOPE_LOGS = tag(F.resourceLogs.scopeLogs, WireType.len);
 const T_RESOURCE_LOGS = tag(F.request.resourceLogs, WireType.len);
 
 /** `ScopeLogs.scope`, identical in every request. */
-const SCOPE_FIELD = lenField(F.scopeLogs.scope, Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]));
+const SCOPE_FIELD = lenField(
+  F.scopeLogs.scope,
+  Buffer.concat([stringField(F.scope.name, SCOPE.name), stringField(F.scope.version, SCOPE.version)]),
+);
 
 function anyValueBytes(value: string | string[] | number): Buffer {
   if (typeof value === 'string') return stringField(F.anyValue.string, value);
@@ -42,7 +45,12 @@ function anyValueBytes(value: string | string[] | number): Buffer {
 
 /** `ResourceLogs.resource` field, encoded once per container. */
 function resourceField(attrs: ResourceAttribute[]): Buffer {
-  const kvs = attrs.map((a) => lenField(F.resource.attributes, Buffer.concat([stringField(F.keyValue.key, a.key), lenField(F.keyValue.value, anyValueBytes(a.value))])));
+  const kvs = attrs.map((a) =>
+    lenField(
+      F.resource.attributes,
+      Buffer.concat([stringField(F.keyValue.key, a.key), lenField(F.keyValue.value, anyValueBytes(a.value))]),
+    ),
+  );
   return lenField(F.resourceLogs.resource, Buffer.concat(kvs));
 }
 
@@ -202,14 +210,34 @@ export class LogsRequestEncoder {
   }
 
   /** The records `order[from..to)` of `batch` under `resource`, sealing requests as they fill. */
-  private encodeRun(batch: EventBatch, resource: Buffer, order: Uint32Array, from: number, to: number, sealed: (request: EncodedRequest) => void): void {
+  private encodeRun(
+    batch: EventBatch,
+    resource: Buffer,
+    order: Uint32Array,
+    from: number,
+    to: number,
+    sealed: (request: EncodedRequest) => void,
+  ): void {
     while (from < to) {
       if (this.records >= this.limits.maxRecords) sealed(this.seal());
       const group = this.group(resource);
       const out = group.out;
       const upTo = Math.min(to, from + this.limits.maxRecords - this.records);
       const r = this.result;
-      this.native.encode(this.native.encoder, batch.buffer, batch.offsets, order, from, upTo, out.buf, out.pos, this.limits.maxBytes - this.bytes, this.records === 0, this.clock, r);
+      this.native.encode(
+        this.native.encoder,
+        batch.buffer,
+        batch.offsets,
+        order,
+        from,
+        upTo,
+        out.buf,
+        out.pos,
+        this.limits.maxBytes - this.bytes,
+        this.records === 0,
+        this.clock,
+        r,
+      );
       const next = r[0];
       this.records += next - from;
       this.bytes += r[1] - out.pos;

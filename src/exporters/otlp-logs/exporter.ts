@@ -57,13 +57,15 @@ function readTlsFile(file: string, key: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new Error(`exporters.otlp.tls.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (fix the path or mount the file)`);
+    throw new Error(
+      `exporters.otlp.tls.${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (fix the path or mount the file)`,
+    );
   }
 }
 
 function tlsHint(message: string): string {
   return /certificate|ssl|tls|handshake/i.test(message)
-    ? ' (TLS: check exporters.otlp.tls.ca_file / OTEL_EXPORTER_OTLP_CERTIFICATE names the CA that signed the collector\'s certificate, or set tls.insecure for a plaintext collector)'
+    ? " (TLS: check exporters.otlp.tls.ca_file / OTEL_EXPORTER_OTLP_CERTIFICATE names the CA that signed the collector's certificate, or set tls.insecure for a plaintext collector)"
     : '';
 }
 
@@ -108,12 +110,18 @@ function resolveTls(config: OtlpExporterConfig, warn: (message: string) => void)
   }
   const raw = config.endpoint ?? envFirst(['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT']) ?? 'http://localhost:4317';
   if (raw.startsWith('http://')) return undefined;
-  if (!raw.startsWith('https://') && envFirst(['OTEL_EXPORTER_OTLP_LOGS_INSECURE', 'OTEL_EXPORTER_OTLP_INSECURE'])?.toLowerCase() === 'true') return undefined;
+  if (
+    !raw.startsWith('https://') &&
+    envFirst(['OTEL_EXPORTER_OTLP_LOGS_INSECURE', 'OTEL_EXPORTER_OTLP_INSECURE'])?.toLowerCase() === 'true'
+  )
+    return undefined;
   const ca = envTlsFile(['OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CERTIFICATE'], warn);
   let key = envTlsFile(['OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY', 'OTEL_EXPORTER_OTLP_CLIENT_KEY'], warn);
   let cert = envTlsFile(['OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE', 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE'], warn);
   if ((key === undefined) !== (cert === undefined)) {
-    warn('OTEL_EXPORTER_OTLP_CLIENT_KEY and OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE go together; one is missing, so no client certificate is presented');
+    warn(
+      'OTEL_EXPORTER_OTLP_CLIENT_KEY and OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE go together; one is missing, so no client certificate is presented',
+    );
     key = cert = undefined;
   }
   return { ca, key, cert };
@@ -145,7 +153,10 @@ export class OtlpLogsExporter implements Exporter {
   private failing = false;
   private drainWaiters: Array<() => void> = [];
 
-  constructor(private readonly config: OtlpExporterConfig, private readonly settings: ComponentSettings) {
+  constructor(
+    private readonly config: OtlpExporterConfig,
+    private readonly settings: ComponentSettings,
+  ) {
     this.cfg = resolveConfig(config);
     this.encoder = new LogsRequestEncoder(
       settings.host,
@@ -177,7 +188,12 @@ export class OtlpLogsExporter implements Exporter {
       {
         url: this.config.endpoint,
         metadata,
-        compression: this.config.compression === undefined ? undefined : this.config.compression === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE,
+        compression:
+          this.config.compression === undefined
+            ? undefined
+            : this.config.compression === 'gzip'
+              ? CompressionAlgorithm.GZIP
+              : CompressionAlgorithm.NONE,
         timeoutMillis: this.cfg.timeoutMs,
         userAgent: USER_AGENT,
       },
@@ -195,7 +211,9 @@ export class OtlpLogsExporter implements Exporter {
       },
       LOGS_EXPORT_PATH,
     );
-    this.settings.logger.info(`exporting OTLP logs to ${this.url} (compression ${options.compression}, timeout ${options.timeoutMillis}ms)`);
+    this.settings.logger.info(
+      `exporting OTLP logs to ${this.url} (compression ${options.compression}, timeout ${options.timeoutMillis}ms)`,
+    );
     this.dispatch();
   }
 
@@ -218,7 +236,10 @@ export class OtlpLogsExporter implements Exporter {
           `sending_queue.enabled is false and all ${this.cfg.numConsumers} export requests are in flight: dropping records while ${this.url} catches up (enable the queue to buffer up to sending_queue.queue_size records)`,
         );
       } else {
-        this.warnings.warn('queue_full', `queue full (${this.cfg.queueSize} records, sending_queue.queue_size): dropping records while ${this.url} catches up`);
+        this.warnings.warn(
+          'queue_full',
+          `queue full (${this.cfg.queueSize} records, sending_queue.queue_size): dropping records while ${this.url} catches up`,
+        );
       }
     }
     if (accept <= 0) return;
@@ -255,7 +276,9 @@ export class OtlpLogsExporter implements Exporter {
       this.inFlight.clear();
       this.queued = 0;
       this.settings.stage.drop(records, 'shutdown');
-      this.settings.logger.warn(`shutdown: ${records} records not delivered to ${this.url || 'the collector'} within shutdown_timeout (${this.config.shutdown_timeout}); dropped`);
+      this.settings.logger.warn(
+        `shutdown: ${records} records not delivered to ${this.url || 'the collector'} within shutdown_timeout (${this.config.shutdown_timeout}); dropped`,
+      );
     }
     // The connection closes once its calls are done; abandoned ones are cut after a moment.
     await this.transport?.shutdown(drained ? 1000 : 100);
@@ -321,7 +344,10 @@ export class OtlpLogsExporter implements Exporter {
         this.metrics.sendDuration.observe({ component: exporter, outcome: 'retryable' }, seconds);
         this.metrics.retries.inc({ component: exporter, code: c.code });
         this.failing = true;
-        this.warnings.warn('export', `export to ${this.url} failed: ${message}${tlsHint(message)}; retrying with backoff (up to retry_on_failure.max_elapsed_time)`);
+        this.warnings.warn(
+          'export',
+          `export to ${this.url} failed: ${message}${tlsHint(message)}; retrying with backoff (up to retry_on_failure.max_elapsed_time)`,
+        );
         r.attempt++;
         r.retryTimer = setTimeout(() => {
           r.retryTimer = undefined;
@@ -333,8 +359,14 @@ export class OtlpLogsExporter implements Exporter {
     }
     this.metrics.sendDuration.observe({ component: exporter, outcome: 'failed' }, seconds);
     this.failing = true;
-    const why = c.retryable ? (retry.enabled ? `still failing after ${Date.now() - r.firstSentAt}ms (max_elapsed_time)` : 'retry_on_failure is disabled') : `${c.code} is not retryable`;
-    this.settings.logger.error(`export of ${r.records} records to ${this.url} failed: ${message}${tlsHint(message)}; ${why}, records dropped`);
+    const why = c.retryable
+      ? retry.enabled
+        ? `still failing after ${Date.now() - r.firstSentAt}ms (max_elapsed_time)`
+        : 'retry_on_failure is disabled'
+      : `${c.code} is not retryable`;
+    this.settings.logger.error(
+      `export of ${r.records} records to ${this.url} failed: ${message}${tlsHint(message)}; ${why}, records dropped`,
+    );
     this.finish(r, r.records);
   }
 

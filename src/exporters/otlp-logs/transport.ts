@@ -82,7 +82,17 @@ function grpcMessage(raw: string | string[] | undefined): string {
 }
 
 /** Headers a caller's metadata may not set: HTTP/2 and gRPC's own. */
-const RESERVED = new Set(['content-type', 'te', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding', 'host', 'connection']);
+const RESERVED = new Set([
+  'content-type',
+  'te',
+  'user-agent',
+  'grpc-timeout',
+  'grpc-encoding',
+  'grpc-accept-encoding',
+  'accept-encoding',
+  'host',
+  'connection',
+]);
 
 /** After this many deadlines in a row the connection is replaced (as the OpenTelemetry gRPC transport does). */
 const MAX_DEADLINES_IN_A_ROW = 5;
@@ -242,7 +252,14 @@ export class GrpcUnaryTransport {
       if (statusHeaders?.['grpc-status'] !== undefined) {
         const code = Number(statusHeaders['grpc-status']);
         if (code !== status.OK) {
-          finish(new GrpcError(Number.isInteger(code) ? code : status.UNKNOWN, grpcMessage(statusHeaders['grpc-message']), new CallMetadata(statusHeaders)), undefined);
+          finish(
+            new GrpcError(
+              Number.isInteger(code) ? code : status.UNKNOWN,
+              grpcMessage(statusHeaders['grpc-message']),
+              new CallMetadata(statusHeaders),
+            ),
+            undefined,
+          );
           return;
         }
         this.decodeResponse(data, response, finish);
@@ -257,11 +274,17 @@ export class GrpcUnaryTransport {
       if (connectionError || response === undefined) {
         const why = connectionError ?? streamError;
         const prefix = response === undefined ? 'No connection established' : 'Connection dropped';
-        finish(new GrpcError(status.UNAVAILABLE, `${prefix}. Last error: ${why ? why.message : `stream closed with code ${stream.rstCode}`}`), undefined);
+        finish(
+          new GrpcError(status.UNAVAILABLE, `${prefix}. Last error: ${why ? why.message : `stream closed with code ${stream.rstCode}`}`),
+          undefined,
+        );
         return;
       }
       const rst = stream.rstCode ?? http2.constants.NGHTTP2_NO_ERROR;
-      finish(new GrpcError(rstToGrpc(rst), `Received RST_STREAM with code ${rst}${streamError ? ` (${streamError.message})` : ''}`), undefined);
+      finish(
+        new GrpcError(rstToGrpc(rst), `Received RST_STREAM with code ${rst}${streamError ? ` (${streamError.message})` : ''}`),
+        undefined,
+      );
     });
     const head = Buffer.allocUnsafe(5);
     head[0] = compressed ? 1 : 0;
@@ -291,7 +314,9 @@ export class GrpcUnaryTransport {
       finish(new GrpcError(status.INTERNAL, `compressed response with unsupported grpc-encoding "${encoding}"`), undefined);
       return;
     }
-    inflate(message, (err, plain) => (err ? finish(new GrpcError(status.INTERNAL, `cannot decompress the response: ${err.message}`), undefined) : finish(undefined, plain)));
+    inflate(message, (err, plain) =>
+      err ? finish(new GrpcError(status.INTERNAL, `cannot decompress the response: ${err.message}`), undefined) : finish(undefined, plain),
+    );
   }
 }
 

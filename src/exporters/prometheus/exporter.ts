@@ -14,9 +14,18 @@ export class PrometheusExporter implements Exporter {
   private readonly server: TelemetryServer;
   private readonly counters: ContainerEventCounters;
 
-  constructor(config: PrometheusExporterConfig, private readonly settings: ComponentSettings) {
+  constructor(
+    config: PrometheusExporterConfig,
+    private readonly settings: ComponentSettings,
+  ) {
     this.counters = new ContainerEventCounters(settings.metrics, { maxSeries: config.max_container_series, podLabel: config.pod_label });
-    this.server = new TelemetryServer(config.endpoint, 'exporters.prometheus.endpoint', 'Prometheus metrics', settings.metrics, settings.logger);
+    this.server = new TelemetryServer(
+      config.endpoint,
+      'exporters.prometheus.endpoint',
+      'Prometheus metrics',
+      settings.metrics,
+      settings.logger,
+    );
   }
 
   /** The bound port (differs from the configured one when that was 0). */

@@ -59,7 +59,8 @@ export function containerOfCgroupPath(cgroupPath: string): CgroupContainer | und
   }
   const last = segments[segments.length - 1];
   // The kubelet's cgroupfs tree (/kubepods/<qos>, /kubepods/pod<uid>) is no containerd namespace.
-  if (segments.length === 2 && !SYSTEMD_UNIT.test(last) && segments[0] !== 'kubepods') return { id: last, runtime: 'containerd', certain: false, podUid: '' };
+  if (segments.length === 2 && !SYSTEMD_UNIT.test(last) && segments[0] !== 'kubepods')
+    return { id: last, runtime: 'containerd', certain: false, podUid: '' };
   return undefined;
 }
 

@@ -72,7 +72,9 @@ export function validateConfig(config: ContainerEnrichmentConfig): string[] {
   const problems: string[] = [];
   const { pending, pinned_map: map } = config;
   if (pending.max_per_container > pending.max_total) {
-    problems.push(`pending.max_per_container: ${pending.max_per_container} is larger than pending.max_total (${pending.max_total}); lower it or raise max_total`);
+    problems.push(
+      `pending.max_per_container: ${pending.max_per_container} is larger than pending.max_total (${pending.max_total}); lower it or raise max_total`,
+    );
   }
   if (parseDuration(config.resync_interval) <= 0) {
     problems.push(`resync_interval: "${config.resync_interval}" must be longer than 0 (e.g. 30s)`);

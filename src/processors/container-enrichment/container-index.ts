@@ -234,7 +234,9 @@ function pathOnlyInfo(owner: CgroupContainer, cgroupPath: string): ContainerInfo
     cgroupPath,
     image: { name: '', id: '', digest: '' },
     labels: {},
-    ...(owner.podUid ? { k8s: { namespace: '', podName: '', podUid: owner.podUid, containerName: '', podLabels: {}, podAnnotations: {} } } : {}),
+    ...(owner.podUid
+      ? { k8s: { namespace: '', podName: '', podUid: owner.podUid, containerName: '', podLabels: {}, podAnnotations: {} } }
+      : {}),
     sandbox: false,
     startedAt: '',
   };

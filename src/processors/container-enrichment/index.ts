@@ -30,7 +30,12 @@ export const containerEnrichmentProcessorFactory: ProcessorFactory<ContainerEnri
     const hierarchy = detectContainerHierarchy(layout.cgroup);
     return new ContainerEnrichmentProcessor(resolved, settings, next, {
       runtimeClients: () =>
-        createRuntimeClients(resolved.runtimes, { hostRoot: resolved.hostRoot, hostProc: resolved.hostProc, hostRun: layout.run, logger: logger.child('runtime') }),
+        createRuntimeClients(resolved.runtimes, {
+          hostRoot: resolved.hostRoot,
+          hostProc: resolved.hostProc,
+          hostRun: layout.run,
+          logger: logger.child('runtime'),
+        }),
       proc: createProcFs(resolved.hostProc, logger, cachedKernelNamespaces),
       // In a container: each conventional host mount that is absent, and a missing CAP_SYS_PTRACE, by what they cost.
       startupWarnings: () => [...missingHostMounts(layout).map(describeMissingMount), ...enrichmentCapabilityWarnings()],

@@ -111,9 +111,21 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
     });
 
   counter('hits_total', "Records whose container's description was known on arrival.", (s) => s.counters.hits);
-  counter('misses_total', 'Records of a container not described yet, or of a cgroup not known yet, on arrival (held, or passed on).', (s) => s.counters.misses);
-  counter('host_events_total', "Records of host processes (the host's mount namespace, outside any container cgroup).", (s) => s.counters.hostEvents);
-  counter('released_enriched_total', 'Held records released with their container once a runtime described it.', (s) => s.counters.releasedEnriched);
+  counter(
+    'misses_total',
+    'Records of a container not described yet, or of a cgroup not known yet, on arrival (held, or passed on).',
+    (s) => s.counters.misses,
+  );
+  counter(
+    'host_events_total',
+    "Records of host processes (the host's mount namespace, outside any container cgroup).",
+    (s) => s.counters.hostEvents,
+  );
+  counter(
+    'released_enriched_total',
+    'Held records released with their container once a runtime described it.',
+    (s) => s.counters.releasedEnriched,
+  );
   countersBy(
     'records_without_metadata_total',
     "Records passed on without their container's full description, by reason: path_only (container id and runtime from its cgroup path, no runtime described it), deadline, overflow (pending bounds), shutdown, not_container (private mount namespace, no container cgroup), unresolved (cgroup not found), no_cgroup.",
@@ -136,8 +148,14 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
     },
   });
   counter('index_refused_total', 'Containers not indexed because max_containers was reached.', (s) => s.indexRefused());
-  counter('not_container_cgroups_evicted_total', "Cgroups remembered as no container's forgotten to stay within 4 × max_containers.", (s) => s.notContainerEvicted());
-  counter('cgroup_rescans_total', 'Walks of the cgroup tree for a cgroup no record announced (e.g. a cgroup record lost to a full ring buffer).', (s) => s.counters.cgroupRescans);
+  counter('not_container_cgroups_evicted_total', "Cgroups remembered as no container's forgotten to stay within 4 × max_containers.", (s) =>
+    s.notContainerEvicted(),
+  );
+  counter(
+    'cgroup_rescans_total',
+    'Walks of the cgroup tree for a cgroup no record announced (e.g. a cgroup record lost to a full ring buffer).',
+    (s) => s.counters.cgroupRescans,
+  );
   new Gauge({
     name: `${PREFIX}pinned_map_entries`,
     help: 'Entries in the pinned containers maps: ours (map="write") and the source one (map="read").',
@@ -152,7 +170,12 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       }
     },
   });
-  countersBy('pinned_map_errors_total', 'Failed operations on the pinned containers maps, by operation.', 'op', (s) => s.counters.mapErrors);
+  countersBy(
+    'pinned_map_errors_total',
+    'Failed operations on the pinned containers maps, by operation.',
+    'op',
+    (s) => s.counters.mapErrors,
+  );
   new Gauge({
     name: `${PREFIX}runtime_up`,
     help: 'Whether the last call to each container runtime succeeded (1) or not (0).',
@@ -174,7 +197,8 @@ function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void
       this.reset();
       for (const s of sources) {
         for (const r of s.runtimes()) {
-          if (r.cacheEvictions !== undefined) this.inc({ component: s.component, runtime: r.runtime, endpoint: r.endpoint }, r.cacheEvictions);
+          if (r.cacheEvictions !== undefined)
+            this.inc({ component: s.component, runtime: r.runtime, endpoint: r.endpoint }, r.cacheEvictions);
         }
       }
     },

@@ -19,9 +19,10 @@ export function entryOf(mntns: number, info: ContainerInfo): ContainersMapEntry 
 
 /** What another agent's map says of one container: ids and names only. */
 export function infoFromEntry(entry: ContainersMapEntry): ContainerInfo {
-  const k8s = entry.namespace || entry.pod
-    ? { namespace: entry.namespace, podName: entry.pod, podUid: '', containerName: entry.container, podLabels: {}, podAnnotations: {} }
-    : undefined;
+  const k8s =
+    entry.namespace || entry.pod
+      ? { namespace: entry.namespace, podName: entry.pod, podUid: '', containerName: entry.container, podLabels: {}, podAnnotations: {} }
+      : undefined;
   return {
     id: entry.containerId,
     name: entry.container,
@@ -84,7 +85,10 @@ export class PinnedMapWriter {
       this.map.delete(mntns);
     } catch (err) {
       this.counters.mapErrors.delete++;
-      this.warn.warn('pinned-delete', `pinned map ${this.map.path}: cannot remove container ${id} (mntns ${mntns}): ${(err as Error).message}`);
+      this.warn.warn(
+        'pinned-delete',
+        `pinned map ${this.map.path}: cannot remove container ${id} (mntns ${mntns}): ${(err as Error).message}`,
+      );
     }
   }
 

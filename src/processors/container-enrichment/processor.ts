@@ -97,7 +97,9 @@ export class ContainerEnrichmentProcessor implements Processor {
     private readonly deps: EnrichmentDeps,
   ) {
     this.warn = new WarnOnce(settings.logger);
-    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now, (cgroupIds) => settings.containers?.forgotten(cgroupIds));
+    this.index = new ContainerIndex(config.maxContainers, config.tombstoneTtlMs, deps.now, (cgroupIds) =>
+      settings.containers?.forgotten(cgroupIds),
+    );
     if (settings.containers) settings.containers.describer = settings.id;
     this.pending = new PendingBuffer(config.pending.maxPerContainer, config.pending.maxTotal, config.pending.deadlineMs, deps.now);
     this.unregisterMetrics = registerEnrichmentMetrics(settings.metrics, {
@@ -108,7 +110,8 @@ export class ContainerEnrichmentProcessor implements Processor {
       indexRefused: () => this.index.refused,
       notContainerEvicted: () => this.index.notContainerEvicted,
       pinnedEntries: () => ({ write: this.writer?.size ?? -1, read: this.source ? this.sourceById.size : -1 }),
-      runtimes: () => this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy(), cacheEvictions: c.cacheEvictions?.() })),
+      runtimes: () =>
+        this.clients.map((c) => ({ runtime: c.runtime, endpoint: c.endpoint, up: c.healthy(), cacheEvictions: c.cacheEvictions?.() })),
     });
     this.shutdown = once(() => this.stop());
   }
@@ -119,7 +122,7 @@ export class ContainerEnrichmentProcessor implements Processor {
     if (!this.deps.cgroups.hierarchy.mountPath) {
       this.settings.logger.warn(
         `the ${this.deps.cgroups.hierarchy.controller} cgroup hierarchy is not mounted here: containers that existed before the agent started are found from /proc only ` +
-          '(mount the host\'s /sys/fs/cgroup, e.g. at <host_root>/sys/fs/cgroup)',
+          "(mount the host's /sys/fs/cgroup, e.g. at <host_root>/sys/fs/cgroup)",
       );
     }
     this.rescan();
@@ -194,7 +197,7 @@ export class ContainerEnrichmentProcessor implements Processor {
         if (known.mntns === 0) this.noteMntns(known, batch.mntns(i));
         if (known.described || (known.settled && known.certain)) {
           if (!known.traced) {
-                  (drop ??= new Uint8Array(n))[i] = 1;
+            (drop ??= new Uint8Array(n))[i] = 1;
             notSelected++;
             continue;
           }
@@ -304,7 +307,9 @@ export class ContainerEnrichmentProcessor implements Processor {
       const result = this.index.addCgroup(cgroupId, cgroupPath);
       if (typeof result === 'object' && result.created && this.clients.length > 0) this.startLookup(result.known);
     }
-    for (const group of this.pending.takeWhere((key) => key.startsWith(UNRESOLVED) && this.index.lookup(Number(key.slice(UNRESOLVED.length))) !== undefined)) {
+    for (const group of this.pending.takeWhere(
+      (key) => key.startsWith(UNRESOLVED) && this.index.lookup(Number(key.slice(UNRESOLVED.length))) !== undefined,
+    )) {
       const known = this.index.lookup(Number(group.key.slice(UNRESOLVED.length)));
       if (!known) this.release([group], null);
       else if (known.described) this.release([group], known.info);
@@ -324,7 +329,8 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   /** Our pinned map lists a live container once its namespace is known and it is surely a container. */
   private publish(known: Known): void {
-    if (this.writer && known.mntns !== 0 && known.exitedAt === undefined && (known.certain || known.described)) this.writer.put(known.mntns, known.info);
+    if (this.writer && known.mntns !== 0 && known.exitedAt === undefined && (known.certain || known.described))
+      this.writer.put(known.mntns, known.info);
   }
 
   private *published(): IterableIterator<[number, ContainerInfo]> {
@@ -402,7 +408,8 @@ export class ContainerEnrichmentProcessor implements Processor {
 
   /** Every runtime is asked by id at once, retried with backoff until `until`; then another agent's map; then the path alone. */
   private async lookup(known: Known, attempt: number, until: number): Promise<void> {
-    const found = this.clients.length === 0 ? undefined : await getFromRuntimes([known.id], this.clients, (richer) => this.describe(richer));
+    const found =
+      this.clients.length === 0 ? undefined : await getFromRuntimes([known.id], this.clients, (richer) => this.describe(richer));
     if (this.stopped) return void this.lookups.delete(known.id);
     if (found?.sandbox) {
       // A pod's pause container: its records carry what its cgroup path says.
@@ -548,7 +555,10 @@ export class ContainerEnrichmentProcessor implements Processor {
         // The client has already warned about this outage, once; a second warning per outage would be noise.
         this.settings.logger.debug(`${err.message}: cannot list containers (retrying every ${this.config.resyncIntervalMs} ms)`);
       } else {
-        this.warn.warn(`list-${client.runtime}`, `${client.runtime} at ${client.endpoint}: cannot list containers: ${(err as Error).message} (retrying every ${this.config.resyncIntervalMs} ms)`);
+        this.warn.warn(
+          `list-${client.runtime}`,
+          `${client.runtime} at ${client.endpoint}: cannot list containers: ${(err as Error).message} (retrying every ${this.config.resyncIntervalMs} ms)`,
+        );
       }
       return;
     } finally {
@@ -583,7 +593,10 @@ export class ContainerEnrichmentProcessor implements Processor {
           },
           (err: Error) => {
             this.fetching.delete(event.id);
-            this.warn.warn(`get-${client.runtime}`, `${client.runtime}: cannot fetch container ${event.id} after its ${event.kind} event: ${err.message}`);
+            this.warn.warn(
+              `get-${client.runtime}`,
+              `${client.runtime}: cannot fetch container ${event.id} after its ${event.kind} event: ${err.message}`,
+            );
           },
         );
     }
@@ -594,18 +607,25 @@ export class ContainerEnrichmentProcessor implements Processor {
     if (due === undefined || (this.deadlineTimer && this.deadlineAt <= due)) return;
     clearTimeout(this.deadlineTimer);
     this.deadlineAt = due;
-    this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = undefined;
-      for (const group of this.pending.takeExpired()) {
-        const known = this.knownOf(group);
-        if (known && !known.settled) {
-          known.settled = true;
-          if (known.certain && !known.described) this.decide(known);
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = undefined;
+        for (const group of this.pending.takeExpired()) {
+          const known = this.knownOf(group);
+          if (known && !known.settled) {
+            known.settled = true;
+            if (known.certain && !known.described) this.decide(known);
+          }
+          this.release(
+            [group],
+            known?.certain ? known.info : undefined,
+            group.key.startsWith(UNRESOLVED) && !known ? 'unresolved' : 'deadline',
+          );
         }
-        this.release([group], known?.certain ? known.info : undefined, group.key.startsWith(UNRESOLVED) && !known ? 'unresolved' : 'deadline');
-      }
-      this.armDeadline();
-    }, Math.max(0, due - this.deps.now()));
+        this.armDeadline();
+      },
+      Math.max(0, due - this.deps.now()),
+    );
     this.deadlineTimer.unref();
   }
 

@@ -117,9 +117,7 @@ export function validateConfig(config: EbpfReceiverConfig): string[] {
   const problems: string[] = [];
   const ring = parseSize(config.ring_buffer_size);
   if (ring < 4096 || ring > 2 ** 30 || (ring & (ring - 1)) !== 0) {
-    problems.push(
-      `ring_buffer_size: ${JSON.stringify(config.ring_buffer_size)} must be a power of two between 4KiB and 1GiB (e.g. 32MiB)`,
-    );
+    problems.push(`ring_buffer_size: ${JSON.stringify(config.ring_buffer_size)} must be a power of two between 4KiB and 1GiB (e.g. 32MiB)`);
   }
   const drainMs = parseDuration(config.batch.drain_interval);
   if (drainMs < 1 || drainMs > 1000) {
@@ -133,22 +131,29 @@ export function validateConfig(config: EbpfReceiverConfig): string[] {
   });
   config.filters.deny_comms.forEach((c, i) => {
     if (c === '' || Buffer.byteLength(c) > COMM_MAX_BYTES) {
-      problems.push(`filters.deny_comms[${i}]: "${c}" must be 1-${COMM_MAX_BYTES} bytes (the kernel keeps only that much of a process name)`);
+      problems.push(
+        `filters.deny_comms[${i}]: "${c}" must be 1-${COMM_MAX_BYTES} bytes (the kernel keeps only that much of a process name)`,
+      );
     }
   });
   const { containers, open } = config.filters;
   for (const list of ['include', 'exclude'] as const) {
     containers[list].forEach((selector, i) => {
       if (Object.keys(selector).length === 0) {
-        problems.push(`filters.containers.${list}[${i}]: an empty selector matches every container; name at least one of ${SELECTOR_KEYS.join(', ')}`);
+        problems.push(
+          `filters.containers.${list}[${i}]: an empty selector matches every container; name at least one of ${SELECTOR_KEYS.join(', ')}`,
+        );
       }
     });
   }
   for (const list of ['include_path_prefixes', 'exclude_path_prefixes'] as const) {
-    if (open[list].length > PATH_PREFIXES_MAX) problems.push(`filters.open.${list}: ${open[list].length} prefixes; at most ${PATH_PREFIXES_MAX} are supported`);
+    if (open[list].length > PATH_PREFIXES_MAX)
+      problems.push(`filters.open.${list}: ${open[list].length} prefixes; at most ${PATH_PREFIXES_MAX} are supported`);
     open[list].forEach((prefix, i) => {
       if (prefix === '' || Buffer.byteLength(prefix) > PATH_PREFIX_MAX_BYTES) {
-        problems.push(`filters.open.${list}[${i}]: "${prefix}" must be 1-${PATH_PREFIX_MAX_BYTES} bytes (the kernel compares the first ${PATH_PREFIX_MAX_BYTES} bytes of a path)`);
+        problems.push(
+          `filters.open.${list}[${i}]: "${prefix}" must be 1-${PATH_PREFIX_MAX_BYTES} bytes (the kernel compares the first ${PATH_PREFIX_MAX_BYTES} bytes of a path)`,
+        );
       }
     });
   }

@@ -58,7 +58,11 @@ function createCollectors(registry: Registry, sources: Set<BpfMetricsSource>): v
     (s, e) => s[e].dropped,
   );
   perEvent('events_filtered_total', 'Events rejected in the kernel by the configured filters.', (s, e) => s[e].filtered);
-  perEvent('events_rate_limited_total', "Events dropped in the kernel because their container was over filters.rate_limit.per_container.", (s, e) => s[e].rateLimited);
+  perEvent(
+    'events_rate_limited_total',
+    'Events dropped in the kernel because their container was over filters.rate_limit.per_container.',
+    (s, e) => s[e].rateLimited,
+  );
 
   const perSession = (name: string, help: string, pick: (s: SessionStats) => number) =>
     new Counter({

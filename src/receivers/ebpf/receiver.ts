@@ -48,11 +48,16 @@ export class EbpfReceiver implements Receiver {
     try {
       // In a container the host's /proc and cgroup tree are where src/host/layout.ts finds them (/host/...).
       const layout = resolveHostLayout();
-      const host = { hierarchy: detectContainerHierarchy(layout.cgroup), hostMntns: hostMountNamespace(layout.proc, logger, cachedKernelNamespaces) };
+      const host = {
+        hierarchy: detectContainerHierarchy(layout.cgroup),
+        hostMntns: hostMountNamespace(layout.proc, logger, cachedKernelNamespaces),
+      };
       this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer, backing) => this.onBatch(buffer, backing));
     } catch (err) {
       const msg = (err as Error).message;
-      const hint = /Operation not permitted|EPERM|Permission denied/.test(msg) ? ` (not permitted, not a missing kernel feature: ${bpfDeniedCause()})` : '';
+      const hint = /Operation not permitted|EPERM|Permission denied/.test(msg)
+        ? ` (not permitted, not a missing kernel feature: ${bpfDeniedCause()})`
+        : '';
       throw new Error(`${this.settings.id}: cannot start the eBPF receiver: ${msg}${hint}`);
     }
     this.selectContainers(this.session);
@@ -116,7 +121,10 @@ export class EbpfReceiver implements Receiver {
             session.setVerdict(id, traced);
           } catch (err) {
             // Still filtered downstream (the processor drops what no receiver wants); only the kernel-side saving is lost.
-            this.warnOnce.warn('verdicts', `${this.settings.id}: cannot hand the kernel the verdict for container ${info.id}: ${(err as Error).message}`);
+            this.warnOnce.warn(
+              'verdicts',
+              `${this.settings.id}: cannot hand the kernel the verdict for container ${info.id}: ${(err as Error).message}`,
+            );
           }
         }
         return traced;
@@ -188,11 +196,17 @@ export class EbpfReceiver implements Receiver {
     this.settings.stage.drop(rateLimited - this.rateLimitedSeen, 'rate_limited');
     this.rateLimitedSeen = rateLimited;
     if (stats.cgroup_mkdir.dropped + stats.cgroup_rmdir.dropped > 0) {
-      this.warnOnce.warn('cgroup-dropped', `${this.settings.id}: the kernel dropped cgroup records (ring buffer full): containers made meanwhile are learned later, from /proc (raise ring_buffer_size)`);
+      this.warnOnce.warn(
+        'cgroup-dropped',
+        `${this.settings.id}: the kernel dropped cgroup records (ring buffer full): containers made meanwhile are learned later, from /proc (raise ring_buffer_size)`,
+      );
     }
     this.settings.stage.drop(dropped - this.droppedSeen, 'ringbuf');
     if (dropped > this.droppedSeen) {
-      this.warnOnce.warn('ringbuf', `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`);
+      this.warnOnce.warn(
+        'ringbuf',
+        `${this.settings.id}: the kernel dropped records (ring buffer full); raise ring_buffer_size or filter more`,
+      );
     }
     this.droppedSeen = dropped;
     // Samples the addon skipped (impossible size) never reach parse(): count them here.
@@ -218,6 +232,7 @@ function describeFilters(config: EbpfReceiverConfig): string {
   if (c.exclude.length) parts.push(`except containers matching ${JSON.stringify(c.exclude)}`);
   if (f.open.include_path_prefixes.length) parts.push(`opens only under ${f.open.include_path_prefixes.join(', ')}`);
   if (f.open.exclude_path_prefixes.length) parts.push(`no opens under ${f.open.exclude_path_prefixes.join(', ')}`);
-  if (f.rate_limit.per_container) parts.push(`at most ${f.rate_limit.per_container} records/s per container (burst ${f.rate_limit.burst || f.rate_limit.per_container})`);
+  if (f.rate_limit.per_container)
+    parts.push(`at most ${f.rate_limit.per_container} records/s per container (burst ${f.rate_limit.burst || f.rate_limit.per_container})`);
   return parts.length ? `; ${parts.join('; ')}` : '';
 }

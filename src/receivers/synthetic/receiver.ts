@@ -58,8 +58,14 @@ export class SyntheticReceiver implements Receiver {
     for (let k = 0; k < n; k++) {
       const seq = this.produced + k;
       specs.push({
-        type: 'exec', tsBootNs: now, pid: 100000 + (seq % 100000), ppid: process.pid, mntns: this.mntns,
-        comm: 'synthetic', filename: '/bin/true', args: ['true', String(seq)],
+        type: 'exec',
+        tsBootNs: now,
+        pid: 100000 + (seq % 100000),
+        ppid: process.pid,
+        mntns: this.mntns,
+        comm: 'synthetic',
+        filename: '/bin/true',
+        args: ['true', String(seq)],
       });
     }
     this.produced += n;

@@ -12,7 +12,8 @@ import { bpfUnavailable } from '../../native/helpers';
 /** `describe`, or one skipped loudly when BPF or a daemon's binaries are missing here. */
 export function describeGuest(name: string, programs: string[], body: () => void): void {
   const missing = programs.filter((p) => !hasProgram(p));
-  const why = bpfUnavailable() ?? (missing.length ? `${missing.join(', ')} not installed (scripts/setup.sh --test installs them)` : undefined);
+  const why =
+    bpfUnavailable() ?? (missing.length ? `${missing.join(', ')} not installed (scripts/setup.sh --test installs them)` : undefined);
   if (why) {
     console.warn(`SKIPPED ${name}: ${why}`);
     describe.skip(name, body);
@@ -95,7 +96,8 @@ export function cgroupInode(cgroupPath: string): string {
 /** Throws unless /sys/fs/cgroup is the unified (v2) hierarchy: the guest tests check v2 attribution. */
 export function assertCgroupV2(): void {
   const mounts = readFileSync('/proc/mounts', 'utf8');
-  if (!/^\S+ \/sys\/fs\/cgroup cgroup2 /m.test(mounts)) throw new Error('/sys/fs/cgroup is not cgroup2 here: these tests are for a cgroup v2 guest (test/vm)');
+  if (!/^\S+ \/sys\/fs\/cgroup cgroup2 /m.test(mounts))
+    throw new Error('/sys/fs/cgroup is not cgroup2 here: these tests are for a cgroup v2 guest (test/vm)');
 }
 
 /**

@@ -46,7 +46,10 @@ export async function cgroupPathOf(hostProc: string, pid: number): Promise<strin
 /** Fills pid-derived fields (mntns, cgroup path) of a container a client has just described. */
 export async function withPidDetails(hostProc: string, info: ContainerInfo): Promise<ContainerInfo> {
   if (info.pid > 0) {
-    [info.mntns, info.cgroupPath] = await Promise.all([mntnsOf(hostProc, info.pid), info.cgroupPath ? info.cgroupPath : cgroupPathOf(hostProc, info.pid)]);
+    [info.mntns, info.cgroupPath] = await Promise.all([
+      mntnsOf(hostProc, info.pid),
+      info.cgroupPath ? info.cgroupPath : cgroupPathOf(hostProc, info.pid),
+    ]);
   }
   return info;
 }
@@ -113,7 +116,8 @@ export class LifecycleTracker {
     for (const c of containers) {
       if (c.state !== 'running' && c.state !== 'paused') continue;
       seen.add(c.id);
-      if (this.running.get(c.id) !== c.pid || !this.running.has(c.id)) events.push({ kind: 'started', runtime, id: c.id, container: c, pid: c.pid });
+      if (this.running.get(c.id) !== c.pid || !this.running.has(c.id))
+        events.push({ kind: 'started', runtime, id: c.id, container: c, pid: c.pid });
     }
     for (const id of this.running.keys()) if (!seen.has(id)) events.push({ kind: 'exited', runtime, id });
     return events;
@@ -169,9 +173,13 @@ export abstract class RuntimeClientBase {
   /** Records a failure and turns it into the error callers see; warns once per outage. */
   protected async markUnhealthy(err: unknown): Promise<RuntimeUnavailableError> {
     this.isHealthy = false;
-    const error = err instanceof RuntimeUnavailableError ? err : new RuntimeUnavailableError(this.runtime, this.endpoint, await this.describe(err));
+    const error =
+      err instanceof RuntimeUnavailableError ? err : new RuntimeUnavailableError(this.runtime, this.endpoint, await this.describe(err));
     this.wasWarned = true;
-    this.warnOnce.warn('unreachable', `${error.message}; retrying with backoff (set processors.container_enrichment.runtimes.${this.runtime}.enabled: false to stop using it)`);
+    this.warnOnce.warn(
+      'unreachable',
+      `${error.message}; retrying with backoff (set processors.container_enrichment.runtimes.${this.runtime}.enabled: false to stop using it)`,
+    );
     return error;
   }
 
@@ -182,7 +190,10 @@ export abstract class RuntimeClientBase {
   protected async describe(err: unknown): Promise<string> {
     const e = err as { code?: string | number; message?: string; details?: string };
     const text = e?.details || e?.message || String(err);
-    const transport = typeof e?.code === 'string' || e?.code === 14 /* gRPC UNAVAILABLE */ || /ECONN|EACCES|ENOENT|EPIPE|socket hang up|Connection dropped/.test(text);
+    const transport =
+      typeof e?.code === 'string' ||
+      e?.code === 14 /* gRPC UNAVAILABLE */ ||
+      /ECONN|EACCES|ENOENT|EPIPE|socket hang up|Connection dropped/.test(text);
     const cause = transport && !this.endpoint.includes(':') ? await probeSocket(this.endpoint) : typeof e?.code === 'string' ? e.code : '';
     switch (cause) {
       case 'EACCES':

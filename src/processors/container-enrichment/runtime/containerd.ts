@@ -1,7 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
-import { RecentContainers, RuntimeClientBase, SharedLookups, TtlMemory, k8sFromLabels, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import {
+  RecentContainers,
+  RuntimeClientBase,
+  SharedLookups,
+  TtlMemory,
+  k8sFromLabels,
+  withPidDetails,
+  type ClientContext,
+  type PendingEvent,
+} from './common';
 import { RESTART_COUNT_ANNOTATION, podLabelsOfSandbox, withPodMetadata, type PodMetadata } from './kubernetes';
 import { CHANNEL_OPTIONS, serviceClient, decodeContainerdEvent, unary } from './proto';
 import type { RuntimeEvent, RuntimeEventKind } from './types';
@@ -40,7 +49,10 @@ export interface ContainerdOptions {
   skipNamespaces?: string[];
 }
 
-interface PbTimestamp { seconds: number; nanos: number }
+interface PbTimestamp {
+  seconds: number;
+  nanos: number;
+}
 interface PbContainer {
   id: string;
   labels: Record<string, string>;
@@ -49,10 +61,25 @@ interface PbContainer {
   created_at?: PbTimestamp | null;
   extensions?: Record<string, { type_url: string; value: Buffer }>;
 }
-interface PbProcess { container_id: string; id: string; pid: number; status: string }
-interface PbEnvelope { namespace: string; topic: string; event?: { type_url: string; value: Buffer } | null }
+interface PbProcess {
+  container_id: string;
+  id: string;
+  pid: number;
+  status: string;
+}
+interface PbEnvelope {
+  namespace: string;
+  topic: string;
+  event?: { type_url: string; value: Buffer } | null;
+}
 
-const STATUS: Record<string, ContainerState> = { CREATED: 'created', RUNNING: 'running', PAUSED: 'paused', PAUSING: 'paused', STOPPED: 'stopped' };
+const STATUS: Record<string, ContainerState> = {
+  CREATED: 'created',
+  RUNNING: 'running',
+  PAUSED: 'paused',
+  PAUSING: 'paused',
+  STOPPED: 'stopped',
+};
 
 /** Topics we act on → what they mean for the container (exec events are not container lifecycle). */
 const TOPIC_KIND: Record<string, RuntimeEventKind> = {
@@ -183,7 +210,11 @@ export class ContainerdClient extends RuntimeClientBase {
       const cached = await this.listNamespaces();
       let found = await this.getAcross(cached, id, withTask);
       // A namespace created since the list was cached may hold the container.
-      if (found === undefined && this.namespaces.length === 0 && Date.now() - (this.namespaceCache?.at ?? 0) >= NAMESPACES_MISS_REFRESH_MS) {
+      if (
+        found === undefined &&
+        this.namespaces.length === 0 &&
+        Date.now() - (this.namespaceCache?.at ?? 0) >= NAMESPACES_MISS_REFRESH_MS
+      ) {
         const added = (await this.listNamespaces(true)).filter((ns) => !cached.includes(ns));
         if (added.length > 0) found = await this.getAcross(added, id, withTask);
       }
@@ -257,7 +288,11 @@ export class ContainerdClient extends RuntimeClientBase {
     const identity = k8sFromLabels(c.labels);
     const criMeta = identity ? criMetadata(c, CRI_CONTAINER_METADATA) : undefined;
     const sandboxId = spec.annotations[CRI_SANDBOX_ID_ANNOTATION] || stringAt(criMeta, 'SandboxID');
-    const [task, digest, pod] = await Promise.all([taskAnswer, this.imageDigest(ns, c.image), identity && sandboxId ? this.podMetadata(ns, sandboxId) : undefined]);
+    const [task, digest, pod] = await Promise.all([
+      taskAnswer,
+      this.imageDigest(ns, c.image),
+      identity && sandboxId ? this.podMetadata(ns, sandboxId) : undefined,
+    ]);
     const pid = task && (task.status === 'RUNNING' || task.status === 'PAUSED' || task.status === 'PAUSING') ? task.pid : 0;
     let k8s = identity && withPodMetadata(identity, pod);
     const restartCount = k8s && restartCountOf(criMeta);
@@ -370,7 +405,8 @@ export class ContainerdClient extends RuntimeClientBase {
     const id = String(payload?.container_id ?? '');
     if (!id) return undefined;
     // An exec'd process exiting is not the container exiting.
-    if ((kind === 'exited' && payload?.id && payload.id !== id) || (kind === 'deleted' && payload?.id && payload.id !== id)) return undefined;
+    if ((kind === 'exited' && payload?.id && payload.id !== id) || (kind === 'deleted' && payload?.id && payload.id !== id))
+      return undefined;
     const pid = Number(payload?.pid ?? 0);
     if (this.sandboxes.has(id)) {
       if (kind === 'deleted') this.sandboxes.delete(id);

@@ -1,6 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ContainerInfo, ContainerState, KubernetesInfo } from '../../../events';
-import { RecentContainers, RuntimeClientBase, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
+import {
+  RecentContainers,
+  RuntimeClientBase,
+  k8sFromLabels,
+  mapLimit,
+  withPidDetails,
+  type ClientContext,
+  type PendingEvent,
+} from './common';
 import { RESTART_COUNT_ANNOTATION, podLabelsOfSandbox, withPodMetadata } from './kubernetes';
 import { CHANNEL_OPTIONS, serviceClient, unary } from './proto';
 
@@ -14,7 +22,12 @@ export interface CriOptions {
   pollIntervalMs?: number;
 }
 
-interface PbMeta { name: string; uid?: string; namespace?: string; attempt?: number }
+interface PbMeta {
+  name: string;
+  uid?: string;
+  namespace?: string;
+  attempt?: number;
+}
 interface PbContainer {
   id: string;
   pod_sandbox_id: string;
@@ -26,8 +39,17 @@ interface PbContainer {
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
-interface PbSandbox { id: string; metadata: PbMeta | null; labels: Record<string, string>; annotations: Record<string, string> }
-interface StatusDetails { pid: number; cgroupPath: string; startedAt: string }
+interface PbSandbox {
+  id: string;
+  metadata: PbMeta | null;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+interface StatusDetails {
+  pid: number;
+  cgroupPath: string;
+  startedAt: string;
+}
 
 const STATE: Record<string, ContainerState> = {
   CONTAINER_CREATED: 'created',
@@ -58,7 +80,11 @@ export class CriClient extends RuntimeClientBase {
     super(ctx);
     this.endpoint = options.socket;
     this.pollMs = options.pollIntervalMs ?? DEFAULT_CRI_POLL_MS;
-    this.client = new (serviceClient('runtime.v1.RuntimeService'))(`unix://${options.socket}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.client = new (serviceClient('runtime.v1.RuntimeService'))(
+      `unix://${options.socket}`,
+      grpc.credentials.createInsecure(),
+      CHANNEL_OPTIONS,
+    );
   }
 
   private call<Res>(method: string, request: object): Promise<Res> {
@@ -155,7 +181,10 @@ export class CriClient extends RuntimeClientBase {
   private async statusDetails(id: string): Promise<StatusDetails> {
     const cached = this.details.get(id);
     if (cached) return cached;
-    const res = await this.call<{ status: { started_at: number } | null; info: Record<string, string> }>('ContainerStatus', { container_id: id, verbose: true });
+    const res = await this.call<{ status: { started_at: number } | null; info: Record<string, string> }>('ContainerStatus', {
+      container_id: id,
+      verbose: true,
+    });
     let pid = 0;
     let cgroupPath = '';
     try {
@@ -192,5 +221,12 @@ function restartCountOf(c: PbContainer): number | undefined {
 /** The sandbox's own metadata is the pod's identity when the kubelet's labels are missing. */
 function k8sFromSandbox(pod: PbSandbox | undefined, containerName: string): KubernetesInfo | undefined {
   if (!pod?.metadata) return undefined;
-  return { namespace: pod.metadata.namespace ?? '', podName: pod.metadata.name, podUid: pod.metadata.uid ?? '', containerName, podLabels: {}, podAnnotations: {} };
+  return {
+    namespace: pod.metadata.namespace ?? '',
+    podName: pod.metadata.name,
+    podUid: pod.metadata.uid ?? '',
+    containerName,
+    podLabels: {},
+    podAnnotations: {},
+  };
 }

@@ -88,7 +88,8 @@ export function createRuntimeClients(runtimes: RuntimesConfig | Record<string, u
 
   const userDir = onHost(WELL_KNOWN.podmanUserDir);
   const podmanUserSockets = listUserPodmanSockets(userDir).map((p) => path.join(WELL_KNOWN.podmanUserDir, p.slice(userDir.length)));
-  for (const socket of endpoints(cfg.podman, [...WELL_KNOWN.podman, ...podmanUserSockets])) clients.push(new DockerClient('podman', { socket }, ctx('podman')));
+  for (const socket of endpoints(cfg.podman, [...WELL_KNOWN.podman, ...podmanUserSockets]))
+    clients.push(new DockerClient('podman', { socket }, ctx('podman')));
 
   for (const socket of endpoints(cfg.containerd, WELL_KNOWN.containerd)) {
     // Docker's containers live in containerd's `moby` namespace; the Docker client names them properly.
@@ -104,7 +105,12 @@ export function createRuntimeClients(runtimes: RuntimesConfig | Record<string, u
     const lxcpaths = cfg.lxc?.lxcpath?.length ? cfg.lxc.lxcpath : present(WELL_KNOWN.lxc);
     const lxcPoll = cfg.lxc?.poll_interval ? parseDuration(cfg.lxc.poll_interval) : DEFAULT_LXC_POLL_MS;
     if (lxcpaths.length > 0 || cfg.lxc?.enabled === true) {
-      clients.push(new LxcClient({ lxcpaths: lxcpaths.length ? lxcpaths : [onHost(WELL_KNOWN.lxc[0])], pollIntervalMs: lxcPoll, hostRoot }, ctx('lxc')));
+      clients.push(
+        new LxcClient(
+          { lxcpaths: lxcpaths.length ? lxcpaths : [onHost(WELL_KNOWN.lxc[0])], pollIntervalMs: lxcPoll, hostRoot },
+          ctx('lxc'),
+        ),
+      );
     }
   }
   return clients;
@@ -134,7 +140,12 @@ export async function listAllContainers(clients: RuntimeClient[]): Promise<{ con
   const errors: ListError[] = [];
   results.forEach((r, i) => {
     if (r.status === 'fulfilled') containers.push(...r.value);
-    else errors.push({ runtime: clients[i].runtime, endpoint: clients[i].endpoint, message: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+    else
+      errors.push({
+        runtime: clients[i].runtime,
+        endpoint: clients[i].endpoint,
+        message: r.reason instanceof Error ? r.reason.message : String(r.reason),
+      });
   });
   return { containers, errors };
 }
@@ -157,5 +168,7 @@ export function formatContainersTable(containers: ContainerInfo[]): string {
     c.k8s?.containerName || '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('   ')).join('\n') + '\n';
+  return (
+    [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('   ')).join('\n') + '\n'
+  );
 }

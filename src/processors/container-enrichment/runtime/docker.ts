@@ -1,7 +1,22 @@
 import * as http from 'node:http';
 import type { ContainerInfo, ContainerState } from '../../../events';
-import { RecentContainers, RuntimeClientBase, SharedLookups, k8sFromLabels, mapLimit, withPidDetails, type ClientContext, type PendingEvent } from './common';
-import { DOCKER_ANNOTATION_PREFIX, RESTART_COUNT_ANNOTATION, podMetadataOfDockerSandbox, withPodMetadata, type PodMetadata } from './kubernetes';
+import {
+  RecentContainers,
+  RuntimeClientBase,
+  SharedLookups,
+  k8sFromLabels,
+  mapLimit,
+  withPidDetails,
+  type ClientContext,
+  type PendingEvent,
+} from './common';
+import {
+  DOCKER_ANNOTATION_PREFIX,
+  RESTART_COUNT_ANNOTATION,
+  podMetadataOfDockerSandbox,
+  withPodMetadata,
+  type PodMetadata,
+} from './kubernetes';
 import type { RuntimeEventKind } from './types';
 
 const CALL_TIMEOUT_MS = 5_000;
@@ -102,30 +117,33 @@ export class DockerClient extends RuntimeClientBase {
 
   private request<T>(path: string): Promise<T> {
     return new Promise((resolve, reject) => {
-      const req = http.get({ socketPath: this.endpoint, path, agent: this.agent, timeout: CALL_TIMEOUT_MS, headers: { Host: 'localhost' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) {
-            let message = body.trim();
-            try {
-              message = (JSON.parse(body) as { message?: string }).message ?? message;
-            } catch {
-              /* not JSON */
+      const req = http.get(
+        { socketPath: this.endpoint, path, agent: this.agent, timeout: CALL_TIMEOUT_MS, headers: { Host: 'localhost' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const body = Buffer.concat(chunks).toString('utf8');
+            if (res.statusCode !== 200) {
+              let message = body.trim();
+              try {
+                message = (JSON.parse(body) as { message?: string }).message ?? message;
+              } catch {
+                /* not JSON */
+              }
+              // Podman answers 500 "no such container" for a container removed while it was being looked up.
+              const status = res.statusCode === 500 && /no such container/i.test(message) ? 404 : (res.statusCode ?? 0);
+              return reject(new HttpError(status, `GET ${path}: HTTP ${res.statusCode}: ${message}`));
             }
-            // Podman answers 500 "no such container" for a container removed while it was being looked up.
-            const status = res.statusCode === 500 && /no such container/i.test(message) ? 404 : (res.statusCode ?? 0);
-            return reject(new HttpError(status, `GET ${path}: HTTP ${res.statusCode}: ${message}`));
-          }
-          try {
-            resolve(JSON.parse(body) as T);
-          } catch (err) {
-            reject(new Error(`GET ${path}: invalid JSON from ${this.runtime}: ${(err as Error).message}`));
-          }
-        });
-      });
+            try {
+              resolve(JSON.parse(body) as T);
+            } catch (err) {
+              reject(new Error(`GET ${path}: invalid JSON from ${this.runtime}: ${(err as Error).message}`));
+            }
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer within ${CALL_TIMEOUT_MS} ms`)));
       req.on('error', reject);
     });
@@ -177,7 +195,11 @@ export class DockerClient extends RuntimeClientBase {
       mntns: 0,
       cgroupPath: '',
       // The engine's image id is the digest of the image config, not a repository digest.
-      image: { name: c.Config.Image, id: c.Image, digest: repoDigestFor(c.Config.Image, await this.imageRepoDigests(c.Image).catch(() => [])) },
+      image: {
+        name: c.Config.Image,
+        id: c.Image,
+        digest: repoDigestFor(c.Config.Image, await this.imageRepoDigests(c.Image).catch(() => [])),
+      },
       labels,
       ...(k8s ? { k8s } : {}),
       sandbox: labels[DOCKER_TYPE_LABEL] === 'podsandbox',
@@ -196,7 +218,8 @@ export class DockerClient extends RuntimeClientBase {
     return this.pods
       .get(sandboxId, () =>
         this.request<Inspect>(`/containers/${encodeURIComponent(sandboxId)}/json`).then(
-          (sandbox) => (sandbox.Config.Labels?.[DOCKER_TYPE_LABEL] === 'podsandbox' ? podMetadataOfDockerSandbox(sandbox.Config.Labels) : undefined),
+          (sandbox) =>
+            sandbox.Config.Labels?.[DOCKER_TYPE_LABEL] === 'podsandbox' ? podMetadataOfDockerSandbox(sandbox.Config.Labels) : undefined,
           (err: unknown) => {
             if (err instanceof HttpError && err.status === 404) return undefined;
             throw err;
@@ -276,7 +299,8 @@ export class DockerClient extends RuntimeClientBase {
     if (kind !== 'started') return { kind, runtime: this.runtime, id };
     // A start is reported even when the details cannot be fetched; the caller can get() later.
     return this.inspect(id).then(
-      (container) => (container?.sandbox ? undefined : { kind, runtime: this.runtime, id, pid: container?.pid ?? 0, ...(container ? { container } : {}) }),
+      (container) =>
+        container?.sandbox ? undefined : { kind, runtime: this.runtime, id, pid: container?.pid ?? 0, ...(container ? { container } : {}) },
       () => ({ kind, runtime: this.runtime, id, pid: 0 }),
     );
   }

@@ -32,7 +32,10 @@ export function emptyPodMetadata(): PodMetadata {
 const KUBELET_SANDBOX_LABELS = new Set<string>([K8S_LABELS.podName, K8S_LABELS.podNamespace, K8S_LABELS.podUid]);
 
 /** A CRI sandbox's labels (`PodSandbox.labels`, the kubelet's `config.labels`) without the kubelet's own: the pod's labels. */
-export function podLabelsOfSandbox(sandboxLabels: Record<string, string> | undefined, alsoDrop?: ReadonlySet<string>): Record<string, string> {
+export function podLabelsOfSandbox(
+  sandboxLabels: Record<string, string> | undefined,
+  alsoDrop?: ReadonlySet<string>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(sandboxLabels ?? {})) {
     if (!KUBELET_SANDBOX_LABELS.has(key) && !alsoDrop?.has(key)) out[key] = value;
@@ -143,7 +146,8 @@ export function workloadOf(podName: string, labels: Readonly<Record<string, stri
     const cron = CRONJOB_JOB.exec(job);
     if (cron) {
       const minutes = Number(cron[2]);
-      if (minutes >= CRONJOB_EPOCH_MINUTES && minutes <= nowMs / 60_000 + CRONJOB_SKEW_MINUTES) return { kind: 'CronJob', name: cron[1], job };
+      if (minutes >= CRONJOB_EPOCH_MINUTES && minutes <= nowMs / 60_000 + CRONJOB_SKEW_MINUTES)
+        return { kind: 'CronJob', name: cron[1], job };
     }
     return { kind: 'Job', name: job };
   }

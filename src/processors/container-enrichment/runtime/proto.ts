@@ -33,7 +33,9 @@ let grpcRoot: Namespace | undefined;
 let eventsRoot: protobuf.Root | undefined;
 
 function loadGrpc(): Namespace {
-  grpcRoot ??= grpc.loadPackageDefinition(protoLoader.loadSync([...CONTAINERD_PROTOS, ...CRI_PROTOS], LOADER_OPTIONS)) as unknown as Namespace;
+  grpcRoot ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync([...CONTAINERD_PROTOS, ...CRI_PROTOS], LOADER_OPTIONS),
+  ) as unknown as Namespace;
   return grpcRoot;
 }
 
@@ -66,13 +68,7 @@ export function decodeContainerdEvent(typeUrl: string, value: Uint8Array): Recor
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
 
 /** Unary call as a promise, with a deadline so a hung daemon cannot stall a caller. */
-export function unary<Res>(
-  client: grpc.Client,
-  method: string,
-  request: object,
-  metadata: grpc.Metadata,
-  timeoutMs: number,
-): Promise<Res> {
+export function unary<Res>(client: grpc.Client, method: string, request: object, metadata: grpc.Metadata, timeoutMs: number): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, grpc.requestCallback<Res> & ((...a: unknown[]) => void)>)[method];
     fn.call(client, request, metadata, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res?: Res) =>
