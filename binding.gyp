@@ -1,6 +1,9 @@
-# The eBPF addon: BPF C → clang → `bpftool gen object` (links the programs
-# into one object) → `bpftool gen skeleton` (embeds it in a header) → a plain C
-# Node-API addon linked against the system's libbpf.so.1.
+# Two Node-API addons, split by owner:
+# - ebpf_otel: BPF C → clang → `bpftool gen object` (links the programs into one
+#   object) → `bpftool gen skeleton` (embeds it in a header) → a plain C addon
+#   linked against the system's libbpf.so.1 (the eBPF receiver, pinned maps, doctor).
+# - otlp_logs: the OTLP exporter's LogRecord encoder. No libbpf: it loads where
+#   libbpf is absent; of the BPF headers it reads only the record layout (events.h).
 {
   "variables": {
     "bpf_dir": "<(SHARED_INTERMEDIATE_DIR)/ebpf_otel",
@@ -13,23 +16,31 @@
     # CO-RE object per architecture: __TARGET_ARCH_* follows gyp's target_arch (x64 → x86, arm64 → arm64).
     "bpf_cflags": ["-g", "-O2", "-Wall", "-target", "bpf", "-D__TARGET_ARCH_<!(sh native/bpf/target-arch.sh <(target_arch))", "-Inative/bpf"]
   },
+  "target_defaults": {
+    "defines": ["NAPI_VERSION=8"],
+    "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+    # Node-API only: napi_* resolve from whichever node binary loads the addon. Debian's
+    # node-gyp links every addon with -lnode (Debian's libnode.so, one Node version): removed.
+    "libraries!": ["-lnode"]
+  },
   "targets": [
+    {
+      "target_name": "otlp_logs",
+      "sources": ["native/addon/addon.c", "native/addon/otlp_logs.c"],
+      "include_dirs": ["native/bpf"]
+    },
     {
       "target_name": "ebpf_otel",
       "sources": [
         "native/addon/addon.c",
+        "native/addon/ebpf_otel.c",
         "native/addon/containers_map.c",
-        "native/addon/otlp_logs.c",
         "native/addon/session.c",
         "native/addon/hostns.c"
       ],
       "include_dirs": ["<(bpf_dir)", "native/bpf"],
-      "defines": ["NAPI_VERSION=8"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2", "<!@(pkg-config --cflags libbpf)"],
+      "cflags": ["<!@(pkg-config --cflags libbpf)"],
       "libraries": ["<!@(pkg-config --libs libbpf)"],
-      # Node-API only: napi_* resolve from whichever node binary loads the addon. Debian's
-      # node-gyp links every addon with -lnode (Debian's libnode.so, one Node version): removed.
-      "libraries!": ["-lnode"],
       "actions": [
         {
           "action_name": "bpf_compile_exec",

@@ -92,13 +92,19 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   done
 fi
 
-# The addon is rebuilt when its sources change (npm ci builds it on a fresh clone).
-if [ -f binding.gyp ]; then
-  addon=build/Release/ebpf_otel.node
-  if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ]; then
-    log "building native addon"
-    npm run --silent build:addon >/dev/null
-  fi
+# The addons (binding.gyp's targets: the BPF one and the OTLP encoder) are rebuilt when one is
+# missing or older than a source (npm ci builds them on a fresh clone).
+addon_stale() {
+  local addon
+  for addon in build/Release/ebpf_otel.node build/Release/otlp_logs.node; do
+    [ -f "$addon" ] || return 0
+    [ -n "$(find native binding.gyp -newer "$addon" -print -quit)" ] && return 0
+  done
+  return 1
+}
+if [ -f binding.gyp ] && addon_stale; then
+  log "building native addons"
+  npm run --silent build:addon >/dev/null
 fi
 
 node_modules/.bin/tsc -p tsconfig.json

@@ -25,7 +25,7 @@
  *
  *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 THREADS=2 ROUNDS=1
  *
- * AGENTS=/path/a,/path/b runs the agent of each of those checkouts (built: dist/ and the addon) in
+ * AGENTS=/path/a,/path/b runs the agent of each of those checkouts (built: dist/ and the addons) in
  * turn at each rate, for a before/after in one run (default: this checkout); an entry
  * `/path|key: value;key: value` adds those lines under receivers.ebpf for that agent (a setting
  * compared with its default: `.|ring_buffer_size: 16MiB`). KERNEL_STATS=1 also

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "addon.h"
+#include "ebpf_otel.h"
 #include "containers_map.h"
 
 static int check_layout(int fd, const char *path, char *err, size_t errlen)

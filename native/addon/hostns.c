@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "addon.h"
+#include "ebpf_otel.h"
 #include "hostns.skel.h"
 
 static bool set_number(napi_env env, napi_value obj, const char *key, double value)

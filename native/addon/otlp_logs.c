@@ -13,6 +13,9 @@
  * Output: one `ScopeLogs.log_records` field (tag, length, LogRecord) per
  * record, appended to a caller's buffer; the TypeScript encoder frames them
  * into ResourceLogs per container.
+ *
+ * An addon of its own (otlp_logs.node, binding.gyp) that links no libbpf:
+ * the exporter runs where the BPF side cannot load or is not used.
  */
 #include <linux/types.h>
 #include <stdio.h>
@@ -915,7 +918,7 @@ static napi_value create_log_encoder(napi_env env, napi_callback_info info)
 	return handle;
 }
 
-napi_value otlp_logs_init(napi_env env, napi_value exports)
+static napi_value init(napi_env env, napi_value exports)
 {
 	napi_property_descriptor fns[] = {
 		{ "createLogEncoder", NULL, create_log_encoder, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -925,3 +928,5 @@ napi_value otlp_logs_init(napi_env env, napi_value exports)
 	CHECK(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));
 	return exports;
 }
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -31,7 +31,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "addon.h"
+#include "ebpf_otel.h"
 #include "events.h"
 #include "ebpf_otel.skel.h"
 #include "maps.h"

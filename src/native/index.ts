@@ -1,7 +1,7 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ClockSource } from '../events';
-import { PACKAGE_ROOT } from '../pipeline/paths';
+import { LazyAddon } from './load';
 import type { BatchCallback, BpfSession, ContainersMapEntry, PinnedContainersMap, ProgramStatus, SessionOptions } from './types';
 
 export type {
@@ -16,8 +16,6 @@ export type {
   SessionOptions,
   SessionStats,
 } from './types';
-
-export const ADDON_PATH = path.join(PACKAGE_ROOT, 'build', 'Release', 'ebpf_otel.node');
 
 /** Comma-separated program names the kernel is made to refuse (tests, `doctor` demos). */
 export const BREAK_PROGRAMS_ENV = 'EBPF_CONTAINER_OTEL_BREAK_PROGRAMS';
@@ -34,7 +32,8 @@ interface NativeMapHandle {
   close(): void;
 }
 
-interface NativeAddon {
+/** ebpf_otel.node's exports; the OTLP encoder is an addon of its own (./otlp-logs). */
+interface BpfAddon {
   bootTimeNs(): bigint;
   realtimeMinusBoottimeNs(): bigint;
   openContainersMap(path: string): NativeMapHandle;
@@ -43,63 +42,23 @@ interface NativeAddon {
   probePrograms(options: SessionOptions): ProgramStatus[];
   probeRingBuffer(): RingBufferSupport;
   kernelNamespaces(): KernelNamespaces;
-  createLogEncoder(errnoNames: Array<string | undefined>): NativeLogEncoder;
-  encodeLogRecords(
-    encoder: NativeLogEncoder,
-    records: Buffer,
-    offsets: Uint32Array,
-    order: Uint32Array,
-    start: number,
-    end: number,
-    out: Buffer,
-    outPos: number,
-    budget: number,
-    takeFirst: boolean,
-    clock: BigInt64Array,
-    result: Float64Array,
-  ): void;
 }
 
-/** Opaque handle of native/addon/otlp_logs.c's encoder state. */
-export type NativeLogEncoder = { readonly __nativeLogEncoder: unique symbol };
+const bpfAddon = new LazyAddon<BpfAddon>('ebpf_otel', 'libbpf.so.1');
 
-let addon: NativeAddon | undefined;
-
-/** The addon, loaded once; throws an actionable error when it is missing or broken. */
-export function loadAddon(): NativeAddon {
-  if (addon) return addon;
-  try {
-    // A .node file loads through require() only.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(ADDON_PATH) as NativeAddon;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND') {
-      throw new Error(`native addon not built: run npm run build:addon (${ADDON_PATH} is missing)`);
-    }
-    throw new Error(`native addon ${ADDON_PATH} failed to load: ${e.message} (rebuild it: npm run build:addon; it needs libbpf.so.1)`);
-  }
-  return addon;
-}
-
-/** Whether the addon can be loaded; for tests and `doctor`, which report instead of throwing. */
+/** Why the BPF addon cannot be loaded (undefined: it can); for tests and `doctor`, which report instead of throwing. */
 export function addonError(): string | undefined {
-  try {
-    loadAddon();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
+  return bpfAddon.error();
 }
 
 /** CLOCK_BOOTTIME in ns: the clock of the kernel's record timestamps. */
 export function bootTimeNs(): bigint {
-  return loadAddon().bootTimeNs();
+  return bpfAddon.load().bootTimeNs();
 }
 
 /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns, both read at (nearly) one instant: boot time → Unix time. */
 export function realtimeMinusBoottimeNs(): bigint {
-  return loadAddon().realtimeMinusBoottimeNs();
+  return bpfAddon.load().realtimeMinusBoottimeNs();
 }
 
 /** The kernel's own clocks at ns precision, for a BootClock. */
@@ -124,7 +83,7 @@ function withBreakPrograms(options: SessionOptions): SessionOptions {
  * skipped. Loads each briefly (tiny ring) and detaches again; needs root.
  */
 export function probePrograms(options: SessionOptions = {}): ProgramStatus[] {
-  return loadAddon().probePrograms(withBreakPrograms(options));
+  return bpfAddon.load().probePrograms(withBreakPrograms(options));
 }
 
 /** Whether this kernel creates BPF_MAP_TYPE_RINGBUF maps (5.8+); `error` when the probe itself failed. */
@@ -135,7 +94,7 @@ export interface RingBufferSupport {
 
 /** Creates and closes a tiny ring buffer map; needs root (CAP_BPF). */
 export function probeRingBuffer(): RingBufferSupport {
-  return loadAddon().probeRingBuffer();
+  return bpfAddon.load().probeRingBuffer();
 }
 
 /** The mount namespaces the kernel reports for the caller (native/bpf/hostns.bpf.c); inode numbers. */
@@ -154,19 +113,7 @@ export interface KernelNamespaces {
 
 /** Runs a BPF program once (BPF_PROG_TEST_RUN) that reads them; needs CAP_BPF + CAP_PERFMON or CAP_SYS_ADMIN. */
 export function kernelNamespaces(): KernelNamespaces {
-  return loadAddon().kernelNamespaces();
-}
-
-/**
- * OTLP LogRecords encoded natively from kernel records (native/addon/otlp_logs.c);
- * same mapping as src/exporters/log-mapping. See LogsRequestEncoder for the calling contract.
- */
-export function nativeLogRecordEncoder(errnoNames: Array<string | undefined>): {
-  encoder: NativeLogEncoder;
-  encode: NativeAddon['encodeLogRecords'];
-} {
-  const native = loadAddon();
-  return { encoder: native.createLogEncoder(errnoNames), encode: native.encodeLogRecords };
+  return bpfAddon.load().kernelNamespaces();
 }
 
 /**
@@ -175,7 +122,7 @@ export function nativeLogRecordEncoder(errnoNames: Array<string | undefined>): {
  * takes back once the batch is done with.
  */
 export function openBpfSession(options: SessionOptions, onBatch: BatchCallback): BpfSession {
-  return loadAddon().openSession(withBreakPrograms(options), onBatch);
+  return bpfAddon.load().openSession(withBreakPrograms(options), onBatch);
 }
 
 /**
@@ -183,13 +130,13 @@ export function openBpfSession(options: SessionOptions, onBatch: BatchCallback):
  * BPF_MAP_TYPE_HASH / key 8 / value 1024 (the error names the path and what was found).
  */
 export function openPinnedContainersMap(pinPath: string): PinnedContainersMap {
-  return new NativeContainersMap(pinPath, loadAddon().openContainersMap(pinPath));
+  return new NativeContainersMap(pinPath, bpfAddon.load().openContainersMap(pinPath));
 }
 
 /** Reuses the pin at `pinPath` if its layout is right, else creates and pins a new map (mkdir -p). */
 export function createPinnedContainersMap(pinPath: string, maxEntries: number): PinnedContainersMap {
   mkdirSync(path.dirname(pinPath), { recursive: true });
-  return new NativeContainersMap(pinPath, loadAddon().createContainersMap(pinPath, maxEntries));
+  return new NativeContainersMap(pinPath, bpfAddon.load().createContainersMap(pinPath, maxEntries));
 }
 
 /** Removes a pin; the map lives on while some fd or program holds it. Absent is fine. */

@@ -1,6 +1,10 @@
 /**
- * The native addon's surface (native/addon). Loaded through src/native/index.ts;
- * shared by the eBPF receiver, the enrichment processor's pinned map and `doctor`.
+ * The surface of the two native addons (native/addon, binding.gyp), each loaded
+ * on first use by its own module:
+ * - ebpf_otel (libbpf), through src/native/index.ts: the eBPF receiver, the
+ *   enrichment processor's pinned map, the boot clock and `doctor`;
+ * - otlp_logs (no libbpf), through src/native/otlp-logs.ts: the OTLP exporter's
+ *   LogRecord encoder.
  */
 
 /** One Inspektor-Gadget-layout entry: u64 mntns → four char[256]. */
@@ -118,4 +122,32 @@ export interface BpfSession {
    * or undefined when already closed or called from inside the callback.
    */
   close(): SessionStats | undefined;
+}
+
+/** Opaque handle of native/addon/otlp_logs.c's encoder state. */
+export type NativeLogEncoder = { readonly __nativeLogEncoder: unique symbol };
+
+/**
+ * Encodes records `order[start..end)` of `records` (at `offsets`) as LogRecords
+ * into `out` from `outPos`; see LogsRequestEncoder for the calling contract.
+ */
+export type EncodeLogRecords = (
+  encoder: NativeLogEncoder,
+  records: Buffer,
+  offsets: Uint32Array,
+  order: Uint32Array,
+  start: number,
+  end: number,
+  out: Buffer,
+  outPos: number,
+  budget: number,
+  takeFirst: boolean,
+  clock: BigInt64Array,
+  result: Float64Array,
+) => void;
+
+/** An encoder's state and the function that encodes with it. */
+export interface LogRecordEncoder {
+  encoder: NativeLogEncoder;
+  encode: EncodeLogRecords;
 }

@@ -1,5 +1,5 @@
 import type { ContainerInfo, EventBatch } from '../../events';
-import { nativeLogRecordEncoder } from '../../native';
+import { nativeLogRecordEncoder } from '../../native/otlp-logs';
 import type { HostInfo } from '../../pipeline/component';
 import { ERRNO_NAMES, type PodMetadataPolicy, type ResourceAttribute, ResourceCache, SCOPE } from '../log-mapping';
 import { ProtoBuffer, WireType, lenField, stringField, tag, varintSize } from './proto-buffer';
