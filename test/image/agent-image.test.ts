@@ -154,7 +154,7 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     release?.();
   }, 120_000);
 
-  test('the image: Node 24, production dependencies only, an addon that links no libnode, at most 250 MB', () => {
+  test('the image: Node 24, production dependencies only, addons that link no libnode, an encoder without libbpf, at most 250 MB', () => {
     const engine = dockerEngine(DOCKER_SOCKET);
     expect(image.size).toBeLessThanOrEqual(250e6);
     const inImage = (entrypoint: string, ...args: string[]) =>
@@ -163,10 +163,42 @@ describeImage('the agent image, run as the DaemonSet runs it', () => {
     const ldd = inImage('ldd', '/app/build/Release/ebpf_otel.node');
     expect(ldd).toMatch(/libbpf\.so\.1 => /);
     expect(ldd).not.toMatch(/libnode|not found/);
+    expect(inImage('ldd', '/app/build/Release/otlp_logs.node')).not.toMatch(/libbpf|libnode|not found/);
     const modules = inImage('ls', '/app/node_modules').split('\n');
     for (const dev of ['typescript', 'jest', 'ts-jest', 'kubernetes-models', 'node']) expect(modules).not.toContain(dev);
     expect(modules).toEqual(expect.arrayContaining(['@grpc', 'prom-client', 'yaml', 'ajv']));
     expect(inImage('node', '/app/bin/ebpf-container-otel.js', '--version')).toMatch(/^ebpf-container-otel \d+\.\d+\.\d+$/);
+  });
+
+  test("with the image's libbpf deleted, the OTLP exporter's encoder still loads and encodes; the BPF addon cannot load", () => {
+    const script = [
+      "const { EventBatch, encodeRecords, BootClock } = require('/app/dist/src/events');",
+      "const { LogsRequestEncoder } = require('/app/dist/src/exporters/otlp-logs');",
+      "const spec = { type: 'exec', tsBootNs: 1n, pid: 1, tgid: 1, ppid: 0, uid: 0, mntns: 1, cgroupId: 1, comm: 'sh', filename: '/bin/sh', args: ['sh'] };",
+      'const { batch } = EventBatch.parse(encodeRecords([spec]), new BootClock());',
+      "const encoder = new LogsRequestEncoder({ hostname: 'h', nodeName: '' }, {}, { maxRecords: 10, maxBytes: 1 << 20 });",
+      'encoder.add(batch, 0, batch.length, () => {});',
+      'const request = encoder.seal();',
+      "let bpf = 'loaded';",
+      "try { require('/app/build/Release/ebpf_otel.node'); } catch (e) { bpf = e.message; }",
+      'console.log(JSON.stringify({ records: request.records, bytes: request.bytes, bpf }));',
+    ].join('\n');
+    const out = engineRun(dockerEngine(DOCKER_SOCKET), [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--entrypoint',
+      'sh',
+      image.ref,
+      '-c',
+      'rm -f $(find / -xdev -name "libbpf.so*") && exec node -e "$0"',
+      script,
+    ]);
+    const report = JSON.parse(out) as { records: number; bytes: number; bpf: string };
+    expect(report.records).toBe(1);
+    expect(report.bytes).toBeGreaterThan(0);
+    expect(report.bpf).toMatch(/libbpf\.so\.1: cannot open shared object file/);
   });
 
   test("Docker (SYS_ADMIN + SYS_PTRACE): a containerd container's and a Docker container's execs carry their container ids, the host's are the host's; /metrics; SIGTERM flushes and exits 0", async () => {
