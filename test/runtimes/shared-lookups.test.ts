@@ -1,5 +1,5 @@
 import type { ContainerInfo } from '../../src/events';
-import { RecentContainers, SharedLookups, TtlMemory } from '../../src/processors/container-enrichment/runtime/common';
+import { RecentContainers, SharedLookups } from '../../src/processors/container-enrichment/runtime/common';
 
 describe('SharedLookups (image lookups shared by the containers of an image)', () => {
   it('shares one call between concurrent asks and answers from cache within the TTL', async () => {
@@ -39,32 +39,6 @@ describe('SharedLookups (image lookups shared by the containers of an image)', (
     const cache = new SharedLookups<string>(4, 60_000);
     await expect(cache.get('img', () => Promise.reject(new Error('daemon busy')))).rejects.toThrow('daemon busy');
     expect(await cache.get('img', async () => 'sha256:ab')).toBe('sha256:ab');
-  });
-});
-
-describe('TtlMemory (the bounded, expiring map behind every runtime cache)', () => {
-  it('forgets an entry after its TTL, and expired entries make room without counting as evictions', async () => {
-    const memory = new TtlMemory<string>(2, 30);
-    memory.set('a', 'A');
-    memory.set('b', 'B');
-    expect(memory.get('a')).toBe('A');
-    await new Promise((r) => setTimeout(r, 40));
-    expect(memory.get('a')).toBeUndefined();
-    memory.set('c', 'C');
-    memory.set('d', 'D');
-    expect(memory.evictions).toBe(0);
-    memory.set('e', 'E');
-    expect(memory.evictions).toBe(1);
-    expect([memory.get('c'), memory.get('d'), memory.get('e')]).toEqual([undefined, 'D', 'E']);
-  });
-
-  it('setting a key again makes it the newest', () => {
-    const memory = new TtlMemory<number>(2, 60_000);
-    memory.set('a', 1);
-    memory.set('b', 2);
-    memory.set('a', 3);
-    memory.set('c', 4);
-    expect([memory.get('a'), memory.get('b'), memory.get('c')]).toEqual([3, undefined, 4]);
   });
 });
 

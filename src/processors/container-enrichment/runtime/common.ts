@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import type { ContainerInfo, RuntimeName } from '../../../events';
+import { BoundedMap } from '../../../pipeline/bounded-map';
 import { WarnOnce, type Logger } from '../../../pipeline/logger';
 import { RuntimeUnavailableError, type RuntimeEvent } from './types';
 
@@ -283,65 +284,15 @@ export abstract class RuntimeClientBase {
 }
 
 /**
- * A map that forgets: an entry is trusted for `ttlMs` after it was last set, at most `max` keys are
- * kept (the oldest goes first, counted in `evictions`; expired ones go first and uncounted).
- */
-export class TtlMemory<V> {
-  /** Insertion-ordered and re-inserted on set, so the first key is the oldest entry. */
-  private readonly entries = new Map<string, { at: number; value: V }>();
-  evictions = 0;
-
-  constructor(
-    private readonly max: number,
-    private readonly ttlMs: number,
-  ) {}
-
-  get(key: string): V | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (Date.now() - entry.at < this.ttlMs) return entry.value;
-    this.entries.delete(key);
-    return undefined;
-  }
-
-  set(key: string, value: V): void {
-    const now = Date.now();
-    this.entries.delete(key);
-    for (const [oldest, entry] of this.entries) {
-      if (now - entry.at < this.ttlMs) break;
-      this.entries.delete(oldest);
-    }
-    if (this.entries.size >= this.max) {
-      this.entries.delete(this.entries.keys().next().value!);
-      this.evictions++;
-    }
-    this.entries.set(key, { at: now, value });
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key);
-  }
-
-  /** Drops `key` only while it still holds `value`: a late failure must not drop a newer entry. */
-  deleteIf(key: string, value: V): void {
-    if (this.entries.get(key)?.value === value) this.entries.delete(key);
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-}
-
-/**
  * Answers to a lookup many containers share (an image's digests): concurrent asks share one call,
  * an answer is trusted for `ttlMs` (a tag can be re-pointed), at most `max` keys are kept (the
  * oldest goes first, counted in `evictions`), and a failed lookup is not remembered.
  */
 export class SharedLookups<V> {
-  private readonly answers: TtlMemory<Promise<V>>;
+  private readonly answers: BoundedMap<string, Promise<V>>;
 
   constructor(max: number, ttlMs: number) {
-    this.answers = new TtlMemory(max, ttlMs);
+    this.answers = new BoundedMap({ max, ttlMs });
   }
 
   get evictions(): number {
@@ -369,7 +320,7 @@ const RECENT_CONTAINERS_TTL_MS = 5 * 60_000;
  * gone before its first records are enriched.
  */
 export class RecentContainers {
-  private readonly memory = new TtlMemory<ContainerInfo>(RECENT_CONTAINERS_MAX, RECENT_CONTAINERS_TTL_MS);
+  private readonly memory = new BoundedMap<string, ContainerInfo>({ max: RECENT_CONTAINERS_MAX, ttlMs: RECENT_CONTAINERS_TTL_MS });
 
   get evictions(): number {
     return this.memory.evictions;

@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
 import type { ContainerInfo, ContainerState } from '../../../events';
+import { BoundedMap } from '../../../pipeline/bounded-map';
 import {
   RecentContainers,
   RuntimeClientBase,
   SharedLookups,
-  TtlMemory,
   k8sFromLabels,
   withPidDetails,
   type ClientContext,
@@ -119,7 +119,7 @@ export class ContainerdClient extends RuntimeClientBase {
    * busy starting it. Dropped on `/containers/update|delete` and when the
    * event stream reconnects (changes may have been missed).
    */
-  private readonly created = new TtlMemory<Promise<PbContainer | undefined>>(MAX_CREATED_CACHE, CREATED_TTL_MS);
+  private readonly created = new BoundedMap<string, Promise<PbContainer | undefined>>({ max: MAX_CREATED_CACHE, ttlMs: CREATED_TTL_MS });
   private readonly recent = new RecentContainers();
   /** Sandbox ids seen, so their task events are ignored; bounded by the sandboxes on the host. */
   private sandboxes = new Set<string>();
