@@ -74,6 +74,22 @@ describe('ContainerIndex', () => {
     expect(index.lookup(7)).toBeUndefined();
   });
 
+  test("a cgroup of no container that a runtime then claims leaves the bound's memory: later evictions never unmap it", () => {
+    const { index } = setup(1);
+    index.addCgroup(30, '/custom/app');
+    index.addCgroup(31, '/system.slice/a.service');
+    const app = index.ensureById(container('app', 0)) as Known;
+    index.attachCgroup(30, '/custom/app', app);
+    // Removed while remembered as no container's: forgotten, and no longer taking room.
+    index.removeCgroup(31);
+    for (let k = 0; k < 4; k++) index.addCgroup(40 + k, `/system.slice/s${k}.service`);
+    expect(index.notContainerEvicted).toBe(0);
+    index.addCgroup(44, '/system.slice/s4.service');
+    expect(index.notContainerEvicted).toBe(1);
+    expect(index.lookup(40)).toBeUndefined();
+    expect(index.lookup(30)).toBe(app);
+  });
+
   test('removing a cgroup: the container exits with its last one; removed cgroups still resolve until it is forgotten', () => {
     const { index, advance } = setup(100, 30_000);
     const { known } = add(index, 21, `/machine.slice/libpod-${ID_A}.scope`);

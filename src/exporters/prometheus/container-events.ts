@@ -1,5 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch, EventType } from '../../events';
+import { BoundedMap } from '../../pipeline/bounded-map';
 import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
 /** The labels of a per-container series; `k8s_pod` only with `pod_label: true`. */
@@ -78,28 +79,26 @@ export class ContainerEventCounters {
   private readonly byInfo = new WeakMap<ContainerInfo, Series>();
   private readonly maxSeries: number;
   private readonly podLabel: boolean;
-  private readonly overflowMemory: number;
   private readonly host: Series;
   private readonly other: Series;
   private readonly unidentified: Series;
-  /** Insertion-ordered, so the first is the oldest to forget. */
-  private readonly overflowedKeys = new Set<string>();
+  /** Evictions are the overflowed containers forgotten. */
+  private readonly overflowedKeys: BoundedMap<string, true>;
   private overflowed = 0;
-  private forgotten = 0;
 
   constructor(registry: Registry, options: ContainerEventCountersOptions) {
     this.maxSeries = options.maxSeries;
     this.podLabel = options.podLabel ?? false;
-    this.overflowMemory = options.overflowMemory ?? OVERFLOW_MEMORY;
+    const overflowMemory = options.overflowMemory ?? OVERFLOW_MEMORY;
+    this.overflowedKeys = new BoundedMap({ max: overflowMemory });
     const pod = this.podLabel;
     const counts = () => new Float64Array(EVENT_TYPE_NAMES.length);
     this.host = { labels: fixed('', '', pod), counts: counts(), rateLimited: 0 };
     this.other = { labels: fixed(OTHER, OTHER, pod), counts: counts(), rateLimited: 0 };
     this.unidentified = { labels: fixed('', UNIDENTIFIED, pod), counts: counts(), rateLimited: 0 };
-    const overflowMemory = this.overflowMemory;
     const all = () => this.all();
     const overflowed = () => this.overflowed;
-    const forgotten = () => this.forgotten;
+    const forgotten = () => this.overflowedKeys.evictions;
     new Counter({
       name: `${METRIC_PREFIX}container_events_total`,
       help: `Kernel events by container (namespace, workload kind and name, container name${pod ? ', pod' : ''}) and event type. container="" is the host; container="${UNIDENTIFIED}" a mount namespace enrichment could not attribute; beyond the series cap containers count as container="${OTHER}".`,
@@ -179,11 +178,7 @@ export class ContainerEventCounters {
   private noteOverflow(key: string): void {
     if (this.overflowedKeys.has(key)) return;
     this.overflowed++;
-    this.overflowedKeys.add(key);
-    if (this.overflowedKeys.size > this.overflowMemory) {
-      this.overflowedKeys.delete(this.overflowedKeys.values().next().value!);
-      this.forgotten++;
-    }
+    this.overflowedKeys.set(key, true);
   }
 
   private *all(): Iterable<Series> {

@@ -1,4 +1,5 @@
 import type { ContainerInfo } from '../../events';
+import { BoundedMap } from '../../pipeline/bounded-map';
 import { type CgroupContainer, containerOfCgroupPath } from './cgroup';
 
 /** One container, known by its id and the cgroups its processes run in. */
@@ -32,8 +33,8 @@ export type AddResult = { known: Known; created: boolean } | 'not-container' | '
  * boot, so a record's cgroup names its container for good — unlike its mount
  * namespace inode, which the kernel hands to the next container within
  * milliseconds. Cgroups that belong to no container are remembered too
- * (`null`, bounded, oldest forgotten first), so a host service's records
- * cost one Map.get.
+ * (`null`, bounded at 4 × `maxContainers`, oldest forgotten first, counted
+ * in `notContainerEvicted`), so a host service's records cost one Map.get.
  *
  * Bounded by `maxContainers` (live + exited): the oldest exited one makes
  * room; with none, new containers are refused and counted in `refused`.
@@ -43,9 +44,9 @@ export class ContainerIndex {
   private readonly byId = new Map<string, Known>();
   /** Insertion order is expiry order: one TTL for all. */
   private readonly exited = new Set<Known>();
-  private notContainers = 0;
+  /** The cgroups `byCgroup` maps to null, oldest first; forgetting one removes it there too. */
+  private readonly notContainers: BoundedMap<number, true>;
   refused = 0;
-  notContainerEvicted = 0;
 
   constructor(
     private readonly maxContainers: number,
@@ -53,7 +54,13 @@ export class ContainerIndex {
     private readonly now: () => number,
     /** Told the cgroups of a container forgotten for good (tombstone expired). */
     private readonly onForget: (cgroupIds: number[]) => void = () => undefined,
-  ) {}
+  ) {
+    this.notContainers = new BoundedMap({ max: maxContainers * 4, onEvict: (cgroupId) => this.byCgroup.delete(cgroupId) });
+  }
+
+  get notContainerEvicted(): number {
+    return this.notContainers.evictions;
+  }
 
   /** undefined: never heard of; null: not a container's cgroup. */
   lookup(cgroupId: number): Known | null | undefined {
@@ -88,7 +95,7 @@ export class ContainerIndex {
     }
     const result = this.ensure(owner, cgroupPath);
     if (result === 'full') return result;
-    if (current === null) this.notContainers--;
+    if (current === null) this.notContainers.delete(cgroupId);
     this.byCgroup.set(cgroupId, result.known);
     result.known.cgroups.set(cgroupId, cgroupPath);
     return result;
@@ -99,7 +106,7 @@ export class ContainerIndex {
     const current = this.byCgroup.get(cgroupId);
     if (current === known) return;
     if (current) current.cgroups.delete(cgroupId);
-    if (current === null) this.notContainers--;
+    if (current === null) this.notContainers.delete(cgroupId);
     this.byCgroup.set(cgroupId, known);
     known.cgroups.set(cgroupId, cgroupPath);
   }
@@ -109,7 +116,7 @@ export class ContainerIndex {
     const known = this.byCgroup.get(cgroupId);
     if (known === null) {
       this.byCgroup.delete(cgroupId);
-      this.notContainers--;
+      this.notContainers.delete(cgroupId);
       return undefined;
     }
     if (!known || !known.cgroups.delete(cgroupId)) return undefined;
@@ -193,16 +200,8 @@ export class ContainerIndex {
   }
 
   private markNotContainer(cgroupId: number): void {
+    this.notContainers.set(cgroupId, true);
     this.byCgroup.set(cgroupId, null);
-    this.notContainers++;
-    if (this.notContainers <= this.maxContainers * 4) return;
-    for (const [id, v] of this.byCgroup) {
-      if (v !== null) continue;
-      this.byCgroup.delete(id);
-      this.notContainers--;
-      this.notContainerEvicted++;
-      return;
-    }
   }
 
   private forget(known: Known): void {
