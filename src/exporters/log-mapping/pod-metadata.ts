@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { KubernetesInfo } from '../../events';
-import { METRIC_PREFIX } from '../../pipeline/telemetry';
+import { METRIC_PREFIX, oncePerRegistry } from '../../pipeline/telemetry';
 
 /**
  * Which of a pod's labels and annotations become resource attributes (`k8s.pod.label.<key>`,
@@ -116,22 +116,16 @@ export class PodMetadataPolicy {
   }
 }
 
-const counters = new WeakMap<Registry, Counter<'component' | 'kind' | 'reason'>>();
-
 /** `ebpf_container_otel_exporter_pod_metadata_cut_total`, one per registry, shared by the exporters in it. */
-export function podMetadataCutCounter(registry: Registry): Counter<'component' | 'kind' | 'reason'> {
-  let c = counters.get(registry);
-  if (!c) {
-    c = new Counter({
+export const podMetadataCutCounter = oncePerRegistry(
+  (registry) =>
+    new Counter({
       name: `${METRIC_PREFIX}exporter_pod_metadata_cut_total`,
       help: 'Pod labels (kind="label") and annotations (kind="annotation") an exporter allowed but left out of a container\'s resource because pod_metadata.max_attributes was reached (reason="count"), or cut to pod_metadata.max_value_length bytes or left out for a key longer than any Kubernetes allows (reason="length"); counted each time a container\'s resource is built.',
-      labelNames: ['component', 'kind', 'reason'],
+      labelNames: ['component', 'kind', 'reason'] as const,
       registers: [registry],
-    });
-    counters.set(registry, c);
-  }
-  return c;
-}
+    }),
+);
 
 /** A policy counting into the shared counter under `component` (the exporter's id). */
 export function countedPodMetadataPolicy(config: PodMetadataConfig, registry: Registry, exporter: string): PodMetadataPolicy {

@@ -9,7 +9,7 @@ import { WarnOnce } from '../../pipeline/logger';
 import { countedPodMetadataPolicy } from '../log-mapping/pod-metadata';
 import { type OtlpExporterConfig, type ResolvedOtlpConfig, resolveConfig } from './config';
 import { type EncodedRequest, LogsRequestEncoder } from './encoder';
-import { type ExporterMetrics, exporterMetrics } from './metrics';
+import { type SendMetrics, registerQueueMetrics, sendMetrics } from './metrics';
 import { backoffMs, classifyError } from './retry';
 import { type GrpcError, type GrpcTarget, GrpcUnaryTransport, partialSuccess } from './transport';
 
@@ -141,7 +141,7 @@ function resolveTls(config: OtlpExporterConfig, warn: (message: string) => void)
 export class OtlpLogsExporter implements Exporter {
   private readonly cfg: ResolvedOtlpConfig;
   private readonly encoder: LogsRequestEncoder;
-  private readonly metrics: ExporterMetrics;
+  private readonly metrics: SendMetrics;
   private readonly warnings: WarnOnce;
   private transport: GrpcUnaryTransport | undefined;
   private url = '';
@@ -165,9 +165,9 @@ export class OtlpLogsExporter implements Exporter {
       countedPodMetadataPolicy(config.pod_metadata, settings.metrics, settings.id),
     );
     this.warnings = new WarnOnce(settings.logger);
-    this.metrics = exporterMetrics(settings.metrics);
-    this.metrics.sources.add({
-      id: settings.id,
+    this.metrics = sendMetrics(settings.metrics);
+    registerQueueMetrics(settings.metrics, {
+      component: settings.id,
       capacityRecords: this.cfg.queueSize,
       queuedRecords: () => this.queued,
       inFlightRequests: () => this.inFlight.size,

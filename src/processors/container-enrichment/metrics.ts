@@ -1,5 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { METRIC_PREFIX } from '../../pipeline/telemetry';
+import { METRIC_PREFIX, type MetricSource, type SourcedMetric, componentMetrics } from '../../pipeline/telemetry';
 
 const PREFIX = `${METRIC_PREFIX}enrichment_`;
 
@@ -38,8 +37,7 @@ export class EnrichmentCounters {
 }
 
 /** What one processor instance reports; gauges are read when scraped. */
-export interface EnrichmentSource {
-  component: string;
+export interface EnrichmentSource extends MetricSource {
   counters: EnrichmentCounters;
   pending(): number;
   /** Containers known by identity (cgroup), live and exited (kept for the tombstone TTL). */
@@ -53,154 +51,117 @@ export interface EnrichmentSource {
   runtimes(): Array<{ runtime: string; endpoint: string; up: boolean; cacheEvictions?: number }>;
 }
 
-const sourcesByRegistry = new WeakMap<Registry, Set<EnrichmentSource>>();
+const counter = (name: string, help: string, read: (s: EnrichmentSource) => number): SourcedMetric<EnrichmentSource> => ({
+  type: 'counter',
+  name: `${PREFIX}${name}`,
+  help,
+  read: (s, emit) => emit(read(s)),
+});
+
+/** One series per key of what `read` returns, e.g. drops by reason. */
+const countersBy = (
+  name: string,
+  help: string,
+  label: string,
+  read: (s: EnrichmentSource) => Record<string, number>,
+): SourcedMetric<EnrichmentSource> => ({
+  type: 'counter',
+  name: `${PREFIX}${name}`,
+  help,
+  labels: [label],
+  read: (s, emit) => {
+    for (const [key, n] of Object.entries(read(s))) emit(n, { [label]: key });
+  },
+});
 
 /**
  * Registers the enrichment metrics on `registry` once, however many processor
  * instances share it; each instance adds its source, labelled by component id.
  * Returns the function that removes it again.
  */
-export function registerEnrichmentMetrics(registry: Registry, source: EnrichmentSource): () => void {
-  let sources = sourcesByRegistry.get(registry);
-  if (!sources) {
-    sources = new Set();
-    sourcesByRegistry.set(registry, sources);
-    defineMetrics(registry, sources);
-  }
-  sources.add(source);
-  return () => sources.delete(source);
-}
-
-function defineMetrics(registry: Registry, sources: Set<EnrichmentSource>): void {
-  const counter = (name: string, help: string, read: (s: EnrichmentSource) => number) =>
-    new Counter({
-      name: `${PREFIX}${name}`,
-      help,
-      labelNames: ['component'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const s of sources) this.inc({ component: s.component }, read(s));
-      },
-    });
-  const gauge = (name: string, help: string, read: (s: EnrichmentSource) => number) =>
-    new Gauge({
-      name: `${PREFIX}${name}`,
-      help,
-      labelNames: ['component'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const s of sources) this.set({ component: s.component }, read(s));
-      },
-    });
-
-  /** One series per key of what `read` returns, e.g. drops by reason. */
-  const countersBy = (name: string, help: string, label: string, read: (s: EnrichmentSource) => Record<string, number>) =>
-    new Counter({
-      name: `${PREFIX}${name}`,
-      help,
-      labelNames: ['component', label],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const s of sources) {
-          for (const [key, n] of Object.entries(read(s))) this.inc({ component: s.component, [label]: key }, n);
-        }
-      },
-    });
-
-  counter('hits_total', "Records whose container's description was known on arrival.", (s) => s.counters.hits);
+export const registerEnrichmentMetrics = componentMetrics<EnrichmentSource>([
+  counter('hits_total', "Records whose container's description was known on arrival.", (s) => s.counters.hits),
   counter(
     'misses_total',
     'Records of a container not described yet, or of a cgroup not known yet, on arrival (held, or passed on).',
     (s) => s.counters.misses,
-  );
+  ),
   counter(
     'host_events_total',
     "Records of host processes (the host's mount namespace, outside any container cgroup).",
     (s) => s.counters.hostEvents,
-  );
+  ),
   counter(
     'released_enriched_total',
     'Held records released with their container once a runtime described it.',
     (s) => s.counters.releasedEnriched,
-  );
+  ),
   countersBy(
     'records_without_metadata_total',
     "Records passed on without their container's full description, by reason: path_only (container id and runtime from its cgroup path, no runtime described it), deadline, overflow (pending bounds), shutdown, not_container (private mount namespace, no container cgroup), unresolved (cgroup not found), no_cgroup.",
     'reason',
     (s) => s.counters.withoutMetadata,
-  );
-  gauge('pending_records', 'Records held while their container is looked up.', (s) => s.pending());
-  new Gauge({
+  ),
+  {
+    type: 'gauge',
+    name: `${PREFIX}pending_records`,
+    help: 'Records held while their container is looked up.',
+    read: (s, emit) => emit(s.pending()),
+  },
+  {
+    type: 'gauge',
     name: `${PREFIX}containers`,
     help: 'Containers known by identity (their cgroups): live, and exited ones kept resolvable for late records (tombstone_ttl).',
-    labelNames: ['component', 'state'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sources) {
-        const { live, exited } = s.containers();
-        this.set({ component: s.component, state: 'live' }, live);
-        this.set({ component: s.component, state: 'exited' }, exited);
-      }
+    labels: ['state'],
+    read: (s, emit) => {
+      const { live, exited } = s.containers();
+      emit(live, { state: 'live' });
+      emit(exited, { state: 'exited' });
     },
-  });
-  counter('index_refused_total', 'Containers not indexed because max_containers was reached.', (s) => s.indexRefused());
+  },
+  counter('index_refused_total', 'Containers not indexed because max_containers was reached.', (s) => s.indexRefused()),
   counter('not_container_cgroups_evicted_total', "Cgroups remembered as no container's forgotten to stay within 4 × max_containers.", (s) =>
     s.notContainerEvicted(),
-  );
+  ),
   counter(
     'cgroup_rescans_total',
     'Walks of the cgroup tree for a cgroup no record announced (e.g. a cgroup record lost to a full ring buffer).',
     (s) => s.counters.cgroupRescans,
-  );
-  new Gauge({
+  ),
+  {
+    type: 'gauge',
     name: `${PREFIX}pinned_map_entries`,
     help: 'Entries in the pinned containers maps: ours (map="write") and the source one (map="read").',
-    labelNames: ['component', 'map'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sources) {
-        const { write, read } = s.pinnedEntries();
-        if (write >= 0) this.set({ component: s.component, map: 'write' }, write);
-        if (read >= 0) this.set({ component: s.component, map: 'read' }, read);
-      }
+    labels: ['map'],
+    read: (s, emit) => {
+      const { write, read } = s.pinnedEntries();
+      if (write >= 0) emit(write, { map: 'write' });
+      if (read >= 0) emit(read, { map: 'read' });
     },
-  });
+  },
   countersBy(
     'pinned_map_errors_total',
     'Failed operations on the pinned containers maps, by operation.',
     'op',
     (s) => s.counters.mapErrors,
-  );
-  new Gauge({
+  ),
+  {
+    type: 'gauge',
     name: `${PREFIX}runtime_up`,
     help: 'Whether the last call to each container runtime succeeded (1) or not (0).',
-    labelNames: ['component', 'runtime', 'endpoint'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sources) {
-        for (const r of s.runtimes()) this.set({ component: s.component, runtime: r.runtime, endpoint: r.endpoint }, r.up ? 1 : 0);
-      }
+    labels: ['runtime', 'endpoint'],
+    read: (s, emit) => {
+      for (const r of s.runtimes()) emit(r.up ? 1 : 0, { runtime: r.runtime, endpoint: r.endpoint });
     },
-  });
-  new Counter({
+  },
+  {
+    type: 'counter',
     name: `${PREFIX}runtime_cache_evictions_total`,
     help: "Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256. docker/podman: image repository digests, 1024).",
-    labelNames: ['component', 'runtime', 'endpoint'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of sources) {
-        for (const r of s.runtimes()) {
-          if (r.cacheEvictions !== undefined)
-            this.inc({ component: s.component, runtime: r.runtime, endpoint: r.endpoint }, r.cacheEvictions);
-        }
-      }
+    labels: ['runtime', 'endpoint'],
+    read: (s, emit) => {
+      for (const r of s.runtimes())
+        if (r.cacheEvictions !== undefined) emit(r.cacheEvictions, { runtime: r.runtime, endpoint: r.endpoint });
     },
-  });
-}
+  },
+]);

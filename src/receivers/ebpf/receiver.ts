@@ -71,7 +71,7 @@ export class EbpfReceiver implements Receiver {
     const running = EVENTS.filter((e) => this.programStatus.some((p) => p.event === e && p.loaded));
     logger.info(`tracing ${running.join(', ')} events${describeFilters(this.config)}`);
     this.unregister = registerBpfMetrics(this.settings.metrics, {
-      id: this.settings.id,
+      component: this.settings.id,
       stats: () => this.stats(),
       programs: () => this.programStatus,
       inFlight: () => this.inFlight.size,
