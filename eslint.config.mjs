@@ -2,6 +2,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The record layout (native/bpf/events.h) is read only inside src/events; everyone else asks EventBatch. */
+const recordLayout = {
+  group: ['**/events/record'],
+  message: "record offsets are src/events' own: read fields through EventBatch",
+};
+
 /** A component may use the shared layers (events, pipeline, native, host), never another component. */
 const componentBoundaries = (self, others) => ({
   files: [`src/${self}/**/*.ts`],
@@ -9,10 +15,13 @@ const componentBoundaries = (self, others) => ({
     'no-restricted-imports': [
       'error',
       {
-        patterns: others.map((o) => ({
-          group: [`**/${o}/*`, `**/${o}`],
-          message: `src/${self} must not depend on src/${o}: share through src/events, src/pipeline or src/host`,
-        })),
+        patterns: [
+          ...others.map((o) => ({
+            group: [`**/${o}/*`, `**/${o}`],
+            message: `src/${self} must not depend on src/${o}: share through src/events, src/pipeline or src/host`,
+          })),
+          recordLayout,
+        ],
       },
     ],
   },
@@ -33,6 +42,8 @@ export default tseslint.config(
   componentBoundaries('receivers', ['processors', 'exporters', 'cli', 'doctor']),
   componentBoundaries('processors', ['receivers', 'exporters', 'cli', 'doctor']),
   componentBoundaries('exporters', ['receivers', 'processors', 'cli', 'doctor']),
+  componentBoundaries('doctor', ['cli']),
+  componentBoundaries('cli', []),
   {
     files: ['src/events/**/*.ts', 'src/pipeline/**/*.ts', 'src/host/**/*.ts', 'src/native/**/*.ts'],
     rules: {
@@ -44,6 +55,7 @@ export default tseslint.config(
               group: ['**/receivers/*', '**/processors/*', '**/exporters/*', '**/cli/*', '**/doctor/*'],
               message: 'the shared layers must not depend on a component',
             },
+            recordLayout,
           ],
         },
       ],

@@ -35,11 +35,14 @@ export interface ParseResult {
 const TWO_POW_32 = 4294967296;
 
 /**
- * A view over one Buffer of many kernel records. Header fields are read with
- * fixed offsets; strings are decoded only when asked for.
+ * A view over one Buffer of many kernel records, and the only reader of their
+ * layout (src/events/record.ts): everything downstream asks it for record i's
+ * fields. Header fields are read with fixed offsets; strings are decoded only
+ * when asked for, or handed out as byte ranges of `buffer` to writers that
+ * copy them undecoded. No accessor allocates but the string ones.
  */
 export class EventBatch {
-  readonly view: DataView;
+  private readonly view: DataView;
   /**
    * Filled by the enrichment processor, index-aligned with records: the
    * record's container; null for the host's own mount namespace; undefined
@@ -52,6 +55,7 @@ export class EventBatch {
 
   constructor(
     readonly buffer: Buffer,
+    /** Where each record starts in `buffer`: with `buffer`, what the native encoder reads (it has events.h itself). */
     readonly offsets: Uint32Array,
     readonly clock: BootClock,
   ) {
@@ -126,6 +130,11 @@ export class EventBatch {
   recordSize(i: number): number {
     return this.view.getUint32(this.offsets[i] + Header.size, true);
   }
+  /** The record's own bytes (a view of `buffer`), to keep it past the batch. */
+  recordBytes(i: number): Buffer {
+    const at = this.offsets[i];
+    return this.buffer.subarray(at, at + this.recordSize(i));
+  }
   tsBootNs(i: number): bigint {
     return this.view.getBigUint64(this.offsets[i] + Header.tsBootNs, true);
   }
@@ -155,22 +164,46 @@ export class EventBatch {
     return this.u64AsNumber(i, Header.cgroupId);
   }
   comm(i: number): string {
-    return this.cString(this.offsets[i] + Header.comm, Header.commLength);
+    return this.buffer.toString('utf8', this.commStart(i), this.commEnd(i));
+  }
+  /** `comm` as bytes of `buffer`: [commStart, commEnd). */
+  commStart(i: number): number {
+    return this.offsets[i] + Header.comm;
+  }
+  /** Where the NUL-terminated `comm` ends. */
+  commEnd(i: number): number {
+    const start = this.offsets[i] + Header.comm;
+    const limit = start + Header.commLength;
+    let end = start;
+    while (end < limit && this.buffer[end] !== 0) end++;
+    return end;
   }
 
   execFilename(i: number): string {
-    const at = this.offsets[i];
-    return this.buffer.toString('utf8', at + Exec.data, at + Exec.data + this.u16(i, Exec.filenameLength));
+    return this.buffer.toString('utf8', this.execFilenameStart(i), this.execFilenameEnd(i));
   }
   /** argv as decoded strings; the BPF side caps the bytes copied. */
   execArgs(i: number): string[] {
-    const at = this.offsets[i];
-    const start = at + Exec.data + this.u16(i, Exec.filenameLength);
-    const end = start + this.u16(i, Exec.argsLength);
+    const start = this.execArgsStart(i);
+    const end = this.execArgsEnd(i);
     if (end === start) return [];
     const args = this.buffer.toString('utf8', start, end).split('\0');
     if (args[args.length - 1] === '') args.pop();
     return args;
+  }
+  /** The filename as bytes of `buffer`: [execFilenameStart, execFilenameEnd). */
+  execFilenameStart(i: number): number {
+    return this.offsets[i] + Exec.data;
+  }
+  execFilenameEnd(i: number): number {
+    return this.offsets[i] + Exec.data + this.u16(i, Exec.filenameLength);
+  }
+  /** argv as bytes of `buffer`, each argument NUL-terminated (the last one may be cut short): [execArgsStart, execArgsEnd). */
+  execArgsStart(i: number): number {
+    return this.execFilenameEnd(i);
+  }
+  execArgsEnd(i: number): number {
+    return this.execFilenameEnd(i) + this.u16(i, Exec.argsLength);
   }
   execArgsTruncated(i: number): boolean {
     return (this.u16(i, Exec.flags) & Exec.argsTruncatedFlag) !== 0;
@@ -193,8 +226,14 @@ export class EventBatch {
     return this.u32(i, Open.flags);
   }
   openPath(i: number): string {
-    const at = this.offsets[i];
-    return this.buffer.toString('utf8', at + Open.path, at + Open.path + this.u16(i, Open.pathLength));
+    return this.buffer.toString('utf8', this.openPathStart(i), this.openPathEnd(i));
+  }
+  /** The path as bytes of `buffer`: [openPathStart, openPathEnd). */
+  openPathStart(i: number): number {
+    return this.offsets[i] + Open.path;
+  }
+  openPathEnd(i: number): number {
+    return this.offsets[i] + Open.path + this.u16(i, Open.pathLength);
   }
 
   /** Throttle records: the rate limit started (else stopped) dropping the container's records. */
@@ -235,12 +274,6 @@ export class EventBatch {
   private u64AsNumber(i: number, field: number): number {
     const at = this.offsets[i] + field;
     return this.view.getUint32(at, true) + this.view.getUint32(at + 4, true) * TWO_POW_32;
-  }
-  private cString(start: number, max: number): string {
-    let end = start;
-    const limit = start + max;
-    while (end < limit && this.buffer[end] !== 0) end++;
-    return this.buffer.toString('utf8', start, end);
   }
 }
 

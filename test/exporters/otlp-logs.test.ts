@@ -94,7 +94,7 @@ describe('OTLP protobuf encoder', () => {
   test('invalid UTF-8 from the kernel is replaced, never sent as a broken protobuf string', () => {
     const batch = execBatch(1, [null]);
     // Corrupt one byte of the filename (/usr/bin/true → /usr/bin/\xfffrue).
-    const at = batch.offsets[0] + 80 + 9;
+    const at = batch.execFilenameStart(0) + 9;
     batch.buffer[at] = 0xff;
     const encoder = new LogsRequestEncoder(HOST, {}, UNLIMITED);
     encoder.add(batch, 0, 1, unexpectedSeal);

@@ -1,6 +1,5 @@
 import { constants } from 'node:os';
 import { EVENT_TYPE_NAMES, type EventBatch, type EventTypeName } from '../../events';
-import { Exec, Header, Open } from '../../events/record';
 import { Attr } from './attributes';
 
 /** OTLP `SeverityNumber` values used here, with their text. */
@@ -50,30 +49,6 @@ function errnoName(ret: number): string {
   return ERRNO_NAMES.get(-ret) ?? `errno ${-ret}`;
 }
 
-/** Ranges of the exec payload, computed from the record's own length fields. */
-function execRanges(batch: EventBatch, i: number): { filename: [number, number]; args: [number, number] } {
-  const at = batch.offsets[i];
-  const view = batch.view;
-  const filenameStart = at + Exec.data;
-  const filenameEnd = filenameStart + view.getUint16(at + Exec.filenameLength, true);
-  const argsEnd = filenameEnd + view.getUint16(at + Exec.argsLength, true);
-  return { filename: [filenameStart, filenameEnd], args: [filenameEnd, argsEnd] };
-}
-
-/** Where the NUL-terminated `comm` ends. */
-function commEnd(batch: EventBatch, i: number): number {
-  const start = batch.offsets[i] + Header.comm;
-  let end = start;
-  while (end < start + Header.commLength && batch.buffer[end] !== 0) end++;
-  return end;
-}
-
-function openPathRange(batch: EventBatch, i: number): [number, number] {
-  const at = batch.offsets[i];
-  const start = at + Open.path;
-  return [start, start + batch.view.getUint16(at + Open.pathLength, true)];
-}
-
 /**
  * The one definition of how a kernel record becomes an OTLP log record
  * (docs/otlp-mapping.md). The file exporter writes it; the OTLP exporter's
@@ -94,12 +69,15 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
 
   switch (type) {
     case 'exec': {
-      const r = execRanges(batch, i);
-      w.bodyUtf8(buf, r.filename[0], r.filename[1]);
-      w.utf8(Attr.executablePath, buf, r.filename[0], r.filename[1]);
+      const filenameStart = batch.execFilenameStart(i);
+      const filenameEnd = batch.execFilenameEnd(i);
+      w.bodyUtf8(buf, filenameStart, filenameEnd);
+      w.utf8(Attr.executablePath, buf, filenameStart, filenameEnd);
       // Each argument ends with a NUL (the last may be cut short): drop the last NUL so it ends no empty one.
-      const argsEnd = r.args[1] > r.args[0] && buf[r.args[1] - 1] === 0 ? r.args[1] - 1 : r.args[1];
-      if (argsEnd > r.args[0]) w.utf8List(Attr.commandArgs, buf, r.args[0], argsEnd);
+      const argsStart = batch.execArgsStart(i);
+      let argsEnd = batch.execArgsEnd(i);
+      if (argsEnd > argsStart && buf[argsEnd - 1] === 0) argsEnd--;
+      if (argsEnd > argsStart) w.utf8List(Attr.commandArgs, buf, argsStart, argsEnd);
       if (batch.execArgsTruncated(i)) w.bool(Attr.argsTruncated, true);
       break;
     }
@@ -113,7 +91,8 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
       break;
     }
     case 'open': {
-      const [start, end] = openPathRange(batch, i);
+      const start = batch.openPathStart(i);
+      const end = batch.openPathEnd(i);
       w.bodyUtf8(buf, start, end);
       w.utf8(Attr.filePath, buf, start, end);
       w.int(Attr.openFlags, batch.openFlags(i));
@@ -153,7 +132,7 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
   w.int(Attr.pid, batch.tgid(i));
   w.int(Attr.threadId, batch.pid(i));
   w.int(Attr.parentPid, batch.ppid(i));
-  w.utf8(Attr.executableName, buf, batch.offsets[i] + Header.comm, commEnd(batch, i));
+  w.utf8(Attr.executableName, buf, batch.commStart(i), batch.commEnd(i));
   w.int(Attr.realUserId, batch.uid(i));
   w.int(Attr.realGroupId, batch.gid(i));
   w.int(Attr.mntns, batch.mntns(i));

@@ -213,8 +213,7 @@ export class ContainerEnrichmentProcessor implements Processor {
       }
       misses++;
       const key = known ? known.id : UNRESOLVED + cgroupId;
-      const at = batch.offsets[i];
-      const held = this.pending.hold(key, batch.buffer.subarray(at, at + batch.recordSize(i)), batch.clock);
+      const held = this.pending.hold(key, batch.recordBytes(i), batch.clock);
       if (held === 'overflow') {
         if (known?.certain) containers[i] = known.info;
         without.overflow++;
