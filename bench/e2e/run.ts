@@ -37,6 +37,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { TRACED_EVENT_NAMES } from '../../src/events';
 import { PACKAGE_ROOT } from '../../src/pipeline/paths';
 import { procCpu, type Sink, startSink } from './sinks';
 import { destroyWorkDir, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from '../../test/harness/procs';
@@ -61,7 +62,6 @@ const PROGRAMS = ['handle_exec', 'handle_exit', 'enter_openat', 'exit_openat', '
 /** A real file: every call walks its path, opens it and closes the fd. */
 const TARGET_DIR = '/tmp/ebpf-container-otel-bench';
 const TARGET = path.join(TARGET_DIR, 'data', 'segment-0001.log');
-const EVENT_TYPES = ['exec', 'exit', 'open', 'connect'] as const;
 
 interface ProducerResult {
   calls: number;
@@ -317,7 +317,7 @@ async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<Ag
     const kernel = JSON.parse(kernelLine[1]) as Record<string, Counters>;
     const stages = JSON.parse(finalLine[1]) as StageSnapshot[];
     let attempted = kernel.throttle?.produced ?? 0;
-    for (const e of EVENT_TYPES) attempted += kernel[e].produced + kernel[e].dropped + kernel[e].rateLimited;
+    for (const e of TRACED_EVENT_NAMES) attempted += kernel[e].produced + kernel[e].dropped + kernel[e].rateLimited;
     const dropped: Record<string, number> = {};
     for (const s of stages) {
       // Every exporter sees every record: only the otlp exporter's drops are losses on the way to the sink.

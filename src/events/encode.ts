@@ -1,4 +1,4 @@
-import { CgroupRecord, Connect, EVENT_VERSION, EventType, Exec, Exit, Header, Open, RECORD_ALIGNMENT, Throttle } from './record';
+import { CgroupRecord, Connect, EVENT_VERSION, Exec, Exit, Header, Open, RECORD_ALIGNMENT, RecordType, Throttle } from './record';
 
 /** Fields shared by every record; what the BPF programs fill from the current task. */
 export interface RecordCommon {
@@ -22,8 +22,6 @@ export type RecordSpec =
   /** cgroupId: the cgroup made or removed; path from the hierarchy's root. */
   | (RecordCommon & { type: 'cgroup_mkdir' | 'cgroup_rmdir'; path: string; hierarchyId?: number });
 
-const TYPE_CODE: Record<RecordSpec['type'], number> = { ...EventType, cgroup_mkdir: CgroupRecord.mkdir, cgroup_rmdir: CgroupRecord.rmdir };
-
 /**
  * Writes records in the kernel's layout. The test source, the decoder's tests
  * and the benchmarks use it to produce batches exactly as the addon delivers them.
@@ -38,7 +36,7 @@ export function encodeRecord(spec: RecordSpec): Buffer {
   const size = align(Header.length + payload.length);
   const buf = Buffer.alloc(size);
   buf.writeUInt32LE(size, Header.size);
-  buf.writeUInt16LE(TYPE_CODE[spec.type], Header.type);
+  buf.writeUInt16LE(RecordType[spec.type], Header.type);
   buf.writeUInt16LE(EVENT_VERSION, Header.version);
   buf.writeBigUInt64LE(spec.tsBootNs, Header.tsBootNs);
   buf.writeUInt32LE(spec.pid, Header.pid);

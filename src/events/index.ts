@@ -5,5 +5,5 @@ export type { ClockSource } from './clock';
 export type { ContainerInfo, ContainerState, KubernetesInfo, RuntimeName, WorkloadInfo, WorkloadKind } from './container';
 export { encodeRecord, encodeRecords } from './encode';
 export type { RecordCommon, RecordSpec } from './encode';
-export { CgroupRecord, EVENT_TYPE_NAMES, EventType, eventTypeName } from './record';
-export type { EventTypeName } from './record';
+export { EVENT_TYPE_NAMES, RECORD_TYPE_NAMES, RecordType, TRACED_EVENT_NAMES, eventTypeName } from './record';
+export type { EventTypeName, RecordTypeName, TracedEventName } from './record';

@@ -4,9 +4,39 @@
  */
 export const EVENT_VERSION = 1;
 
-export const EventType = { exec: 1, exit: 2, open: 3, connect: 4, throttle: 5 } as const;
-export type EventTypeName = keyof typeof EventType;
-export const EVENT_TYPE_NAMES: readonly EventTypeName[] = ['exec', 'exit', 'open', 'connect', 'throttle'];
+/**
+ * Every record type of native/bpf/events.h (enum event_type, numbered as
+ * there): the one list the receiver, its metrics, the config schema and the
+ * exporters take theirs from. test/unit/record-layout.test.ts holds events.h
+ * and the addon's EVENT_NAMES to it.
+ *   traced: `receivers.ebpf.events` selects it; BPF programs of its own produce it.
+ *   exported: an event record, reaching the exporters; the cgroup records only attribute.
+ */
+export const RECORD_TYPES = [
+  { name: 'exec', code: 1, traced: true, exported: true },
+  { name: 'exit', code: 2, traced: true, exported: true },
+  { name: 'open', code: 3, traced: true, exported: true },
+  { name: 'connect', code: 4, traced: true, exported: true },
+  { name: 'throttle', code: 5, traced: false, exported: true },
+  { name: 'cgroup_mkdir', code: 6, traced: false, exported: false },
+  { name: 'cgroup_rmdir', code: 7, traced: false, exported: false },
+] as const;
+type RecordTypeEntry = (typeof RECORD_TYPES)[number];
+export type RecordTypeName = RecordTypeEntry['name'];
+export type EventTypeName = Extract<RecordTypeEntry, { exported: true }>['name'];
+export type TracedEventName = Extract<RecordTypeEntry, { traced: true }>['name'];
+
+export const RecordType = Object.fromEntries(RECORD_TYPES.map((t) => [t.name, t.code])) as {
+  readonly [T in RecordTypeEntry as T['name']]: T['code'];
+};
+export const RECORD_TYPE_NAMES: readonly RecordTypeName[] = RECORD_TYPES.map((t) => t.name);
+/** Ordered by code, from 1: eventTypeName indexes it. */
+export const EVENT_TYPE_NAMES: readonly EventTypeName[] = RECORD_TYPES.filter(
+  (t): t is Extract<RecordTypeEntry, { exported: true }> => t.exported,
+).map((t) => t.name);
+export const TRACED_EVENT_NAMES: readonly TracedEventName[] = RECORD_TYPES.filter(
+  (t): t is Extract<RecordTypeEntry, { traced: true }> => t.traced,
+).map((t) => t.name);
 
 export function eventTypeName(type: number): EventTypeName | undefined {
   return EVENT_TYPE_NAMES[type - 1];
@@ -56,7 +86,13 @@ export const Connect = {
  * header's cgroupId is the cgroup made or removed. Parsed apart from the
  * event records (EventBatch.cgroupChanges), never exported.
  */
-export const CgroupRecord = { mkdir: 6, rmdir: 7, hierarchyId: 72, pathLength: 76, path: 80 } as const;
+export const CgroupRecord = {
+  mkdir: RecordType.cgroup_mkdir,
+  rmdir: RecordType.cgroup_rmdir,
+  hierarchyId: 72,
+  pathLength: 76,
+  path: 80,
+} as const;
 
 /** The per-container rate limit started (state 1) or stopped (state 0) dropping a container's records. */
 export const Throttle = { state: 72, dropped: 80, length: 88, start: 1, stop: 0 } as const;

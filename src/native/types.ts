@@ -7,6 +7,8 @@
  *   LogRecord encoder.
  */
 
+import type { RecordTypeName, TracedEventName } from '../events';
+
 /** One Inspektor-Gadget-layout entry: u64 mntns → four char[256]. */
 export interface ContainersMapEntry {
   mntns: number;
@@ -26,9 +28,10 @@ export interface PinnedContainersMap {
   close(): void;
 }
 
-export type BpfEventName = 'exec' | 'exit' | 'open' | 'connect';
+/** What `events` selects: the event types with programs of their own. */
+export type BpfEventName = TracedEventName;
 /** Every record type the programs submit: the events plus the attribution records. */
-export type BpfRecordName = BpfEventName | 'throttle' | 'cgroup_mkdir' | 'cgroup_rmdir';
+export type BpfRecordName = RecordTypeName;
 
 /** Whether one BPF program runs on this kernel, and why not. */
 export interface ProgramStatus {

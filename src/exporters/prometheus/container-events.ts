@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch, EventType } from '../../events';
+import { type ContainerInfo, EVENT_TYPE_NAMES, type EventBatch, RecordType } from '../../events';
 import { BoundedMap } from '../../pipeline/bounded-map';
 import { METRIC_PREFIX } from '../../pipeline/telemetry';
 
@@ -150,7 +150,7 @@ export class ContainerEventCounters {
       const s = containers ? this.seriesOf(containers[i]) : this.host;
       const type = batch.typeCode(i);
       s.counts[type - 1]++;
-      if (type === EventType.throttle && !batch.throttleStarted(i)) s.rateLimited += batch.throttleDropped(i);
+      if (type === RecordType.throttle && !batch.throttleStarted(i)) s.rateLimited += batch.throttleDropped(i);
     }
   }
 

@@ -1,3 +1,4 @@
+import { TRACED_EVENT_NAMES } from '../../events';
 import type { BpfEventName, SessionOptions } from '../../native';
 import type { ContainerHierarchy } from '../../host/cgroups';
 import { parseDuration, parseSize } from '../../pipeline/units';
@@ -94,7 +95,7 @@ const COMM_MAX_BYTES = 15;
 
 export function createDefaultConfig(): EbpfReceiverConfig {
   return {
-    events: ['exec', 'exit', 'open', 'connect'],
+    events: [...TRACED_EVENT_NAMES],
     ring_buffer_size: '16MiB',
     exec_args_max_bytes: 1024,
     filters: {
@@ -123,7 +124,7 @@ export function validateConfig(config: EbpfReceiverConfig): string[] {
   if (drainMs < 1 || drainMs > 1000) {
     problems.push(`batch.drain_interval: "${config.batch.drain_interval}" must be between 1ms and 1s (e.g. 5ms)`);
   }
-  if (config.events.length === 0) problems.push('events: must list at least one of exec, exit, open, connect');
+  if (config.events.length === 0) problems.push(`events: must list at least one of ${TRACED_EVENT_NAMES.join(', ')}`);
   config.disable_programs.forEach((p, i) => {
     if (!(BPF_PROGRAMS as readonly string[]).includes(p)) {
       problems.push(`disable_programs[${i}]: "${p}" is not a BPF program (one of ${BPF_PROGRAMS.join(', ')})`);

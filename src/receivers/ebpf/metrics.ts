@@ -1,3 +1,4 @@
+import { RECORD_TYPE_NAMES } from '../../events';
 import type { BpfRecordName, ProgramStatus, SessionStats } from '../../native';
 import { METRIC_PREFIX, type MetricSource, type SourcedMetric, componentMetrics } from '../../pipeline/telemetry';
 
@@ -9,8 +10,6 @@ export interface BpfMetricsSource extends MetricSource {
   inFlight(): number;
 }
 
-/** The attribution records (cgroup_*) are counted too: a lost one costs a container's early records their fast path. */
-const RECORDS: readonly BpfRecordName[] = ['exec', 'exit', 'open', 'connect', 'throttle', 'cgroup_mkdir', 'cgroup_rmdir'];
 const BPF = `${METRIC_PREFIX}bpf_`;
 
 /** Per record type, from the session's stats while it is open. */
@@ -21,7 +20,8 @@ const perEvent = (name: string, help: string, pick: (s: SessionStats, e: BpfReco
   labels: ['event'],
   read: (src, emit) => {
     const stats = src.stats();
-    if (stats) for (const e of RECORDS) emit(pick(stats, e), { event: e });
+    // The attribution records (cgroup_*) are counted too: a lost one costs a container's early records their fast path.
+    if (stats) for (const e of RECORD_TYPE_NAMES) emit(pick(stats, e), { event: e });
   },
 });
 

@@ -1,17 +1,16 @@
-import { EventBatch } from '../../events';
+import { EventBatch, TRACED_EVENT_NAMES } from '../../events';
 import { detectContainerHierarchy } from '../../host/cgroups';
 import { bpfDeniedCause } from '../../host/capabilities';
 import { cachedKernelNamespaces, resolveHostLayout } from '../../host/layout';
 import { hostMountNamespace } from '../../host/namespaces';
 import { openBpfSession } from '../../native';
-import type { BpfEventName, BpfSession, EventTypeCounters, ProgramStatus, SessionStats } from '../../native';
+import type { BpfSession, EventTypeCounters, ProgramStatus, SessionStats } from '../../native';
 import { type ComponentSettings, type LogsConsumer, type Receiver, once } from '../../pipeline/component';
 import { WarnOnce } from '../../pipeline/logger';
 import { type EbpfReceiverConfig, toSessionOptions } from './config';
 import { registerBpfMetrics } from './metrics';
 import { compileSelection } from './selection';
 
-const EVENTS: readonly BpfEventName[] = ['exec', 'exit', 'open', 'connect'];
 /** Kernel counters are polled for ring-buffer drop deltas this often. */
 const STATS_INTERVAL_MS = 1000;
 /** The boot-time → epoch offset follows wall-clock steps (NTP) this often. */
@@ -68,7 +67,7 @@ export class EbpfReceiver implements Receiver {
       if (p.reason.startsWith('disabled by config') || p.reason.startsWith('event type')) logger.debug(msg);
       else logger.warn(msg);
     }
-    const running = EVENTS.filter((e) => this.programStatus.some((p) => p.event === e && p.loaded));
+    const running = TRACED_EVENT_NAMES.filter((e) => this.programStatus.some((p) => p.event === e && p.loaded));
     logger.info(`tracing ${running.join(', ')} events${describeFilters(this.config)}`);
     this.unregister = registerBpfMetrics(this.settings.metrics, {
       component: this.settings.id,
@@ -190,9 +189,9 @@ export class EbpfReceiver implements Receiver {
   /** Kernel drops and skipped samples since the last look become stage drops. */
   private account(stats: SessionStats): void {
     let dropped = 0;
-    for (const e of EVENTS) dropped += stats[e].dropped;
+    for (const e of TRACED_EVENT_NAMES) dropped += stats[e].dropped;
     let rateLimited = 0;
-    for (const e of EVENTS) rateLimited += stats[e].rateLimited;
+    for (const e of TRACED_EVENT_NAMES) rateLimited += stats[e].rateLimited;
     this.settings.stage.drop(rateLimited - this.rateLimitedSeen, 'rate_limited');
     this.rateLimitedSeen = rateLimited;
     if (stats.cgroup_mkdir.dropped + stats.cgroup_rmdir.dropped > 0) {
