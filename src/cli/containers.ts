@@ -1,11 +1,33 @@
 import { createDefaultConfig, resolveConfig, type ContainerEnrichmentConfig } from '../processors/container-enrichment/config';
-import { createRuntimeClients, formatContainersTable, listAllContainers } from '../processors/container-enrichment/runtime';
+import type { ContainerInfo } from '../events';
+import { createRuntimeClients, listAllContainers } from '../processors/container-enrichment/runtime';
 import { ConfigError, loadConfigFile, mergeDefaults } from '../pipeline/config';
 import { createLogger } from '../pipeline/logger';
+import { formatTable } from './table';
 
 const EXIT_OK = 0;
 const EXIT_SOME_UNREACHABLE = 1;
 const EXIT_CONFIG = 2;
+
+/** `crictl ps`-style table across runtimes. */
+export function formatContainersTable(containers: ContainerInfo[]): string {
+  const header = ['RUNTIME', 'CONTAINER ID', 'NAME', 'STATE', 'PID', 'MNTNS', 'IMAGE', 'NAMESPACE', 'POD', 'WORKLOAD', 'K8S CONTAINER'];
+  const rows = containers.map((c) => [
+    c.runtime,
+    c.id.slice(0, 12),
+    c.name,
+    c.state,
+    c.pid ? String(c.pid) : '-',
+    c.mntns ? String(c.mntns) : '-',
+    c.image.name || '-',
+    c.k8s?.namespace || '-',
+    c.k8s?.podName || '-',
+    // The pod's controller as derived from its labels and name: `Deployment/web`, `CronJob/backup`.
+    c.k8s?.workload ? `${c.k8s.workload.kind}/${c.k8s.workload.name}` : '-',
+    c.k8s?.containerName || '-',
+  ]);
+  return `${formatTable([header, ...rows], { gap: '   ' })}\n`;
+}
 
 /**
  * `containers`: every container of every reachable runtime, as a `crictl ps`-style table or

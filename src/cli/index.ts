@@ -8,11 +8,12 @@ import { createLogger } from '../pipeline/logger';
 import { PACKAGE_ROOT } from '../pipeline/paths';
 import { Service } from '../pipeline/service';
 import { parseDuration } from '../pipeline/units';
-import { formatChecks, runChecks } from '../doctor/checks';
+import { runChecks } from '../doctor/checks';
 import { detectContainerHierarchy } from '../host/cgroups';
 import { cachedKernelNamespaces, resolveHostLayout } from '../host/layout';
 import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRingBuffer } from '../native';
 import { containersCommand } from './containers';
+import { formatChecks } from './doctor';
 import { kernelFloorRefusal } from './kernel-floor';
 
 type FlagKind = 'value' | 'switch';

@@ -372,7 +372,3 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
   results.push(...(await Promise.all(knownRuntimeSockets(layout).map((s) => checkSocket(s.runtime, s.path)))));
   return results;
 }
-
-export function formatChecks(results: CheckResult[]): string {
-  return results.map((r) => `${r.status.padEnd(4)}  ${r.check}: ${r.detail}${r.fix ? `\n      fix: ${r.fix}` : ''}`).join('\n');
-}

@@ -149,26 +149,3 @@ export async function listAllContainers(clients: RuntimeClient[]): Promise<{ con
   });
   return { containers, errors };
 }
-
-/** `crictl ps`-style table across runtimes. */
-export function formatContainersTable(containers: ContainerInfo[]): string {
-  const header = ['RUNTIME', 'CONTAINER ID', 'NAME', 'STATE', 'PID', 'MNTNS', 'IMAGE', 'NAMESPACE', 'POD', 'WORKLOAD', 'K8S CONTAINER'];
-  const rows = containers.map((c) => [
-    c.runtime,
-    c.id.slice(0, 12),
-    c.name,
-    c.state,
-    c.pid ? String(c.pid) : '-',
-    c.mntns ? String(c.mntns) : '-',
-    c.image.name || '-',
-    c.k8s?.namespace || '-',
-    c.k8s?.podName || '-',
-    // The pod's controller as derived from its labels and name: `Deployment/web`, `CronJob/backup`.
-    c.k8s?.workload ? `${c.k8s.workload.kind}/${c.k8s.workload.name}` : '-',
-    c.k8s?.containerName || '-',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return (
-    [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('   ')).join('\n') + '\n'
-  );
-}

@@ -4,12 +4,4 @@ export { CriClient, type CriOptions } from './cri';
 export { DockerClient, type DockerOptions } from './docker';
 export { LxcClient, type LxcOptions } from './lxc';
 export { mntnsOf, k8sFromLabels, K8S_LABELS, type ClientContext } from './common';
-export {
-  createRuntimeClients,
-  listAllContainers,
-  formatContainersTable,
-  WELL_KNOWN,
-  type RuntimesConfig,
-  type CreateOptions,
-  type ListError,
-} from './discovery';
+export { createRuntimeClients, listAllContainers, WELL_KNOWN, type RuntimesConfig, type CreateOptions, type ListError } from './discovery';
