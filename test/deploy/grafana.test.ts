@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { AgentProcess, PrometheusServer, prometheusMissing, REPO_ROOT } from '../harness';
+import { AgentProcess, PrometheusServer, REPO_ROOT } from '../harness';
 import { OtlpSink } from '../harness/otlp-sink';
-import { addonError } from '../../src/native';
+import { requires } from '../harness/requires';
 
 const DASHBOARD = path.join(REPO_ROOT, 'deploy/grafana/ebpf-container-otel.json');
 
@@ -85,9 +85,7 @@ describe('the Grafana dashboard', () => {
     }
   });
 
-  const why = process.getuid?.() !== 0 ? 'not root' : (addonError() ?? prometheusMissing());
-  if (why) console.warn(`SKIPPED the dashboard's queries against a real Prometheus: ${why}`);
-  (why ? describe.skip : describe)('against a real Prometheus scraping a running agent', () => {
+  requires('bpf', 'prometheus', 'promtool').describe('against a real Prometheus scraping a running agent', () => {
     let agent: AgentProcess | undefined;
     let prom: PrometheusServer | undefined;
     const sinks: OtlpSink[] = [];

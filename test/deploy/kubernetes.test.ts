@@ -15,7 +15,8 @@ import { builtinFactories } from '../../src/components';
 import { CAPABILITY_USES } from '../../src/host/capabilities';
 import { HOST_MOUNTS } from '../../src/host/layout';
 import { parseConfigText } from '../../src/pipeline/config';
-import { hasProgram, NODE, REPO_ROOT } from '../harness';
+import { NODE, REPO_ROOT } from '../harness';
+import { requires } from '../harness/requires';
 
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const OVERLAYS = ['plain', 'collector-sidecar', 'collector-gateway'] as const;
@@ -29,11 +30,7 @@ type K8sObject = {
   [k: string]: any;
 };
 
-const kubectlMissing = hasProgram(KUBECTL)
-  ? undefined
-  : `${KUBECTL} is not installed (scripts/setup.sh --test installs Debian's kubernetes-client)`;
-if (kubectlMissing) console.warn(`SKIPPED deploy/kubernetes rendering: ${kubectlMissing}`);
-const describeKubectl = kubectlMissing ? describe.skip : describe;
+const kubectl = requires(KUBECTL);
 
 function render(overlay: string): K8sObject[] {
   const text = execFileSync(KUBECTL, ['kustomize', path.join(REPO_ROOT, 'deploy/kubernetes/overlays', overlay)], {
@@ -101,7 +98,7 @@ const one = (objects: K8sObject[], kind: string, name?: string) => {
   return found[0];
 };
 
-describeKubectl('deploy/kubernetes overlays', () => {
+kubectl.describe('deploy/kubernetes overlays', () => {
   const rendered = new Map<string, K8sObject[]>();
   beforeAll(() => {
     for (const overlay of OVERLAYS) rendered.set(overlay, render(overlay));

@@ -23,9 +23,9 @@ import {
 } from '../harness';
 import { OtlpSink } from '../harness/otlp-sink';
 import { dumpPinned, removePins } from '../enrichment/bpftool';
-import { describeReal } from '../enrichment/pipeline';
 import { flatRecords, plain, type FlatRecord } from '../exporters/fixtures';
 import { mntns, uniq } from '../runtimes/helpers';
+import { requires } from '../harness/requires';
 
 const PIN_DIR = `/sys/fs/bpf/ebpf-otel-e2e-${process.pid}`;
 const MAP = `${PIN_DIR}/containers`;
@@ -66,9 +66,8 @@ function pidByArgv(argv: string[], timeoutMs: number): Promise<number> {
   );
 }
 
-describeReal(
+requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool').describe(
   'whole agent via the CLI: real BPF, containerd + CRI → OTLP sink and Prometheus',
-  ['containerd', 'ctr', 'runc', 'prometheus', 'promtool'],
   () => {
     let h: ContainerdHarness;
     let pods: CriPods;

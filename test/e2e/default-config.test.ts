@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentProcess, REPO_ROOT, waitFor } from '../harness';
-import { describeReal } from '../enrichment/pipeline';
 import { flatRecords, plain, type FlatRecord, type JsonRequest } from '../exporters/fixtures';
 import { mntns } from '../runtimes/helpers';
+import { requires } from '../harness/requires';
 
-describeReal('`npm start`: the agent with its embedded default config', [], () => {
+requires('bpf', 'bpftool').describe('`npm start`: the agent with its embedded default config', () => {
   let agent: AgentProcess | undefined;
 
   afterAll(async () => {

@@ -25,8 +25,8 @@ import {
 } from '../harness';
 import { OtlpSink } from '../harness/otlp-sink';
 import { removePins } from '../enrichment/bpftool';
-import { describeReal } from '../enrichment/pipeline';
 import { flatRecords, type FlatRecord, type Plain } from '../exporters/fixtures';
+import { requires } from '../harness/requires';
 
 const PIN_DIR = `/sys/fs/bpf/ebpf-otel-k8s-${process.pid}`;
 const WORKLOAD_KEYS = /^k8s\.(replicaset|deployment|statefulset|daemonset|job|cronjob)\.name$/;
@@ -153,9 +153,8 @@ function bigPod(): Omit<PodSpec, 'namespace'> {
   return { name: 'big', labels, annotations };
 }
 
-describeReal(
+requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool').describe(
   'k8s metadata without an API server: workloads, pod labels, metrics by workload (issue 15)',
-  ['containerd', 'ctr', 'runc', 'prometheus', 'promtool'],
   () => {
     let h: ContainerdHarness;
     let pods: CriPods;

@@ -15,9 +15,9 @@ import { containerEnrichmentProcessorFactory } from '../../src/processors/contai
 import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
 import { ContainerdHarness, CriPods, DockerHarness, PodmanHarness, buildTestImage, type RunningPod } from '../harness';
 import { criRunPod, ctrRunRm, dockerRunRm, podmanRunRm } from '../harness/oneshot';
-import { daemonMissing } from '../runtimes/helpers';
 import { removePins } from './bpftool';
-import { describeReal, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
+import { type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
+import { requires } from '../harness/requires';
 
 /** Containers per runtime and filter setting. */
 const PER_RUNTIME = 20;
@@ -34,11 +34,7 @@ const RUNTIMES: Array<{ key: RuntimeKey; needs: string[] }> = [
   { key: 'podman', needs: ['podman', 'conmon', 'runc'] },
   { key: 'cri', needs: ['containerd', 'ctr', 'runc'] },
 ];
-const AVAILABLE = RUNTIMES.filter(({ key, needs }) => {
-  const why = daemonMissing(...needs);
-  if (why) console.warn(`SKIPPED churn of ${key} containers: ${why}`);
-  return !why;
-}).map((r) => r.key);
+const AVAILABLE = RUNTIMES.filter(({ key, needs }) => requires(...needs).available(`churn of ${key} containers`)).map((r) => r.key);
 const has = (key: RuntimeKey) => AVAILABLE.includes(key);
 
 type Verdict = 'right' | 'wrong' | 'unenriched' | 'missing';
@@ -125,7 +121,7 @@ function verdict(records: SeenRecord[], id: string): Verdict {
 const describeRecord = (r: SeenRecord) =>
   `${r.container ? `container ${r.container.id.slice(0, 24)} (${r.container.runtime}, mntns ${r.container.mntns})` : 'no container'}; record pid ${r.pid} mntns ${r.mntns} cgroup ${r.cgroupId ?? '?'}`;
 
-describeReal(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime, back to back`, [], () => {
+requires('bpf', 'bpftool').describe(`issue 11 churn: ${PER_RUNTIME} short-lived containers per runtime, back to back`, () => {
   let containerd: ContainerdHarness | undefined;
   let docker: DockerHarness | undefined;
   let podman: PodmanHarness | undefined;

@@ -8,16 +8,8 @@ import * as path from 'node:path';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
 import { uniq } from '../runtimes/helpers';
 import { dumpPinned, removePins } from './bpftool';
-import {
-  COMMAND,
-  commandEvents,
-  describeReal,
-  indexed,
-  mntnsOfPid,
-  type RealPipeline,
-  type SeenRecord,
-  startRealPipeline,
-} from './pipeline';
+import { COMMAND, commandEvents, indexed, mntnsOfPid, type RealPipeline, type SeenRecord, startRealPipeline } from './pipeline';
+import { requires } from '../harness/requires';
 
 const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-ctrd-${process.pid}`;
 const MAP = `${DIR}/containers`;
@@ -25,7 +17,7 @@ const MAP = `${DIR}/containers`;
 const PINNED_MAP_BOUND_MS = 1000;
 const PINNED_MAP_WAIT_MS = 5000;
 
-describeReal('enrichment on real BPF with a real containerd and CRI', ['containerd', 'ctr', 'runc'], () => {
+requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc').describe('enrichment on real BPF with a real containerd and CRI', () => {
   let h: ContainerdHarness;
   let pods: CriPods;
   let p: RealPipeline;

@@ -11,7 +11,8 @@ import { LxcHarness } from '../harness/lxc';
 import { PodmanHarness } from '../harness/podman';
 import { uniq } from '../runtimes/helpers';
 import { removePins } from './bpftool';
-import { COMMAND, commandEvents, describeReal, indexed, mntnsOfPid, type RealPipeline, startRealPipeline } from './pipeline';
+import { COMMAND, commandEvents, indexed, mntnsOfPid, type RealPipeline, startRealPipeline } from './pipeline';
+import { requires } from '../harness/requires';
 
 const execFileAsync = promisify(execFile);
 
@@ -34,7 +35,7 @@ function pipelineFor(
   };
 }
 
-describeReal('enrichment on real BPF with a real dockerd', ['dockerd', 'docker', 'containerd', 'runc'], () => {
+requires('bpf', 'bpftool', 'dockerd', 'docker', 'containerd', 'runc').describe('enrichment on real BPF with a real dockerd', () => {
   let docker: DockerHarness;
   const pipeline = pipelineFor('docker', () => ({ docker: { socket: docker.socket } }));
 
@@ -66,7 +67,7 @@ describeReal('enrichment on real BPF with a real dockerd', ['dockerd', 'docker',
   });
 });
 
-describeReal('enrichment on real BPF with a real podman API service', ['podman', 'conmon', 'runc'], () => {
+requires('bpf', 'bpftool', 'podman', 'conmon', 'runc').describe('enrichment on real BPF with a real podman API service', () => {
   let podman: PodmanHarness;
   const pipeline = pipelineFor('podman', () => ({ podman: { socket: podman.socket } }));
 
@@ -97,7 +98,7 @@ describeReal('enrichment on real BPF with a real podman API service', ['podman',
   });
 });
 
-describeReal('enrichment on real BPF with LXC', ['lxc-create', 'lxc-start', 'lxc-attach', 'lxc-info'], () => {
+requires('bpf', 'bpftool', 'lxc-create', 'lxc-start', 'lxc-attach', 'lxc-info').describe('enrichment on real BPF with LXC', () => {
   let lxc: LxcHarness;
   const pipeline = pipelineFor('lxc', () => ({ lxc: { lxcpath: [lxc.lxcpath], poll_interval: '250ms' } }));
 

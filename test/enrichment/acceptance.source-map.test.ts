@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync
 import * as path from 'node:path';
 import { detectContainerHierarchy } from '../../src/host/cgroups';
 import { createMapWithBpftool, dumpPinned, removePins, updateWithBpftool } from './bpftool';
-import { describeReal, type RealPipeline, startRealPipeline } from './pipeline';
+import { type RealPipeline, startRealPipeline } from './pipeline';
+import { requires } from '../harness/requires';
 
 const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-source-${process.pid}`;
 const GADGET = `${DIR}/gadget-containers`;
@@ -18,7 +19,7 @@ const CGROUPS = path.join(detectContainerHierarchy().mountPath, `ebpf-otel-test-
 const ID_KNOWN = `${process.pid.toString(16)}`.padStart(64, 'a');
 const ID_OTHER = `${process.pid.toString(16)}`.padStart(64, 'b');
 
-describeReal("enrichment on real BPF from another agent's pinned map", ['unshare'], () => {
+requires('bpf', 'bpftool', 'unshare').describe("enrichment on real BPF from another agent's pinned map", () => {
   let p: RealPipeline;
   const children: ChildProcess[] = [];
 

@@ -8,14 +8,15 @@ import * as path from 'node:path';
 import { uniq } from '../runtimes/helpers';
 import { ContainerdHarness, CriPods, buildTestImage, type RunningPod } from '../harness';
 import { removePins } from './bpftool';
-import { describeReal, type RealPipeline, type ReceiverOverrides, startRealPipeline } from './pipeline';
+import { type RealPipeline, type ReceiverOverrides, startRealPipeline } from './pipeline';
+import { requires } from '../harness/requires';
 
 const DIR = `/sys/fs/bpf/ebpf-otel-test-acc-volume-${process.pid}`;
 /** Every 0.2 s: one exec (cat) and its opens. */
 const LOOP = (files: string) => ['/bin/sh', '-c', `while true; do /bin/cat ${files} > /dev/null; sleep 0.2; done`];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describeReal('volume control on real BPF with containerd + CRI pods', ['containerd', 'ctr', 'runc'], () => {
+requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc').describe('volume control on real BPF with containerd + CRI pods', () => {
   let h: ContainerdHarness;
   let pods: CriPods;
   let p: RealPipeline | undefined;

@@ -3,29 +3,11 @@
  * it by path, independently of our addon (the acceptance checks use this view).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { ContainersMapEntry } from '../../src/native/types';
-import { addonError } from '../../src/native';
 
-const BPF_FS_MAGIC = 0xcafe4a11;
 const FIELD = 256;
-
-/** Why real pinned maps cannot be used here, or undefined when they can. */
-export function pinnedMapsUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root (BPF maps need CAP_BPF/CAP_SYS_ADMIN)';
-  try {
-    if (statfsSync('/sys/fs/bpf').type !== BPF_FS_MAGIC) return '/sys/fs/bpf is not a bpffs mount (mount -t bpf bpf /sys/fs/bpf)';
-  } catch {
-    return '/sys/fs/bpf is missing';
-  }
-  try {
-    execFileSync('bpftool', ['version'], { stdio: 'ignore' });
-  } catch {
-    return 'bpftool is not installed';
-  }
-  return addonError();
-}
 
 function bpftool(args: string[]): string {
   return execFileSync('bpftool', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,16 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { hasProgram } from '../harness';
+import { requires } from '../harness/requires';
 import { batchOf, box, container, execRecord, FakeRuntimeClient, ROOT_CGROUP } from './fakes';
 import { rig, shutdownRigs } from './harness';
 
 afterEach(shutdownRigs);
 
-const promtool = hasProgram('promtool');
-if (!promtool)
-  console.warn('metrics.test: SKIPPED the promtool check: promtool is not installed (scripts/setup.sh --test installs prometheus)');
-
 describe('enrichment metrics', () => {
-  (promtool ? test : test.skip)('pass `promtool check metrics`, with every series present, for two instances on one registry', async () => {
+  requires('promtool').test('pass `promtool check metrics`, with every series present, for two instances on one registry', async () => {
     const a = rig(
       { pending: { deadline: '10s' } },
       { clients: [new FakeRuntimeClient('docker'), new FakeRuntimeClient('lxc', '/var/lib/lxc')] },

@@ -6,13 +6,12 @@
 import { existsSync } from 'node:fs';
 import { createPinnedContainersMap, openPinnedContainersMap, unpinPath } from '../../src/native';
 import type { EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
-import { createMapWithBpftool, dumpPinned, pinnedMapsUnavailable, removePins, updateWithBpftool } from './bpftool';
+import { createMapWithBpftool, dumpPinned, removePins, updateWithBpftool } from './bpftool';
 import { batchOf, box, container, execRecord, exitRecord, mkdirRecord, rmdirRecord } from './fakes';
 import { rig, running, shutdownRigs } from './harness';
+import { requires } from '../harness/requires';
 
-const unavailable = pinnedMapsUnavailable();
-if (unavailable) console.warn(`pinned-map.bpf.test: SKIPPED, real BPF maps unavailable: ${unavailable}`);
-const bpfTest = unavailable ? test.skip : test;
+const realMapsHere = requires('bpf', 'bpftool');
 
 const DIR = `/sys/fs/bpf/ebpf-otel-test-enrichment-${process.pid}`;
 const OURS = `${DIR}/containers`;
@@ -34,7 +33,7 @@ afterEach(async () => {
 });
 
 describe('pinned containers maps on bpffs', () => {
-  bpfTest('ours: entries as bpftool sees them, gone on exit, pin removed on shutdown', async () => {
+  realMapsHere.test('ours: entries as bpftool sees them, gone on exit, pin removed on shutdown', async () => {
     const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET } }, { realMaps });
     r.clients[0].start(running(r, 'c-k8s', 4026590001, { k8s }), true);
     await r.processor.start();
@@ -51,26 +50,29 @@ describe('pinned containers maps on bpffs', () => {
     expect(existsSync(OURS)).toBe(false);
   });
 
-  bpfTest("a reused mount namespace: the entry is the newer container's, and stays so after the older one's late exit", async () => {
-    const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '10s' } }, { realMaps });
-    await r.processor.start();
-    r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
-    r.clients[0].start(container(ID_B, 0, { name: 'b' }), true);
-    const a = box(ID_A, 201, 4026590101);
-    const b = box(ID_B, 202, 4026590101);
-    await r.processor.consumeLogs(batchOf([mkdirRecord(a.cgroupId, a.path), execRecord(1, a)]));
-    await r.out.waitFor(() => r.out.count() === 1, 'A');
-    expect(dumpPinned(OURS).get(a.mntns)?.containerId).toBe(ID_A);
-    await r.processor.consumeLogs(batchOf([mkdirRecord(b.cgroupId, b.path), execRecord(2, b)]));
-    await r.out.waitFor(() => r.out.count() === 2, 'B');
-    await r.processor.consumeLogs(batchOf([rmdirRecord(a.cgroupId, a.path), exitRecord(1, a)]));
-    expect(r.out.batches.at(-1)!.containers?.[0]).toMatchObject({ id: ID_A, state: 'stopped' });
-    expect([...dumpPinned(OURS).values()]).toEqual([{ mntns: b.mntns, containerId: ID_B, namespace: '', pod: '', container: 'b' }]);
-    await r.processor.consumeLogs(batchOf([rmdirRecord(b.cgroupId, b.path)]));
-    expect(dumpPinned(OURS).size).toBe(0);
-  });
+  realMapsHere.test(
+    "a reused mount namespace: the entry is the newer container's, and stays so after the older one's late exit",
+    async () => {
+      const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '10s' } }, { realMaps });
+      await r.processor.start();
+      r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
+      r.clients[0].start(container(ID_B, 0, { name: 'b' }), true);
+      const a = box(ID_A, 201, 4026590101);
+      const b = box(ID_B, 202, 4026590101);
+      await r.processor.consumeLogs(batchOf([mkdirRecord(a.cgroupId, a.path), execRecord(1, a)]));
+      await r.out.waitFor(() => r.out.count() === 1, 'A');
+      expect(dumpPinned(OURS).get(a.mntns)?.containerId).toBe(ID_A);
+      await r.processor.consumeLogs(batchOf([mkdirRecord(b.cgroupId, b.path), execRecord(2, b)]));
+      await r.out.waitFor(() => r.out.count() === 2, 'B');
+      await r.processor.consumeLogs(batchOf([rmdirRecord(a.cgroupId, a.path), exitRecord(1, a)]));
+      expect(r.out.batches.at(-1)!.containers?.[0]).toMatchObject({ id: ID_A, state: 'stopped' });
+      expect([...dumpPinned(OURS).values()]).toEqual([{ mntns: b.mntns, containerId: ID_B, namespace: '', pod: '', container: 'b' }]);
+      await r.processor.consumeLogs(batchOf([rmdirRecord(b.cgroupId, b.path)]));
+      expect(dumpPinned(OURS).size).toBe(0);
+    },
+  );
 
-  bpfTest('keep_on_shutdown leaves the pin for the next run, which drops what went stale', async () => {
+  realMapsHere.test('keep_on_shutdown leaves the pin for the next run, which drops what went stale', async () => {
     const first = rig({ pinned_map: { write_path: OURS, read_path: GADGET, keep_on_shutdown: true } }, { realMaps });
     first.clients[0].start(running(first, 'gone', 4026590011), true);
     first.clients[0].start(running(first, 'stays', 4026590012), true);
@@ -87,36 +89,39 @@ describe('pinned containers maps on bpffs', () => {
     expect(dump.get(4026590013)?.containerId).toBe('newer');
   });
 
-  bpfTest("another agent's IG-layout map (made and filled by bpftool) describes the containers its entries name, by id only", async () => {
-    createMapWithBpftool(GADGET);
-    // The other agent's entry for an inode a new container (B) has reused.
-    updateWithBpftool(GADGET, { mntns: 4026590021, containerId: ID_A, namespace: 'shop', pod: 'old-pod', container: 'old' });
-    const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '300ms' } }, { realMaps });
-    await r.processor.start();
-    updateWithBpftool(GADGET, { mntns: 4026590022, containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
-    const b = box(ID_B, 301, 4026590021);
-    const c = box(ID_C, 302, 4026590022, `/k8s.io/${ID_C}`);
-    await r.processor.consumeLogs(
-      batchOf([mkdirRecord(b.cgroupId, b.path), mkdirRecord(c.cgroupId, c.path), execRecord(101, b), execRecord(102, c)]),
-    );
-    await r.out.waitFor(() => r.out.count() === 2, 'both records released');
-    const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
-    expect(byPid.get(101)).toMatchObject({ id: ID_B, runtime: 'docker', name: '' });
-    expect(byPid.get(101)?.k8s).toBeUndefined();
-    expect(byPid.get(102)).toMatchObject({
-      id: ID_C,
-      runtime: 'pinned-map',
-      k8s: { namespace: 'kube-system', podName: 'coredns-x', containerName: 'coredns' },
-    });
-    expect(r.processor.counters.withoutMetadata).toMatchObject({ path_only: 1, deadline: 0 });
-    expect(r.processor.counters.releasedEnriched).toBe(1);
-    // Ours lists each under its own id.
-    const ours = dumpPinned(OURS);
-    expect(ours.get(4026590021)?.containerId).toBe(ID_B);
-    expect(ours.get(4026590022)).toMatchObject({ containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
-  });
+  realMapsHere.test(
+    "another agent's IG-layout map (made and filled by bpftool) describes the containers its entries name, by id only",
+    async () => {
+      createMapWithBpftool(GADGET);
+      // The other agent's entry for an inode a new container (B) has reused.
+      updateWithBpftool(GADGET, { mntns: 4026590021, containerId: ID_A, namespace: 'shop', pod: 'old-pod', container: 'old' });
+      const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '300ms' } }, { realMaps });
+      await r.processor.start();
+      updateWithBpftool(GADGET, { mntns: 4026590022, containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
+      const b = box(ID_B, 301, 4026590021);
+      const c = box(ID_C, 302, 4026590022, `/k8s.io/${ID_C}`);
+      await r.processor.consumeLogs(
+        batchOf([mkdirRecord(b.cgroupId, b.path), mkdirRecord(c.cgroupId, c.path), execRecord(101, b), execRecord(102, c)]),
+      );
+      await r.out.waitFor(() => r.out.count() === 2, 'both records released');
+      const byPid = new Map(r.out.tagged().map((x) => [x.pid, x.container]));
+      expect(byPid.get(101)).toMatchObject({ id: ID_B, runtime: 'docker', name: '' });
+      expect(byPid.get(101)?.k8s).toBeUndefined();
+      expect(byPid.get(102)).toMatchObject({
+        id: ID_C,
+        runtime: 'pinned-map',
+        k8s: { namespace: 'kube-system', podName: 'coredns-x', containerName: 'coredns' },
+      });
+      expect(r.processor.counters.withoutMetadata).toMatchObject({ path_only: 1, deadline: 0 });
+      expect(r.processor.counters.releasedEnriched).toBe(1);
+      // Ours lists each under its own id.
+      const ours = dumpPinned(OURS);
+      expect(ours.get(4026590021)?.containerId).toBe(ID_B);
+      expect(ours.get(4026590022)).toMatchObject({ containerId: ID_C, namespace: 'kube-system', pod: 'coredns-x', container: 'coredns' });
+    },
+  );
 
-  bpfTest('a map of another layout at the source path is refused with a clear error and never read', async () => {
+  realMapsHere.test('a map of another layout at the source path is refused with a clear error and never read', async () => {
     createMapWithBpftool(GADGET, 8);
     const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET }, pending: { deadline: '20ms' } }, { realMaps });
     await r.processor.start();
@@ -130,7 +135,7 @@ describe('pinned containers maps on bpffs', () => {
     console.log(`refusal as logged: ${errors[0].msg}`);
   });
 
-  bpfTest('a map of another layout at our path fails start instead of being overwritten', async () => {
+  realMapsHere.test('a map of another layout at our path fails start instead of being overwritten', async () => {
     createMapWithBpftool(OURS, 8);
     const r = rig({ pinned_map: { write_path: OURS, read_path: GADGET } }, { realMaps });
     await expect(r.processor.start()).rejects.toThrow(new RegExp(`pinned containers map ${OURS}: `));

@@ -6,7 +6,6 @@
 import { statSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { BootClock, type ContainerInfo, type EventBatch, type EventTypeName } from '../../src/events';
-import { addonError } from '../../src/native';
 import type { ComponentSettings, LogsConsumer } from '../../src/pipeline/component';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
@@ -17,23 +16,6 @@ import type { RuntimesConfig } from '../../src/processors/container-enrichment/r
 import { type EbpfReceiver, ebpfReceiverFactory, type EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import type { SessionStats } from '../../src/native';
 import { ContainerDirectory } from '../../src/pipeline/containers';
-import { daemonMissing } from '../runtimes/helpers';
-
-/** Why the real pipeline cannot run here (root, BPF, the daemons' binaries), or undefined. */
-export function realPipelineUnavailable(...programs: string[]): string | undefined {
-  return daemonMissing('bpftool', ...programs) ?? addonError();
-}
-
-/** `describe`, or a loudly skipped one when the pipeline or a daemon cannot run here. */
-export function describeReal(name: string, programs: string[], body: () => void): void {
-  const why = realPipelineUnavailable(...programs);
-  if (why) {
-    console.warn(`SKIPPED ${name}: ${why}`);
-    describe.skip(name, body);
-  } else {
-    describe(name, body);
-  }
-}
 
 export interface SeenRecord {
   type: EventTypeName;

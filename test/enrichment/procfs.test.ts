@@ -4,9 +4,7 @@ import * as path from 'node:path';
 import { cgroupIdOf, cgroupPathIn, detectContainerHierarchy } from '../../src/host/cgroups';
 import { createProcFs } from '../../src/processors/container-enrichment/procfs';
 import { capturingLogger, type LogLine } from './fakes';
-
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('procfs.test: not root, skipping the test that creates a mount namespace (unshare -m needs CAP_SYS_ADMIN)');
+import { requires } from '../harness/requires';
 
 describe('procfs (real /proc)', () => {
   const children: ChildProcess[] = [];
@@ -14,7 +12,7 @@ describe('procfs (real /proc)', () => {
     for (const c of children.splice(0)) if (c.pid && c.exitCode === null && c.signalCode === null) process.kill(c.pid, 'SIGKILL');
   });
 
-  (isRoot ? test : test.skip)(
+  requires('root', 'unshare').test(
     "a process in its own mount namespace: its inode, its cgroup (and that cgroup's id); gone processes are undefined",
     async () => {
       const child = spawn('unshare', ['-m', 'sleep', '30'], { stdio: 'ignore' });

@@ -4,19 +4,10 @@ import { ContainerEventCounters } from '../../src/exporters/prometheus/container
 import { otlpLogsExporterFactory } from '../../src/exporters/otlp-logs';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { BootClock, type ContainerInfo, EventBatch, encodeRecords } from '../../src/events';
-import { PrometheusServer, prometheusMissing, promtoolCheckMetrics, waitFor } from '../harness';
+import { PrometheusServer, promtoolCheckMetrics, waitFor } from '../harness';
 import { OtlpSink } from '../harness/otlp-sink';
+import { requires } from '../harness/requires';
 import { DOCKER_CONTAINER, POD_CONTAINER, execBatch, sampleBatch, testSettings } from './fixtures';
-
-/** promtool's verdict, or a clean one (warned) where promtool is missing. */
-function promtoolOrSkip(text: string): { status: number | null; out: string } {
-  const missing = prometheusMissing();
-  if (missing) {
-    console.warn(`SKIPPED promtool check: ${missing}`);
-    return { status: 0, out: '' };
-  }
-  return promtoolCheckMetrics(text);
-}
 
 function startExporter(user: Record<string, unknown>, settings = testSettings('exporters.prometheus')) {
   const config = mergeDefaults(prometheusExporterFactory.createDefaultConfig(), user);
@@ -113,31 +104,34 @@ describe('prometheus exporter', () => {
   const DB_0 = podOf('db-0', { kind: 'StatefulSet', name: 'db' });
   const BARE = podOf('debug');
 
-  test('by default the pods of one workload share their series (namespace, workload kind and name, container); pod_label: true gives each pod its own', async () => {
-    const byWorkload = startExporter({ endpoint: '127.0.0.1:0' });
-    await byWorkload.exporter.consumeLogs(execBatch(8, [WEB_A, WEB_B, DB_0, BARE]));
-    let text = await byWorkload.settings.metrics.metrics();
-    const series = (t: string) => t.split('\n').filter((l) => l.startsWith('ebpf_container_otel_container_events_total{'));
-    expect(series(text).sort()).toEqual([
-      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="",k8s_workload_name="",event="exec"} 2',
-      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",event="exec"} 4',
-      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="StatefulSet",k8s_workload_name="db",event="exec"} 2',
-    ]);
-    expect(promtoolOrSkip(text)).toEqual({ status: 0, out: '' });
+  requires('promtool').test(
+    'by default the pods of one workload share their series (namespace, workload kind and name, container); pod_label: true gives each pod its own',
+    async () => {
+      const byWorkload = startExporter({ endpoint: '127.0.0.1:0' });
+      await byWorkload.exporter.consumeLogs(execBatch(8, [WEB_A, WEB_B, DB_0, BARE]));
+      let text = await byWorkload.settings.metrics.metrics();
+      const series = (t: string) => t.split('\n').filter((l) => l.startsWith('ebpf_container_otel_container_events_total{'));
+      expect(series(text).sort()).toEqual([
+        'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="",k8s_workload_name="",event="exec"} 2',
+        'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",event="exec"} 4',
+        'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="StatefulSet",k8s_workload_name="db",event="exec"} 2',
+      ]);
+      expect(promtoolCheckMetrics(text)).toEqual({ status: 0, out: '' });
 
-    const byPod = startExporter({ endpoint: '127.0.0.1:0', pod_label: true, max_container_series: 3 });
-    await byPod.exporter.consumeLogs(execBatch(8, [WEB_A, WEB_B, DB_0, BARE]));
-    text = await byPod.settings.metrics.metrics();
-    expect(series(text).sort()).toEqual([
-      'ebpf_container_otel_container_events_total{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",k8s_pod="other",event="exec"} 2',
-      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",k8s_pod="web-5dd5756b68-7xkqv",event="exec"} 2',
-      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",k8s_pod="web-5dd5756b68-q2wzn",event="exec"} 2',
-      'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="StatefulSet",k8s_workload_name="db",k8s_pod="db-0",event="exec"} 2',
-    ]);
-    // The cap holds with the pod label: the bare pod, fourth, overflowed.
-    expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
-    expect(promtoolOrSkip(text)).toEqual({ status: 0, out: '' });
-  });
+      const byPod = startExporter({ endpoint: '127.0.0.1:0', pod_label: true, max_container_series: 3 });
+      await byPod.exporter.consumeLogs(execBatch(8, [WEB_A, WEB_B, DB_0, BARE]));
+      text = await byPod.settings.metrics.metrics();
+      expect(series(text).sort()).toEqual([
+        'ebpf_container_otel_container_events_total{container="other",k8s_namespace="other",k8s_workload_kind="other",k8s_workload_name="other",k8s_pod="other",event="exec"} 2',
+        'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",k8s_pod="web-5dd5756b68-7xkqv",event="exec"} 2',
+        'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",k8s_pod="web-5dd5756b68-q2wzn",event="exec"} 2',
+        'ebpf_container_otel_container_events_total{container="web",k8s_namespace="shop",k8s_workload_kind="StatefulSet",k8s_workload_name="db",k8s_pod="db-0",event="exec"} 2',
+      ]);
+      // The cap holds with the pod label: the bare pod, fourth, overflowed.
+      expect(text).toMatch(/^ebpf_container_otel_container_series_overflow_total 1$/m);
+      expect(promtoolCheckMetrics(text)).toEqual({ status: 0, out: '' });
+    },
+  );
 
   test('the overflowed containers remembered are bounded; the oldest forgotten is counted when seen again, and the forgetting too', async () => {
     const registry = new Registry();
@@ -164,45 +158,44 @@ describe('prometheus exporter', () => {
     await second.exporter.shutdown();
   });
 
-  test('promtool check metrics is clean and a real prometheus server scrapes non-zero counters', async () => {
-    const missing = prometheusMissing();
-    if (missing) {
-      console.warn(`SKIPPED: ${missing}`);
-      return;
-    }
-    // Everything our exporters register: pipeline stage counters, OTLP exporter metrics, container events.
-    const settings = testSettings('exporters.prometheus');
-    const sink = await new OtlpSink().start();
-    cleanups.push(() => sink.stop());
-    const otlpConfig = mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), { endpoint: `http://${sink.address}` });
-    const otlpStage = settings.telemetry.stage('exporters.otlp');
-    const otlp = otlpLogsExporterFactory.create(otlpConfig, { ...settings, id: 'exporters.otlp', stage: otlpStage });
-    cleanups.push(() => otlp.shutdown());
-    await otlp.start();
-    await otlp.consumeLogs(execBatch(20, [POD_CONTAINER]));
-    const { exporter } = startExporter({ endpoint: '127.0.0.1:0' }, settings);
-    cleanups.push(() => exporter.shutdown());
-    await exporter.start();
-    await exporter.consumeLogs(sampleBatch());
-    settings.telemetry.stage('exporters.otlp').drop(2, 'queue_full');
-    await waitFor('OTLP delivery', () => otlpStage.sent === 20, 30_000);
+  requires('prometheus', 'promtool').test(
+    'promtool check metrics is clean and a real prometheus server scrapes non-zero counters',
+    async () => {
+      // Everything our exporters register: pipeline stage counters, OTLP exporter metrics, container events.
+      const settings = testSettings('exporters.prometheus');
+      const sink = await new OtlpSink().start();
+      cleanups.push(() => sink.stop());
+      const otlpConfig = mergeDefaults(otlpLogsExporterFactory.createDefaultConfig(), { endpoint: `http://${sink.address}` });
+      const otlpStage = settings.telemetry.stage('exporters.otlp');
+      const otlp = otlpLogsExporterFactory.create(otlpConfig, { ...settings, id: 'exporters.otlp', stage: otlpStage });
+      cleanups.push(() => otlp.shutdown());
+      await otlp.start();
+      await otlp.consumeLogs(execBatch(20, [POD_CONTAINER]));
+      const { exporter } = startExporter({ endpoint: '127.0.0.1:0' }, settings);
+      cleanups.push(() => exporter.shutdown());
+      await exporter.start();
+      await exporter.consumeLogs(sampleBatch());
+      settings.telemetry.stage('exporters.otlp').drop(2, 'queue_full');
+      await waitFor('OTLP delivery', () => otlpStage.sent === 20, 30_000);
 
-    const metricsText = await (await fetch(`http://127.0.0.1:${exporter.port}/metrics`)).text();
-    expect(promtoolCheckMetrics(metricsText)).toEqual({ status: 0, out: '' });
+      const metricsText = await (await fetch(`http://127.0.0.1:${exporter.port}/metrics`)).text();
+      expect(promtoolCheckMetrics(metricsText)).toEqual({ status: 0, out: '' });
 
-    const prom = await PrometheusServer.start([`127.0.0.1:${exporter.port}`]);
-    cleanups.push(() => prom.stop());
-    const events = await prom.queryUntilPresent(
-      'ebpf_container_otel_container_events_total{k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",container="web",event="exec"}',
-    );
-    expect(Number(events[0].value[1])).toBeGreaterThan(0);
-    const sent = await prom.queryUntilPresent('ebpf_container_otel_records_sent_total{component="exporters.otlp"}');
-    expect(Number(sent[0].value[1])).toBe(20);
-    const dropped = await prom.queryUntilPresent('ebpf_container_otel_records_dropped_total{reason="queue_full"}');
-    expect(Number(dropped[0].value[1])).toBe(2);
-    const latency = await prom.queryUntilPresent('ebpf_container_otel_exporter_send_duration_seconds_count{outcome="success"}');
-    expect(Number(latency[0].value[1])).toBeGreaterThan(0);
-    const up = await prom.queryUntilPresent('up{job="agent"}');
-    expect(up[0].value[1]).toBe('1');
-  }, 60_000);
+      const prom = await PrometheusServer.start([`127.0.0.1:${exporter.port}`]);
+      cleanups.push(() => prom.stop());
+      const events = await prom.queryUntilPresent(
+        'ebpf_container_otel_container_events_total{k8s_namespace="shop",k8s_workload_kind="Deployment",k8s_workload_name="web",container="web",event="exec"}',
+      );
+      expect(Number(events[0].value[1])).toBeGreaterThan(0);
+      const sent = await prom.queryUntilPresent('ebpf_container_otel_records_sent_total{component="exporters.otlp"}');
+      expect(Number(sent[0].value[1])).toBe(20);
+      const dropped = await prom.queryUntilPresent('ebpf_container_otel_records_dropped_total{reason="queue_full"}');
+      expect(Number(dropped[0].value[1])).toBe(2);
+      const latency = await prom.queryUntilPresent('ebpf_container_otel_exporter_send_duration_seconds_count{outcome="success"}');
+      expect(Number(latency[0].value[1])).toBeGreaterThan(0);
+      const up = await prom.queryUntilPresent('up{job="agent"}');
+      expect(up[0].value[1]).toBe('1');
+    },
+    60_000,
+  );
 });

@@ -18,5 +18,5 @@ export {
   type Daemon,
 } from './procs';
 export { AgentProcess } from './agent';
-export { PrometheusServer, prometheusMissing, promtoolCheckMetrics, freePort, type PromSample } from './prometheus';
+export { PrometheusServer, promtoolCheckMetrics, freePort, type PromSample } from './prometheus';
 export { REPO_ROOT, NODE, CLI } from './paths';

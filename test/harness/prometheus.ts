@@ -2,13 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
-import { destroyWorkDir, GiveUp, hasProgram, logTail, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
-
-/** Why a real Prometheus cannot be used here (Debian's `prometheus` package is missing), or undefined. */
-export function prometheusMissing(): string | undefined {
-  const missing = ['prometheus', 'promtool'].filter((p) => !hasProgram(p));
-  return missing.length ? `${missing.join(', ')} not installed (apt-get install prometheus; scripts/setup.sh --test does)` : undefined;
-}
+import { destroyWorkDir, GiveUp, logTail, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
 
 /** A TCP port nothing listens on right now (for programs that cannot report the port they bound). */
 export function freePort(): Promise<number> {

@@ -13,7 +13,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { ContainerdHarness, DockerHarness, PodmanHarness, freePort, hasProgram, promtoolCheckMetrics, waitFor } from '../harness';
+import { ContainerdHarness, DockerHarness, PodmanHarness, freePort, promtoolCheckMetrics, waitFor } from '../harness';
 import {
   AgentContainer,
   type AgentImage,
@@ -27,21 +27,14 @@ import {
 } from '../harness/agent-image';
 import { holdDaemonLock } from '../harness/lock';
 import { flatRecords, type FlatRecord, type JsonRequest } from '../exporters/fixtures';
+import { requires } from '../harness/requires';
 
 const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 const DOCKER_SOCKET = '/run/docker.sock';
 /** Docker 20.10 knows no CAP_BPF / CAP_PERFMON: the documented set for older engines. */
 const DOCKER_CAPS = ['SYS_ADMIN', 'SYS_PTRACE'];
 
-function missing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  for (const p of ['docker', 'dockerd', 'containerd', 'ctr', 'podman', 'findmnt'])
-    if (!hasProgram(p)) return `${p} is not installed (scripts/setup.sh --test)`;
-  return undefined;
-}
-const why = missing();
-if (why) console.warn(`SKIPPED the agent image acceptance test: ${why}`);
-const describeImage = why ? describe.skip : describe;
+const image = requires('root', 'docker', 'dockerd', 'containerd', 'ctr', 'podman', 'findmnt');
 
 /** The config the test gives the agent: where the output goes, nothing about the host. */
 const outputOnly = (port: number, extra = '') => `
@@ -104,7 +97,7 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return undefined;
 }
 
-describeImage('the agent image, run as the DaemonSet runs it', () => {
+image.describe('the agent image, run as the DaemonSet runs it', () => {
   let release: (() => void) | undefined;
   let image: AgentImage;
   let containerd: ContainerdHarness | undefined;

@@ -12,7 +12,7 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
 import type { JsonLogRecord, JsonRequest } from '../exporters/fixtures';
 import { decodeLogsRequest } from '../harness/otlp-sink';
 import { testSettings } from './collector';
-import { describeBpf } from './helpers';
+import { requires } from '../harness/requires';
 
 const MS = 1_000_000n;
 
@@ -20,7 +20,7 @@ function records(req: JsonRequest): JsonLogRecord[] {
   return req.resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) => sl.logRecords));
 }
 
-describeBpf('boot clock on the kernel clocks (addon)', () => {
+requires('bpf').describe('boot clock on the kernel clocks (addon)', () => {
   it('reads CLOCK_REALTIME − CLOCK_BOOTTIME at ns precision, the same on every read, and as Date.now() has it', () => {
     const offsets = Array.from({ length: 50 }, () => realtimeMinusBoottimeNs());
     const before = BigInt(Date.now()) * MS;
@@ -47,7 +47,7 @@ describeBpf('boot clock on the kernel clocks (addon)', () => {
   });
 });
 
-describeBpf('record time ≤ observed time for real BPF records (file and OTLP encoders)', () => {
+requires('bpf').describe('record time ≤ observed time for real BPF records (file and OTLP encoders)', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'eco-clock-'));

@@ -8,11 +8,11 @@ import {
   unpinPath,
 } from '../../src/native';
 import type { PinnedContainersMap } from '../../src/native';
-import { describeBpf } from './helpers';
+import { requires } from '../harness/requires';
 
 const DIR = `/sys/fs/bpf/ebpf-container-otel-test-${process.pid}`;
 
-describeBpf('pinned containers map (Inspektor Gadget layout)', () => {
+requires('bpf', 'bpftool').describe('pinned containers map (Inspektor Gadget layout)', () => {
   const opened: PinnedContainersMap[] = [];
   afterEach(() => {
     for (const m of opened.splice(0)) m.close();

@@ -12,7 +12,7 @@ import { ContainerDirectory } from '../../src/pipeline/containers';
 import { ebpfReceiverFactory, type EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import type { SessionStats } from '../../src/native';
 import { Collector, testSettings } from './collector';
-import { describeBpf } from './helpers';
+import { requires } from '../harness/requires';
 
 function receiverConfig(overrides: Record<string, unknown>): EbpfReceiverConfig {
   return mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), { ring_buffer_size: '4MiB', ...overrides });
@@ -45,7 +45,7 @@ async function withReceiver(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describeBpf('eBPF receiver: open path prefixes, in the kernel', () => {
+requires('bpf').describe('eBPF receiver: open path prefixes, in the kernel', () => {
   it('exclude_path_prefixes: /proc/ opens never arrive, /etc/ opens do; include_path_prefixes keeps only its own', async () => {
     await withReceiver(
       receiverConfig({ events: ['open', 'exit'], filters: { open: { exclude_path_prefixes: ['/proc/', '/sys/'] } } }),
@@ -74,7 +74,7 @@ describeBpf('eBPF receiver: open path prefixes, in the kernel', () => {
   });
 });
 
-describeBpf('eBPF receiver: per-container rate limit, in the kernel', () => {
+requires('bpf').describe('eBPF receiver: per-container rate limit, in the kernel', () => {
   it('a container opening 3,000 files in a tight loop gets about the limit through, the rest counted; throttle start and stop are marked; the host is not limited', async () => {
     const limit = 300;
     await withReceiver(
@@ -108,7 +108,7 @@ describeBpf('eBPF receiver: per-container rate limit, in the kernel', () => {
   });
 });
 
-describeBpf('eBPF receiver: container verdicts (filters.containers), in the kernel', () => {
+requires('bpf').describe('eBPF receiver: container verdicts (filters.containers), in the kernel', () => {
   const hierarchy = detectContainerHierarchy();
   const dirs = ['traced', 'untraced'].map((n) => path.join(hierarchy.mountPath, `eco-verdict-${process.pid}-${n}`));
   afterAll(() => {

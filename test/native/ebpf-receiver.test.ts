@@ -10,7 +10,8 @@ import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
 import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
 import { mergeDefaults } from '../../src/pipeline/config';
 import { Collector, testSettings } from './collector';
-import { describeBpf } from './helpers';
+import { promtoolCheckMetrics } from '../harness/prometheus';
+import { requires } from '../harness/requires';
 
 function receiverConfig(overrides: Partial<Record<keyof EbpfReceiverConfig, unknown>> = {}): EbpfReceiverConfig {
   return mergeDefaults(ebpfReceiverFactory.createDefaultConfig(), {
@@ -37,7 +38,7 @@ afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-describeBpf('eBPF receiver (real BPF on this kernel)', () => {
+requires('bpf').describe('eBPF receiver (real BPF on this kernel)', () => {
   const collector = new Collector();
   const settings = testSettings('receivers.ebpf');
   const receiver = ebpfReceiverFactory.create(receiverConfig(), settings, collector);
@@ -149,7 +150,7 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
     await exited(child);
   });
 
-  it('counts what it received, passes batches on, and exposes the BPF counters as Prometheus metrics', async () => {
+  requires('promtool').test('counts what it received, passes batches on, and exposes the BPF counters as Prometheus metrics', async () => {
     // `sent` is counted by the service's wrapper around `next`, which this test does not use.
     expect(settings.stage.received).toBeGreaterThan(0);
     expect(collector.batches).toBeGreaterThan(0);
@@ -159,13 +160,7 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
     expect(text).toMatch(/ebpf_container_otel_bpf_program_loaded\{component="receivers.ebpf",program="handle_exec",event="exec"\} 1/);
     expect(text).toContain('ebpf_container_otel_bpf_events_dropped_total');
     expect(text).toContain('ebpf_container_otel_bpf_events_filtered_total');
-    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    if (promtool.error) {
-      console.warn(`SKIPPED promtool check: ${promtool.error.message} (install prometheus: scripts/setup.sh --test)`);
-    } else {
-      expect(promtool.stdout + promtool.stderr).toBe('');
-      expect(promtool.status).toBe(0);
-    }
+    expect(promtoolCheckMetrics(text)).toEqual({ status: 0, out: '' });
   });
 
   it('does not trace its own process (exclude_self)', async () => {
@@ -179,45 +174,48 @@ describeBpf('eBPF receiver (real BPF on this kernel)', () => {
   });
 });
 
-describeBpf("eBPF receiver: containers-only passes processes outside the host's mount namespace, decided in the kernel", () => {
-  it("passes a process from its first exec in a new mount namespace, and counts the host's as filtered", async () => {
-    let mntns = 0;
-    let outsidePid = 0;
-    const collector = new Collector(true);
-    const settings = testSettings('receivers.ebpf/containers');
-    const receiver = ebpfReceiverFactory.create(
-      receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true } }),
-      settings,
-      collector,
-    );
-    await receiver.start();
-    try {
-      // The "container": a process in its own mount namespace; no map or user space has heard of it.
-      const inside = start('unshare', ['-m', 'sh', '-c', '/bin/true; exit 3']);
-      const insidePid = collector.track(inside.pid);
-      const outside = start('sh', ['-c', '/bin/true; exit 4']);
-      outsidePid = collector.track(outside.pid);
-      await exited(outside);
-      const exit = await collector.waitFor('exit of the contained sh', (r) => r.type === 'exit' && r.tgid === insidePid);
-      expect(exit.exitCode).toBe(3);
-      mntns = exit.mntns;
-      // unshare exec's sh right after unshare(2): the very first exec in the new namespace passes.
-      await collector.waitFor('exec of sh inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'sh');
-      await collector.waitFor('exec of /bin/true inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'true');
+requires('bpf').describe(
+  "eBPF receiver: containers-only passes processes outside the host's mount namespace, decided in the kernel",
+  () => {
+    it("passes a process from its first exec in a new mount namespace, and counts the host's as filtered", async () => {
+      let mntns = 0;
+      let outsidePid = 0;
+      const collector = new Collector(true);
+      const settings = testSettings('receivers.ebpf/containers');
+      const receiver = ebpfReceiverFactory.create(
+        receiverConfig({ events: ['exec', 'exit'], filters: { containers_only: true } }),
+        settings,
+        collector,
+      );
+      await receiver.start();
+      try {
+        // The "container": a process in its own mount namespace; no map or user space has heard of it.
+        const inside = start('unshare', ['-m', 'sh', '-c', '/bin/true; exit 3']);
+        const insidePid = collector.track(inside.pid);
+        const outside = start('sh', ['-c', '/bin/true; exit 4']);
+        outsidePid = collector.track(outside.pid);
+        await exited(outside);
+        const exit = await collector.waitFor('exit of the contained sh', (r) => r.type === 'exit' && r.tgid === insidePid);
+        expect(exit.exitCode).toBe(3);
+        mntns = exit.mntns;
+        // unshare exec's sh right after unshare(2): the very first exec in the new namespace passes.
+        await collector.waitFor('exec of sh inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'sh');
+        await collector.waitFor('exec of /bin/true inside', (r) => r.type === 'exec' && r.mntns === mntns && r.comm === 'true');
 
-      const stats = (receiver as unknown as { stats(): { exec: { filtered: number }; exit: { filtered: number } } }).stats();
-      expect(stats.exec.filtered + stats.exit.filtered).toBeGreaterThan(0);
-    } finally {
-      await receiver.shutdown();
-    }
-    // shutdown() handed over everything left in the ring: nothing from outside can still arrive.
-    expect(mntns).not.toBe(mntnsOf('self'));
-    expect(collector.records.filter((r) => r.mntns === mntnsOf('self'))).toEqual([]);
-    expect(collector.records.filter((r) => r.tgid === outsidePid)).toEqual([]);
-  });
-});
+        const stats = (receiver as unknown as { stats(): { exec: { filtered: number }; exit: { filtered: number } } }).stats();
+        expect(stats.exec.filtered + stats.exit.filtered).toBeGreaterThan(0);
+      } finally {
+        await receiver.shutdown();
+      }
+      // shutdown() handed over everything left in the ring: nothing from outside can still arrive.
+      expect(mntns).not.toBe(mntnsOf('self'));
+      expect(collector.records.filter((r) => r.mntns === mntnsOf('self'))).toEqual([]);
+      expect(collector.records.filter((r) => r.tgid === outsidePid)).toEqual([]);
+    });
+  },
+);
 
-describeBpf('eBPF receiver: cgroups of the container hierarchy, as they are made and removed', () => {
+requires('bpf').describe('eBPF receiver: cgroups of the container hierarchy, as they are made and removed', () => {
   const hierarchy = detectContainerHierarchy();
   const name = `eco-test-${process.pid}`;
   const dir = path.join(hierarchy.mountPath, name);
@@ -267,7 +265,7 @@ describeBpf('eBPF receiver: cgroups of the container hierarchy, as they are made
   });
 });
 
-describeBpf('eBPF receiver: one program that cannot load leaves the others working', () => {
+requires('bpf').describe('eBPF receiver: one program that cannot load leaves the others working', () => {
   it('reports the refused and disabled programs and still delivers the other event types', async () => {
     const collector = new Collector();
     const session = openBpfSession(
@@ -326,7 +324,7 @@ describeBpf('eBPF receiver: one program that cannot load leaves the others worki
   });
 });
 
-describeBpf('eBPF session lifecycle', () => {
+requires('bpf').describe('eBPF session lifecycle', () => {
   it('can be closed from inside its batch callback, and close() is idempotent', async () => {
     let calls = 0;
     const session = openBpfSession({ events: ['open'], ringBufferSize: 1 << 20, drainIntervalMs: 1 }, () => {
@@ -346,7 +344,7 @@ describeBpf('eBPF session lifecycle', () => {
   });
 });
 
-describeBpf('eBPF receiver: bounded memory, counted losses', () => {
+requires('bpf').describe('eBPF receiver: bounded memory, counted losses', () => {
   /** A child that opens a missing path `n` times in a tight loop: a burst of open events. */
   function openBurst(n: number): number {
     const r = spawnSync(process.execPath, [
@@ -439,7 +437,7 @@ describeBpf('eBPF receiver: bounded memory, counted losses', () => {
   });
 });
 
-describeBpf('eBPF receiver: pid and comm deny lists (kernel-side)', () => {
+requires('bpf').describe('eBPF receiver: pid and comm deny lists (kernel-side)', () => {
   it('drops denied pids and process names in the kernel and counts them as filtered', async () => {
     const denied = start('sh', ['-c', 'read line; exit 6'], 'pipe');
     const collector = new Collector();

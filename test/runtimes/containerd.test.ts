@@ -2,23 +2,14 @@ import * as path from 'node:path';
 import type { ContainerInfo } from '../../src/events';
 import { ContainerdClient, CriClient } from '../../src/processors/container-enrichment/runtime';
 import { ContainerdHarness, CriPods, TEST_IMAGE, buildTestImage } from '../harness';
-import {
-  capturingLogger,
-  containersJson,
-  describeWithDaemon,
-  EventRecorder,
-  expectContainer,
-  mntns,
-  uniq,
-  waitHealthy,
-  waitUntil,
-} from './helpers';
+import { capturingLogger, containersJson, EventRecorder, expectContainer, mntns, uniq, waitHealthy, waitUntil } from './helpers';
+import { requires } from '../harness/requires';
 
 /** containerd's native API and its CRI plugin, against one private containerd shared by the file. */
 
 const CRI_POLL_MS = 250;
 
-describeWithDaemon('containerd runtime clients (real containerd with CRI)', ['containerd', 'ctr', 'runc'], () => {
+requires('root', 'containerd', 'ctr', 'runc').describe('containerd runtime clients (real containerd with CRI)', () => {
   let h: ContainerdHarness;
   let pods: CriPods;
   const clients: { close(): Promise<void> }[] = [];

@@ -4,9 +4,10 @@ import { PodMetadataPolicy, createDefaultPodMetadataConfig, resourceAttributes }
 import { DockerClient } from '../../src/processors/container-enrichment/runtime';
 import { DockerHarness, TEST_IMAGE, buildTestImage } from '../harness';
 import { engineApiTests } from './engine-suite';
-import { capturingLogger, describeWithDaemon, EventRecorder, uniq, waitHealthy, waitUntil } from './helpers';
+import { capturingLogger, EventRecorder, uniq, waitHealthy, waitUntil } from './helpers';
+import { requires } from '../harness/requires';
 
-describeWithDaemon('Docker runtime client (real dockerd)', ['dockerd', 'docker', 'containerd', 'runc'], () => {
+requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker runtime client (real dockerd)', () => {
   let h: DockerHarness;
   const clients: { close(): Promise<void> }[] = [];
   const track = <T extends { close(): Promise<void> }>(c: T): T => (clients.push(c), c);

@@ -6,26 +6,7 @@ import type { ContainerInfo } from '../../src/events';
 import { createLogger, type Logger } from '../../src/pipeline/logger';
 import type { RuntimeClient, RuntimeEvent } from '../../src/processors/container-enrichment/runtime';
 import type { RuntimesConfig } from '../../src/processors/container-enrichment/runtime';
-import { hasProgram } from '../harness';
 import { CLI, NODE } from '../harness/paths';
-
-/** Root and the daemon's binary are needed; anything else missing is a failure, not a skip. */
-export function daemonMissing(...programs: string[]): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root';
-  const missing = programs.filter((p) => !hasProgram(p));
-  return missing.length ? `${missing.join(', ')} not installed (scripts/setup.sh --test installs them)` : undefined;
-}
-
-/** `describe`, or a loudly skipped one when the daemon cannot run here. */
-export function describeWithDaemon(name: string, programs: string[], body: () => void): void {
-  const why = daemonMissing(...programs);
-  if (why) {
-    console.warn(`SKIPPED ${name}: ${why}`);
-    describe.skip(name, body);
-  } else {
-    describe(name, body);
-  }
-}
 
 export interface Recorded extends RuntimeEvent {
   at: number;

@@ -2,11 +2,12 @@ import { symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { LxcClient } from '../../src/processors/container-enrichment/runtime';
 import { LxcHarness } from '../harness';
-import { capturingLogger, containersJson, describeWithDaemon, EventRecorder, expectContainer, uniq, waitHealthy } from './helpers';
+import { capturingLogger, containersJson, EventRecorder, expectContainer, uniq, waitHealthy } from './helpers';
+import { requires } from '../harness/requires';
 
 const POLL_MS = 250;
 
-describeWithDaemon('LXC runtime client (real LXC containers)', ['lxc-create', 'lxc-start', 'lxc-info', 'lxc-stop', 'busybox'], () => {
+requires('root', 'lxc-create', 'lxc-start', 'lxc-info', 'lxc-stop', 'busybox').describe('LXC runtime client (real LXC containers)', () => {
   let h: LxcHarness;
   const clients: { close(): Promise<void> }[] = [];
   const track = <T extends { close(): Promise<void> }>(c: T): T => (clients.push(c), c);

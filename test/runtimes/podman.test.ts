@@ -1,8 +1,8 @@
 import { PodmanHarness, buildTestImage } from '../harness';
 import { engineApiTests } from './engine-suite';
-import { describeWithDaemon } from './helpers';
+import { requires } from '../harness/requires';
 
-describeWithDaemon('Podman runtime client (real podman API service)', ['podman', 'runc', 'conmon'], () => {
+requires('root', 'podman', 'runc', 'conmon').describe('Podman runtime client (real podman API service)', () => {
   let h: PodmanHarness;
   const clients: { close(): Promise<void> }[] = [];
   const track = <T extends { close(): Promise<void> }>(c: T): T => (clients.push(c), c);

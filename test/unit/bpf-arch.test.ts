@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { hasProgram } from '../harness/procs';
+import { requires } from '../harness/requires';
 import { REPO_ROOT } from '../harness/paths';
 
 interface GypAction {
@@ -31,10 +31,7 @@ function readGyp(): Gyp {
 }
 
 const ARCH_EXPANSION = '<!(sh native/bpf/target-arch.sh <(target_arch))';
-const missing = ['clang', 'bpftool'].filter((p) => !hasProgram(p));
-const describeTools = missing.length ? describe.skip : describe;
-if (missing.length)
-  console.warn(`SKIPPED the per-architecture BPF build check: ${missing.join(', ')} not installed (scripts/setup.sh installs them)`);
+const tools = requires('clang', 'bpftool');
 
 describe('binding.gyp: the BPF target architecture is derived, not hardcoded', () => {
   it('passes -D__TARGET_ARCH_ from target_arch through native/bpf/target-arch.sh', () => {
@@ -57,7 +54,7 @@ describe('binding.gyp: the BPF target architecture is derived, not hardcoded', (
   });
 });
 
-describeTools("binding.gyp's BPF actions build a CO-RE object for each architecture", () => {
+tools.describe("binding.gyp's BPF actions build a CO-RE object for each architecture", () => {
   let work: string;
   beforeAll(() => {
     work = mkdtempSync(path.join(tmpdir(), 'eco-bpf-arch-'));

@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { checkCapabilities, checkKernel, checkMount, checkTracepoints, runChecks } from '../../src/doctor/checks';
-import { addonError, BREAK_PROGRAMS_ENV } from '../../src/native';
+import { BREAK_PROGRAMS_ENV } from '../../src/native';
 import { CLI, NODE } from '../harness/paths';
+import { requires } from '../harness/requires';
 
 describe('doctor checks', () => {
   it('reads capabilities from CapEff', () => {
@@ -115,28 +116,23 @@ describe('doctor BPF program lines', () => {
 });
 
 describe('doctor CLI', () => {
-  const realBpf = process.getuid?.() === 0 && addonError() === undefined;
-  if (!realBpf)
-    console.warn(`SKIPPED doctor --json with ${BREAK_PROGRAMS_ENV}: needs root and the native addon (${addonError() ?? 'not root'})`);
+  const realBpf = requires('bpf');
 
-  (realBpf ? it : it.skip)(
-    `--json with ${BREAK_PROGRAMS_ENV}=handle_exec: handle_exec warns with the kernel's reason, handle_exit is ok`,
-    () => {
-      const r = spawnSync(NODE, [CLI, 'doctor', '--json'], {
-        encoding: 'utf8',
-        env: { ...process.env, [BREAK_PROGRAMS_ENV]: 'handle_exec' },
-      });
-      const results = JSON.parse(r.stdout) as Array<{ check: string; status: string; detail: string; fix: string }>;
-      const exec = results.find((x) => x.check === 'bpf program handle_exec')!;
-      expect(exec.status).toBe('warn');
-      expect(exec.detail).toMatch(/^skipped: load failed \(Invalid argument\): .*handle_exec.* \(refused on purpose: /);
-      expect(exec.fix).toContain(`unset ${BREAK_PROGRAMS_ENV}`);
-      expect(exec.fix).not.toContain('unavailable on this kernel');
-      expect(results.find((x) => x.check === 'bpf program handle_exit')).toMatchObject({ status: 'ok', fix: '' });
-    },
-  );
+  realBpf.test(`--json with ${BREAK_PROGRAMS_ENV}=handle_exec: handle_exec warns with the kernel's reason, handle_exit is ok`, () => {
+    const r = spawnSync(NODE, [CLI, 'doctor', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, [BREAK_PROGRAMS_ENV]: 'handle_exec' },
+    });
+    const results = JSON.parse(r.stdout) as Array<{ check: string; status: string; detail: string; fix: string }>;
+    const exec = results.find((x) => x.check === 'bpf program handle_exec')!;
+    expect(exec.status).toBe('warn');
+    expect(exec.detail).toMatch(/^skipped: load failed \(Invalid argument\): .*handle_exec.* \(refused on purpose: /);
+    expect(exec.fix).toContain(`unset ${BREAK_PROGRAMS_ENV}`);
+    expect(exec.fix).not.toContain('unavailable on this kernel');
+    expect(results.find((x) => x.check === 'bpf program handle_exit')).toMatchObject({ status: 'ok', fix: '' });
+  });
 
-  (realBpf ? it : it.skip)('probes the ring buffer for real, a line of its own in the text and in --json', () => {
+  realBpf.test('probes the ring buffer for real, a line of its own in the text and in --json', () => {
     const text = spawnSync(NODE, [CLI, 'doctor'], { encoding: 'utf8' }).stdout;
     expect(text).toMatch(/^ok {4}ring buffer: BPF_MAP_TYPE_RINGBUF maps can be created/m);
     const json = JSON.parse(spawnSync(NODE, [CLI, 'doctor', '--json'], { encoding: 'utf8' }).stdout) as Array<Record<string, string>>;

@@ -16,9 +16,10 @@ import {
   runsInContainer,
 } from '../../src/host/layout';
 import { determineHostMountNamespace } from '../../src/host/namespaces';
-import { addonError, type KernelNamespaces } from '../../src/native';
+import { type KernelNamespaces } from '../../src/native';
 import { createRuntimeClients, type RuntimeClient } from '../../src/processors/container-enrichment/runtime';
 import { capturingLogger, refusingSocket } from '../runtimes/helpers';
+import { requires } from '../harness/requires';
 
 /** A filesystem where `procfs` and `dirs` exist; `outside`: whether the agent is outside the host's mount namespace. */
 function probe(options: {
@@ -195,10 +196,7 @@ describe("the host's mount namespace", () => {
     expect(found.warning).toMatch(/taking this agent's mount namespace .*the kernel could not be asked either: .*Operation not permitted/);
   });
 
-  const realBpf = process.getuid?.() === 0 && addonError() === undefined;
-  if (!realBpf)
-    console.warn(`SKIPPED the kernel's answer on this machine: needs root and the native addon (${addonError() ?? 'not root'})`);
-  (realBpf ? test : test.skip)(
+  requires('bpf').test(
     "on this machine (a host whose PID 1 refuses ptrace even to root): the kernel's answer is this shell's namespace, so host processes stay the host's",
     () => {
       const k = cachedKernelNamespaces();

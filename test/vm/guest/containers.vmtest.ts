@@ -12,20 +12,20 @@
  * Run by test/vm/guest/suite.sh (jest -c test/vm/jest.guest.config.js); `npm test` on the host
  * does not pick up *.vmtest.ts.
  */
-import { AgentProcess, ContainerdHarness, DockerHarness, TEST_IMAGE, buildTestImage, hasProgram, runAsync } from '../../harness';
+import { AgentProcess, ContainerdHarness, DockerHarness, TEST_IMAGE, buildTestImage, runAsync } from '../../harness';
 import { dockerRunRm } from '../../harness/oneshot';
 import { uniq } from '../../runtimes/helpers';
 import {
   AgentRecords,
   assertCgroupV2,
   cgroupInode,
-  describeGuest,
   type Exported,
   reportCgroupCommand,
   unifiedCgroupOf,
   verdict,
   VerdictTable,
 } from './records';
+import { requires } from '../../harness/requires';
 
 /** Short-lived ctr containers, and how many run at once (each lane starts its next when one is gone). */
 const CHURN = 10;
@@ -35,8 +35,7 @@ const DOCKER_CHURN = 3;
 /** After the last container: the processor's pending deadline (2 s) and then some, for a slow guest. */
 const SETTLE_MS = 20_000;
 
-const HAS_DOCKER = hasProgram('dockerd') && hasProgram('docker');
-if (!HAS_DOCKER) console.warn('SKIPPED Docker in the guest: dockerd/docker not installed (scripts/setup.sh --test installs docker.io)');
+const DOCKER = requires('dockerd', 'docker');
 
 const execsOf = (records: Exported[], prefix: string) =>
   records.filter((r) => r.event === 'process.exec' && r.commandLine.startsWith(prefix));
@@ -44,9 +43,8 @@ const execsOf = (records: Exported[], prefix: string) =>
 const shOf = (records: Exported[], marker: string) =>
   records.filter((r) => r.event === 'process.exec' && r.commandLine.startsWith('/bin/sh -c') && r.commandLine.includes(marker));
 
-describeGuest(
+requires('bpf', 'containerd', 'ctr', 'runc').describe(
   'kernel matrix guest: containerd and Docker (cgroupfs driver, cgroup v2) through the agent',
-  ['containerd', 'ctr', 'runc'],
   () => {
     let containerd: ContainerdHarness;
     let docker: DockerHarness | undefined;
@@ -59,7 +57,7 @@ describeGuest(
       buildTestImage();
       containerd = await ContainerdHarness.start();
       containerd.importImage('default');
-      if (HAS_DOCKER) {
+      if (DOCKER.met) {
         const t0 = Date.now();
         try {
           docker = await DockerHarness.start({ containerd });
@@ -190,7 +188,7 @@ service:
       });
     });
 
-    (HAS_DOCKER ? test : test.skip)(
+    DOCKER.test(
       `Docker: a long-lived container and ${DOCKER_CHURN} \`docker run --rm\` ones carry their own container.id and cgroup v2 inode`,
       async () => {
         if (!docker) throw new Error(dockerFailed ?? 'dockerd did not start');

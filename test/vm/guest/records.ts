@@ -6,21 +6,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { type AgentProcess, waitFor } from '../../harness';
 import { flatRecords, type FlatRecord, type JsonRequest } from '../../exporters/fixtures';
-import { hasProgram } from '../../harness/procs';
-import { bpfUnavailable } from '../../native/helpers';
-
-/** `describe`, or one skipped loudly when BPF or a daemon's binaries are missing here. */
-export function describeGuest(name: string, programs: string[], body: () => void): void {
-  const missing = programs.filter((p) => !hasProgram(p));
-  const why =
-    bpfUnavailable() ?? (missing.length ? `${missing.join(', ')} not installed (scripts/setup.sh --test installs them)` : undefined);
-  if (why) {
-    console.warn(`SKIPPED ${name}: ${why}`);
-    describe.skip(name, body);
-  } else {
-    describe(name, body);
-  }
-}
 
 /** One exported record, flattened, with the fields the guest tests compare. */
 export interface Exported {
