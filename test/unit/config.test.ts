@@ -74,18 +74,6 @@ describe('config files (test/testdata)', () => {
       expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${escapeRegExp(expected)}`))]));
     }
   });
-
-  it.each(readdirSync(path.join(__dirname, '..', '..', 'config', 'examples')))('config/examples/%s is valid', (file) => {
-    const text = readFileSync(path.join(__dirname, '..', '..', 'config', 'examples', file), 'utf8');
-    expect(parseConfigText(text, file, {}, builtinFactories).service.pipelines.logs.exporters.length).toBeGreaterThan(0);
-  });
-
-  it('config/default.yaml is valid', () => {
-    const text = readFileSync(path.join(__dirname, '..', '..', 'config', 'default.yaml'), 'utf8');
-    const config = parseConfigText(text, 'default.yaml', {}, builtinFactories);
-    expect(config.service.pipelines.logs.receivers).toEqual(['ebpf']);
-    expect(config.exporters.file).toEqual({ path: '-' });
-  });
 });
 
 describe('component checks in file validation', () => {
