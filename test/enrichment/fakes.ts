@@ -14,6 +14,7 @@ import { type RuntimeClient, type RuntimeEvent, RuntimeUnavailableError } from '
 import type { ContainerHierarchy } from '../../src/host/cgroups';
 import type { CgroupTree, EnrichmentDeps } from '../../src/processors/container-enrichment/processor';
 import type { ProcFs } from '../../src/processors/container-enrichment/procfs';
+import { pass } from '../harness/time';
 
 export function container(id: string, mntns: number, extra: Partial<ContainerInfo> = {}): ContainerInfo {
   return {
@@ -247,7 +248,7 @@ export class CollectingConsumer implements LogsConsumer {
     const start = Date.now();
     while (!done()) {
       if (Date.now() - start > limitMs) throw new Error(`gave up waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 5));
+      await pass(5);
     }
   }
 }

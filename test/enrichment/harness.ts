@@ -66,6 +66,8 @@ export function rig(
 }
 
 export async function shutdownRigs(): Promise<void> {
+  // A test on jest's fake clock leaves it here: shutdown waits for nothing a fake timer would hold.
+  jest.useRealTimers();
   await Promise.all(started.splice(0).map((p) => p.shutdown()));
 }
 

@@ -4,6 +4,7 @@ import { EnrichmentCounters } from '../../src/processors/container-enrichment/me
 import { entryOf, infoFromEntry, PinnedMapWriter } from '../../src/processors/container-enrichment/pinned-map';
 import { batchOf, box, capturingLogger, container, execRecord, FakeMaps, FakePinnedMap, type LogLine, mkdirRecord } from './fakes';
 import { rig, running, shutdownRigs } from './harness';
+import { pass } from '../harness/time';
 
 afterEach(shutdownRigs);
 
@@ -236,6 +237,7 @@ describe("another agent's map (source)", () => {
   });
 
   test('followed as it changes: an entry that appears later describes its container; a map unpinned is let go', async () => {
+    jest.useFakeTimers();
     const maps = new FakeMaps();
     const gadget = gadgetMap(maps);
     const r = rig({ pending: { deadline: '100ms' } }, { maps });
@@ -258,6 +260,7 @@ describe("another agent's map (source)", () => {
   });
 
   test('a runtime knows better than the map for the same container', async () => {
+    jest.useFakeTimers();
     const maps = new FakeMaps();
     gadgetMap(maps).update({ mntns: 3, containerId: ID_C, namespace: '', pod: '', container: 'from-map' });
     const r = rig({}, { maps });
@@ -265,11 +268,12 @@ describe("another agent's map (source)", () => {
     r.cgroups.mkdir(c.cgroupId, c.path);
     r.clients[0].start(container(ID_C, 3, { name: 'from-runtime' }), true);
     await r.processor.start();
-    await new Promise((res) => setTimeout(res, 600));
+    await pass(600);
     expect(r.processor.index.lookup(c.cgroupId)?.info).toMatchObject({ runtime: 'docker', name: 'from-runtime' });
   });
 
   test('a map of another layout is refused loudly, once, and never read', async () => {
+    jest.useFakeTimers();
     const maps = new FakeMaps();
     maps.wrongLayout.add(DEFAULT_READ_MAP_PATH);
     const r = rig({ pending: { deadline: '20ms' } }, { maps });
@@ -277,7 +281,8 @@ describe("another agent's map (source)", () => {
     const c = box(ID_C, 504, 4242, `/k8s.io/${ID_C}`);
     await r.processor.consumeLogs(batchOf([mkdirRecord(c.cgroupId, c.path), execRecord(7, c)]));
     await r.out.waitFor(() => r.out.count() === 1, 'deadline');
-    await new Promise((res) => setTimeout(res, 600));
+    // Many source re-reads (SOURCE_REREAD_MS) later: still the one error.
+    await pass(600);
     const errors = r.logs.filter((l) => l.level === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0].msg).toContain(`pinned map ${DEFAULT_READ_MAP_PATH} refused as a container source`);

@@ -27,6 +27,7 @@ import {
   testSettings,
 } from './fakes';
 import { type Rig, rig, shutdownRigs } from './harness';
+import { pass } from '../harness/time';
 
 const HOST = 4026531840;
 /** A host process: the host's mount namespace, the root cgroup. */
@@ -54,7 +55,6 @@ function removed(r: Rig, b: Box): RecordSpec {
 
 const send = (r: Rig, specs: RecordSpec[]) => r.processor.consumeLogs(batchOf(specs));
 const ourMap = (r: Rig) => r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!;
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 describe('container enrichment: the hot path', () => {
   test('host, known and unknown cgroups in one batch', async () => {
@@ -123,6 +123,7 @@ describe('container enrichment: the hot path', () => {
 
 describe('container enrichment: containers learned from the kernel', () => {
   test('a container is learned from its cgroup_mkdir record and described by id before its first record', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
     const b = box(ID_B, 102, 5002);
@@ -143,6 +144,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test('records that came with the cgroup record wait and are released enriched, in order, as one batch', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
     const b = box(ID_B, 102, 5002);
@@ -183,6 +185,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test('a runtime event arriving while the lookup retries releases the held records at once', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
     const b = box(ID_B, 102, 7001);
@@ -226,6 +229,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test('a container whose runtime never answers gets container.id and the runtime from its path, counted path_only', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '300ms' } });
     await r.processor.start();
     const c = box(
@@ -256,6 +260,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test("a path that only looks like containerd's /<namespace>/<id>, which containerd does not know, is no container", async () => {
+    jest.useFakeTimers();
     const containerd = new FakeRuntimeClient('containerd', '/run/containerd/containerd.sock');
     const r = rig({ pending: { deadline: '10s' } }, { clients: [containerd] });
     await r.processor.start();
@@ -302,6 +307,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test('a cgroup /proc cannot vouch for (the process gone, or moved since) is found by a walk of the tree', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
     const d = box(ID_D, 402, 6002);
@@ -327,6 +333,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   });
 
   test('without the hierarchy mounted: a warning at start, /proc paths taken as they are, no walks', async () => {
+    jest.useFakeTimers();
     const r = rig(
       { pending: { deadline: '10s' } },
       { hierarchy: { controller: 'memory', subsysIndex: 4, hierarchyId: 12, mountPath: '' } },
@@ -342,7 +349,8 @@ describe('container enrichment: containers learned from the kernel', () => {
     await send(r, [execRecord(42, c), execRecord(50, { mntns: 6009, cgroupId: 409 })]);
     await r.out.waitFor(() => r.out.count() === 1, 'resolved from /proc');
     expect(r.out.records()[0]).toMatchObject({ pid: 42, id: ID_C });
-    await sleep(300);
+    // Past every rescan a walk would have been (RESCAN_MIN_MS), short of the deadline.
+    await pass(5_000);
     expect(r.cgroups.walks).toBe(0);
     expect(r.processor.pending.size).toBe(1);
   });
@@ -350,6 +358,7 @@ describe('container enrichment: containers learned from the kernel', () => {
 
 describe('container enrichment: held records are bounded', () => {
   test('on deadline (a runtime that never answers), records go with what their path says, counted', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '30ms' } });
     r.clients[0].getGate = new Promise(() => undefined);
     await r.processor.start();
@@ -465,6 +474,7 @@ describe('container enrichment: exits and reused mount namespaces', () => {
   });
 
   test('mntns reuse by a container no runtime describes: path-only B, never A', async () => {
+    jest.useFakeTimers();
     const r = rig({ pending: { deadline: '200ms' } });
     await r.processor.start();
     r.clients[0].start(container(ID_A, 0, { name: 'a' }), true);
@@ -515,6 +525,7 @@ describe('container enrichment: exits and reused mount namespaces', () => {
   });
 
   test("another agent's map entry for a mntns is not applied to a different container that reused it", async () => {
+    jest.useFakeTimers();
     const maps = new FakeMaps();
     const gadget = new FakePinnedMap(DEFAULT_READ_MAP_PATH);
     maps.pinned.set(DEFAULT_READ_MAP_PATH, gadget);
@@ -598,6 +609,7 @@ describe('container enrichment: exits and reused mount namespaces', () => {
 
 describe('container enrichment: runtimes', () => {
   test('an unreachable runtime does not stop the others; warning about its outage is left to its client', async () => {
+    jest.useFakeTimers();
     const down = new FakeRuntimeClient('podman', '/run/podman/podman.sock');
     down.unreachable = true;
     const up = new FakeRuntimeClient('docker');
@@ -605,7 +617,7 @@ describe('container enrichment: runtimes', () => {
     const r = rig({ resync_interval: '10ms' }, { clients: [down, up] });
     await r.processor.start();
     expect(r.processor.index.get('d1')).toMatchObject({ described: true, info: { name: 'up' } });
-    await sleep(60);
+    await pass(60);
     // Real clients warn once per outage themselves (see the real-client test below); the processor only notes each failed list.
     expect(r.logs.filter((l) => l.level === 'warn')).toEqual([]);
     const failed = r.logs.filter((l) => l.level === 'debug' && l.msg.includes('/run/podman/podman.sock'));
@@ -621,6 +633,7 @@ describe('container enrichment: runtimes', () => {
   });
 
   test('a richer runtime wins for the same container; the containerd view does not flip it back', async () => {
+    jest.useFakeTimers();
     const containerd = new FakeRuntimeClient('containerd');
     const docker = new FakeRuntimeClient('docker');
     containerd.start(container(ID_A, 0, { runtime: 'containerd', name: ID_A }), true);
@@ -629,7 +642,7 @@ describe('container enrichment: runtimes', () => {
     const a = box(ID_A, 101, 5001);
     r.cgroups.mkdir(a.cgroupId, a.path);
     await r.processor.start();
-    await sleep(50);
+    await pass(50);
     expect(r.processor.index.lookup(101)?.info).toMatchObject({ runtime: 'docker', name: 'web' });
     await send(r, [execRecord(1, a)]);
     expect(r.out.batches[0].containers?.[0]).toMatchObject({ runtime: 'docker', name: 'web' });
@@ -769,7 +782,7 @@ describe('container enrichment: with the real runtime clients', () => {
     try {
       await processor.start();
       // Several resyncs (every 50 ms) and watch reconnects (backoff from 250 ms) fail meanwhile.
-      await sleep(800);
+      await new Promise((res) => setTimeout(res, 800));
     } finally {
       await processor.shutdown();
       rmSync(dir, { recursive: true, force: true });

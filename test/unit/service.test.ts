@@ -11,6 +11,7 @@ import { ConfigError, parseConfigText } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
 import { Service } from '../../src/pipeline/service';
 import { syntheticReceiverFactory } from '../../src/receivers/synthetic';
+import { pass } from '../harness/time';
 
 const clock = new BootClock();
 const logger = createLogger('error');
@@ -204,13 +205,17 @@ describe('stage counters', () => {
 });
 
 describe('synthetic receiver → memory exporter', () => {
+  afterEach(() => jest.useRealTimers());
+
   it('delivers the configured count of well-formed records and stops', async () => {
+    jest.useFakeTimers();
     const config = configWith(['synthetic'], [], ['memory']);
     config.receivers.synthetic = { rate: 5000, batch_size: 50, count: 200 };
     const service = new Service(config, { factories: [syntheticReceiverFactory, memoryExporterFactory], logger, host, clock });
     await service.start();
     const sink = MemoryExporter.byId('exporters.memory')!;
-    for (let waited = 0; sink.recordCount < 200 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    // Two of its 100 ms ticks: the first owes 500 records at 5000/s, of which the count allows 200; the second none.
+    await pass(200);
     await service.shutdown();
     expect(sink.recordCount).toBe(200);
     expect(sink.lifecycle).toEqual(['start', 'shutdown']);
