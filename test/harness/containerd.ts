@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, runAsync, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { answersOn, destroyWorkDir, makeWorkDir, run, runAsync, spawnUntilReady, startedOrStopped, stopDaemon, type Daemon } from './procs';
 
 export interface ContainerdOptions {
   /** Enable the CRI plugin (sandbox image = the test image, no CNI: use host-network pods). */
@@ -39,14 +39,10 @@ export class ContainerdHarness {
   static async start(options: ContainerdOptions = {}): Promise<ContainerdHarness> {
     if (options.socket) claimSocket(options.socket);
     const h = new ContainerdHarness(options.cri ?? false, options.socket, options.systemdCgroup ?? false);
-    try {
+    return startedOrStopped(h, async () => {
       h.writeConfig();
       await h.startDaemon();
-    } catch (err) {
-      await h.stop();
-      throw err;
-    }
-    return h;
+    });
   }
 
   get pid(): number {
@@ -107,20 +103,12 @@ ${cri}`,
   }
 
   private async startDaemon(): Promise<void> {
-    this.daemon = spawnDaemon('containerd', ['--config', this.configFile], { logFile: path.join(this.dir, 'containerd.log') });
-    const daemon = this.daemon;
-    let exited = false;
-    void daemon.exited.then(() => (exited = true));
-    await waitFor(
+    this.daemon = await spawnUntilReady(
       `containerd on ${this.socket}`,
-      () => {
-        if (exited) throw new GiveUp(`containerd exited during start-up:\n${logTail(daemon.logFile)}`);
-        if (!existsSync(this.socket)) return false;
-        this.ctr(['version']);
-        return true;
-      },
-      30_000,
-      100,
+      'containerd',
+      ['--config', this.configFile],
+      { logFile: path.join(this.dir, 'containerd.log') },
+      () => answersOn(this.socket, () => this.ctr(['version'])),
     );
   }
 

@@ -1,8 +1,8 @@
-import { writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { ContainerdHarness, claimSocket } from './containerd';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { answersOn, destroyWorkDir, makeWorkDir, run, spawnUntilReady, startedOrStopped, stopDaemon, type Daemon } from './procs';
 
 /**
  * A private dockerd (own data-root, exec-root, pidfile and socket; no bridge, no iptables) on
@@ -30,14 +30,10 @@ export class DockerHarness {
     if (options.socket) claimSocket(options.socket);
     const containerd = options.containerd ?? (await ContainerdHarness.start());
     const h = new DockerHarness(containerd, !options.containerd, options.socket);
-    try {
+    return startedOrStopped(h, async () => {
       writeFileSync(path.join(h.dir, 'daemon.json'), '{}\n');
       await h.startDaemon();
-    } catch (err) {
-      await h.stop();
-      throw err;
-    }
-    return h;
+    });
   }
 
   get pid(): number {
@@ -47,7 +43,8 @@ export class DockerHarness {
   private async startDaemon(): Promise<void> {
     const d = this.dir;
     for (const sub of ['data', 'exec']) mkdirSync(path.join(d, sub), { recursive: true });
-    this.daemon = spawnDaemon(
+    this.daemon = await spawnUntilReady(
+      `dockerd on ${this.socket}`,
       'dockerd',
       [
         '--config-file',
@@ -73,18 +70,7 @@ export class DockerHarness {
         '--log-level=warn',
       ],
       { logFile: path.join(d, 'dockerd.log') },
-    );
-    const daemon = this.daemon;
-    let exited = false;
-    void daemon.exited.then(() => (exited = true));
-    await waitFor(
-      `dockerd on ${this.socket}`,
-      () => {
-        if (exited) throw new GiveUp(`dockerd exited during start-up:\n${logTail(daemon.logFile)}`);
-        if (!existsSync(this.socket)) return false;
-        this.docker(['version', '--format', '{{.Server.Version}}']);
-        return true;
-      },
+      () => answersOn(this.socket, () => this.docker(['version', '--format', '{{.Server.Version}}'])),
       60_000,
       200,
     );

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildTestImage, TEST_IMAGE } from './image';
-import { destroyWorkDir, GiveUp, logTail, makeWorkDir, run, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { answersOn, destroyWorkDir, makeWorkDir, run, spawnUntilReady, startedOrStopped, stopDaemon, type Daemon } from './procs';
 
 /** `podman system service` on a private socket, storage and containers.conf (test/harness/README.md). */
 export class PodmanHarness {
@@ -41,30 +41,15 @@ network_config_dir = "${d}/net"
 
   static async start(): Promise<PodmanHarness> {
     const h = new PodmanHarness();
-    try {
-      h.daemon = spawnDaemon('podman', [...h.globalArgs, 'system', 'service', '--time=0', `unix://${h.socket}`], {
-        logFile: path.join(h.dir, 'podman.log'),
-        env: h.env,
-      });
-      const daemon = h.daemon;
-      let exited = false;
-      void daemon.exited.then(() => (exited = true));
-      await waitFor(
+    return startedOrStopped(h, async () => {
+      h.daemon = await spawnUntilReady(
         `podman API service on ${h.socket}`,
-        () => {
-          if (exited) throw new GiveUp(`podman system service exited during start-up:\n${logTail(daemon.logFile)}`);
-          if (!existsSync(h.socket)) return false;
-          h.podman(['version']);
-          return true;
-        },
-        30_000,
-        100,
+        'podman',
+        [...h.globalArgs, 'system', 'service', '--time=0', `unix://${h.socket}`],
+        { logFile: path.join(h.dir, 'podman.log'), env: h.env },
+        () => answersOn(h.socket, () => h.podman(['version'])),
       );
-    } catch (err) {
-      await h.stop();
-      throw err;
-    }
-    return h;
+    });
   }
 
   get pid(): number {

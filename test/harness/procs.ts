@@ -1,5 +1,5 @@
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
@@ -108,6 +108,58 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * `spawnDaemon`, then waits until `ready()` holds (a client command that throws counts as "not
+ * yet"): fails at once, with the log's tail, when the daemon exits first, and kills it when it
+ * never gets ready.
+ */
+export async function spawnUntilReady(
+  what: string,
+  cmd: string,
+  args: string[],
+  opts: Parameters<typeof spawnDaemon>[2],
+  ready: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<Daemon> {
+  const daemon = spawnDaemon(cmd, args, opts);
+  let exited = false;
+  void daemon.exited.then(() => (exited = true));
+  try {
+    await waitFor(
+      what,
+      () => {
+        if (exited) throw new GiveUp(`${what}: exited during start-up:\n${logTail(daemon.logFile)}`);
+        return ready();
+      },
+      timeoutMs,
+      everyMs,
+    );
+  } catch (err) {
+    await stopDaemon(daemon, 'SIGKILL');
+    throw err;
+  }
+  return daemon;
+}
+
+/** Whether a daemon answers on its unix socket: it exists and `client()` (a CLI call that throws until then) succeeds. */
+export function answersOn(socket: string, client: () => unknown): boolean {
+  if (!existsSync(socket)) return false;
+  client();
+  return true;
+}
+
+/** Runs a harness's `start`; when it fails half-way, `stop()` removes what it had started before the error goes on. */
+export async function startedOrStopped<H extends { stop(): Promise<void> }>(h: H, start: () => Promise<void>): Promise<H> {
+  try {
+    await start();
+  } catch (err) {
+    await h.stop();
+    throw err;
+  }
+  return h;
 }
 
 function ppidOf(pid: number): number {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
-import { destroyWorkDir, GiveUp, logTail, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Daemon } from './procs';
+import { destroyWorkDir, makeWorkDir, spawnUntilReady, stopDaemon, waitFor, type Daemon } from './procs';
 
 /** A TCP port nothing listens on right now (for programs that cannot report the port they bound). */
 export function freePort(): Promise<number> {
@@ -48,24 +48,16 @@ export class PrometheusServer {
       );
       // Prometheus cannot listen on port 0 and report it: take a free one and fail clearly if it was lost.
       const port = await freePort();
-      const daemon = spawnDaemon(
+      const daemon = await spawnUntilReady(
+        `prometheus ready on 127.0.0.1:${port}`,
         'prometheus',
         [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
         { logFile: path.join(dir, 'prometheus.log') },
-      );
-      const server = new PrometheusServer(dir, daemon, port);
-      let exited = false;
-      void daemon.exited.then(() => (exited = true));
-      await waitFor(
-        `prometheus ready on 127.0.0.1:${port}`,
-        async () => {
-          if (exited) throw new GiveUp(`prometheus exited during start-up:\n${logTail(daemon.logFile)}`);
-          return (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok;
-        },
+        async () => (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok,
         30_000,
         200,
       );
-      return server;
+      return new PrometheusServer(dir, daemon, port);
     } catch (err) {
       destroyWorkDir(dir);
       throw err;
