@@ -25,6 +25,7 @@ import { OtlpSink } from '../harness/otlp-sink';
 import { dumpPinned, removePins } from '../enrichment/bpftool';
 import { flatRecords, plain, type FlatRecord } from '../exporters/fixtures';
 import { mntns, uniq } from '../runtimes/helpers';
+import { harnessAgentConfig } from '../harness/agent-config';
 import { requires } from '../harness/requires';
 
 const PIN_DIR = `/sys/fs/bpf/ebpf-otel-e2e-${process.pid}`;
@@ -118,39 +119,21 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
       // A DaemonSet-style config (config/examples/daemonset.yaml) on the harness's daemons only:
       // containers only, decided in the kernel (outside the host's mount namespace).
       // The k8s.io namespace is left to the CRI client, which knows the pod.
-      agent = await AgentProcess.start(`
-receivers:
-  ebpf:
-    events: [exec, exit, open]
-    filters:
-      containers_only: true
-processors:
-  container_enrichment:
-    runtimes:
-      containerd: { socket: ${h.socket}, namespaces: [default] }
-      cri: { enabled: true, socket: ${h.socket}, poll_interval: 250ms }
-      docker: { enabled: false }
-      podman: { enabled: false }
-      lxc: { enabled: false }
-    pinned_map:
-      write_path: ${MAP}
-      read_path: ${PIN_DIR}/no-source
-exporters:
-  otlp:
-    endpoint: ${sink.address}
-    tls: { insecure: true }
-    batch: { delay: 200ms }
-  prometheus:
-    endpoint: 127.0.0.1:0
-service:
-  node_name: ${NODE_NAME}
-  shutdown_timeout: 5s
-  pipelines:
-    logs:
-      receivers: [ebpf]
-      processors: [container_enrichment]
-      exporters: [otlp, prometheus]
-`);
+      agent = await AgentProcess.start(
+        harnessAgentConfig({
+          events: ['exec', 'exit', 'open'],
+          runtimes: {
+            containerd: { socket: h.socket, namespaces: ['default'] },
+            cri: { enabled: true, socket: h.socket, poll_interval: '250ms' },
+          },
+          pinnedMap: { write_path: MAP, read_path: `${PIN_DIR}/no-source` },
+          exporters: {
+            otlp: { endpoint: sink.address, tls: { insecure: true }, batch: { delay: '200ms' } },
+            prometheus: { endpoint: '127.0.0.1:0' },
+          },
+          service: { node_name: NODE_NAME, shutdown_timeout: '5s' },
+        }),
+      );
       // The agent has described both containers (its pinned map lists them).
       await waitFor(
         "both containers in the agent's pinned map",

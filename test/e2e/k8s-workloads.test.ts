@@ -26,6 +26,7 @@ import {
 import { OtlpSink } from '../harness/otlp-sink';
 import { removePins } from '../enrichment/bpftool';
 import { flatRecords, type FlatRecord, type Plain } from '../exporters/fixtures';
+import { harnessAgentConfig } from '../harness/agent-config';
 import { requires } from '../harness/requires';
 
 const PIN_DIR = `/sys/fs/bpf/ebpf-otel-k8s-${process.pid}`;
@@ -185,45 +186,29 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
 
       beforeAll(async () => {
         sink = await new OtlpSink().start();
-        const runtimes =
-          mode === 'containerd'
-            ? `containerd: { socket: ${h.socket}, namespaces: [k8s.io] }
-      cri: { enabled: false }`
-            : `containerd: { socket: ${h.socket}, namespaces: [default] }
-      cri: { enabled: true, socket: ${h.socket}, poll_interval: 250ms }`;
-        agent = await AgentProcess.start(`
-receivers:
-  ebpf:
-    events: [exec, exit, open]
-    filters:
-      containers_only: true
-processors:
-  container_enrichment:
-    runtimes:
-      ${runtimes}
-      docker: { enabled: false }
-      podman: { enabled: false }
-      lxc: { enabled: false }
-    pinned_map:
-      write_path: ${PIN_DIR}/${mode}
-      read_path: ${PIN_DIR}/no-source
-exporters:
-  otlp:
-    endpoint: ${sink.address}
-    tls: { insecure: true }
-    batch: { delay: 100ms }
-    pod_metadata:
-      annotations: ["example.com/*"]
-  prometheus:
-    endpoint: 127.0.0.1:0
-service:
-  shutdown_timeout: 5s
-  pipelines:
-    logs:
-      receivers: [ebpf]
-      processors: [container_enrichment]
-      exporters: [otlp, prometheus]
-`);
+        agent = await AgentProcess.start(
+          harnessAgentConfig({
+            events: ['exec', 'exit', 'open'],
+            runtimes:
+              mode === 'containerd'
+                ? { containerd: { socket: h.socket, namespaces: ['k8s.io'] } }
+                : {
+                    containerd: { socket: h.socket, namespaces: ['default'] },
+                    cri: { enabled: true, socket: h.socket, poll_interval: '250ms' },
+                  },
+            pinnedMap: { write_path: `${PIN_DIR}/${mode}`, read_path: `${PIN_DIR}/no-source` },
+            exporters: {
+              otlp: {
+                endpoint: sink.address,
+                tls: { insecure: true },
+                batch: { delay: '100ms' },
+                pod_metadata: { annotations: ['example.com/*'] },
+              },
+              prometheus: { endpoint: '127.0.0.1:0' },
+            },
+            service: { shutdown_timeout: '5s' },
+          }),
+        );
         // Pods start once the agent runs: each container's first record (its shell's exec) must
         // already carry its pod's metadata.
         for (const c of cases()) {

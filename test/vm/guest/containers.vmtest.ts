@@ -12,15 +12,18 @@
  * Run by test/vm/guest/suite.sh (jest -c test/vm/jest.guest.config.js); `npm test` on the host
  * does not pick up *.vmtest.ts.
  */
-import { AgentProcess, ContainerdHarness, DockerHarness, TEST_IMAGE, buildTestImage, runAsync } from '../../harness';
+import { type AgentProcess, ContainerdHarness, type DockerHarness, TEST_IMAGE, buildTestImage, runAsync } from '../../harness';
 import { dockerRunRm } from '../../harness/oneshot';
 import { uniq } from '../../runtimes/helpers';
 import {
-  AgentRecords,
+  type AgentRecords,
   assertCgroupV2,
   cgroupInode,
+  DOCKER,
   type Exported,
   reportCgroupCommand,
+  startGuestAgent,
+  startGuestDocker,
   unifiedCgroupOf,
   verdict,
   VerdictTable,
@@ -34,8 +37,6 @@ const LANES = 2;
 const DOCKER_CHURN = 3;
 /** After the last container: the processor's pending deadline (2 s) and then some, for a slow guest. */
 const SETTLE_MS = 20_000;
-
-const DOCKER = requires('dockerd', 'docker');
 
 const execsOf = (records: Exported[], prefix: string) =>
   records.filter((r) => r.event === 'process.exec' && r.commandLine.startsWith(prefix));
@@ -57,44 +58,11 @@ requires('bpf', 'containerd', 'ctr', 'runc').describe(
       buildTestImage();
       containerd = await ContainerdHarness.start();
       containerd.importImage('default');
-      if (DOCKER.met) {
-        const t0 = Date.now();
-        try {
-          docker = await DockerHarness.start({ containerd });
-          docker.loadImage();
-          console.log(`dockerd started and loaded the image in ${Date.now() - t0} ms`);
-        } catch (err) {
-          dockerFailed = `dockerd did not start in the guest within ${Date.now() - t0} ms: ${(err as Error).message}`;
-        }
-      }
-      agent = await AgentProcess.start(
-        `
-receivers:
-  ebpf:
-    events: [exec, exit, open, connect]
-    filters:
-      containers_only: true
-processors:
-  container_enrichment:
-    runtimes:
-      containerd: { socket: ${containerd.socket} }
-      ${docker ? `docker: { socket: ${docker.socket} }` : 'docker: { enabled: false }'}
-      cri: { enabled: false }
-      podman: { enabled: false }
-      lxc: { enabled: false }
-    pinned_map: { write: false }
-exporters:
-  file: { path: "-" }
-service:
-  pipelines:
-    logs:
-      receivers: [ebpf]
-      processors: [container_enrichment]
-      exporters: [file]
-`,
-        { timeoutMs: 180_000 },
-      );
-      records = new AgentRecords(agent);
+      ({ docker, dockerFailed } = await startGuestDocker(containerd));
+      ({ agent, records } = await startGuestAgent(['exec', 'exit', 'open', 'connect'], {
+        containerd: { socket: containerd.socket },
+        ...(docker && { docker: { socket: docker.socket } }),
+      }));
     }, 400_000);
 
     afterAll(async () => {

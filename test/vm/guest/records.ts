@@ -4,8 +4,41 @@
  * container verdict table.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { type AgentProcess, waitFor } from '../../harness';
+import { AgentProcess, type ContainerdHarness, DockerHarness, waitFor } from '../../harness';
+import { harnessAgentConfig, type HarnessAgentConfig } from '../../harness/agent-config';
+import { requires } from '../../harness/requires';
 import { flatRecords, type FlatRecord, type JsonRequest } from '../../exporters/fixtures';
+
+export const DOCKER = requires('dockerd', 'docker');
+
+/**
+ * dockerd on the guest's containerd, the test image loaded, where Docker is installed; when it
+ * does not start (slow under TCG), why not, for the Docker tests to fail with, leaving the rest to run.
+ */
+export async function startGuestDocker(containerd: ContainerdHarness): Promise<{ docker?: DockerHarness; dockerFailed?: string }> {
+  if (!DOCKER.met) return {};
+  const t0 = Date.now();
+  try {
+    const docker = await DockerHarness.start({ containerd });
+    docker.loadImage();
+    console.log(`dockerd started and loaded the image in ${Date.now() - t0} ms`);
+    return { docker };
+  } catch (err) {
+    return { dockerFailed: `dockerd did not start in the guest within ${Date.now() - t0} ms: ${(err as Error).message}` };
+  }
+}
+
+/** The agent as a user runs it, on the guest's daemons, its OTLP-JSON lines on stdout, and a reader of them. */
+export async function startGuestAgent(
+  events: string[],
+  runtimes: HarnessAgentConfig['runtimes'],
+): Promise<{ agent: AgentProcess; records: AgentRecords }> {
+  const agent = await AgentProcess.start(
+    harnessAgentConfig({ events, runtimes, pinnedMap: { write: false }, exporters: { file: { path: '-' } } }),
+    { timeoutMs: 180_000 },
+  );
+  return { agent, records: new AgentRecords(agent) };
+}
 
 /** One exported record, flattened, with the fields the guest tests compare. */
 export interface Exported {

@@ -10,14 +10,26 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { containerOfCgroupPath } from '../../../src/processors/container-enrichment/cgroup';
-import { AgentProcess, ContainerdHarness, CriPods, DockerHarness, TEST_IMAGE, buildTestImage, runAsync, waitFor } from '../../harness';
+import {
+  type AgentProcess,
+  ContainerdHarness,
+  CriPods,
+  type DockerHarness,
+  TEST_IMAGE,
+  buildTestImage,
+  runAsync,
+  waitFor,
+} from '../../harness';
 import { uniq } from '../../runtimes/helpers';
 import {
-  AgentRecords,
+  type AgentRecords,
   assertCgroupV2,
   cgroupInode,
+  DOCKER,
   type Exported,
   reportCgroupCommand,
+  startGuestAgent,
+  startGuestDocker,
   unifiedCgroupOf,
   verdict,
   VerdictTable,
@@ -26,7 +38,6 @@ import { requires } from '../../harness/requires';
 
 const SHORT_PODS = 3;
 const SETTLE_MS = 30_000;
-const DOCKER = requires('dockerd', 'docker');
 
 const pid1 = (() => {
   try {
@@ -62,43 +73,12 @@ requires('bpf', 'containerd', 'ctr', 'runc', 'systemctl').describe(
       containerd.importImage('k8s.io');
       containerd.importImage('default');
       pods = new CriPods(containerd.socket, path.join(containerd.dir, 'pods'));
-      if (DOCKER.met) {
-        const t0 = Date.now();
-        try {
-          docker = await DockerHarness.start({ containerd });
-          docker.loadImage();
-        } catch (err) {
-          dockerFailed = `dockerd did not start within ${Date.now() - t0} ms: ${(err as Error).message}`;
-        }
-      }
-      agent = await AgentProcess.start(
-        `
-receivers:
-  ebpf:
-    events: [exec, exit, open]
-    filters:
-      containers_only: true
-processors:
-  container_enrichment:
-    runtimes:
-      containerd: { socket: ${containerd.socket} }
-      cri: { socket: ${containerd.socket} }
-      ${docker ? `docker: { socket: ${docker.socket} }` : 'docker: { enabled: false }'}
-      podman: { enabled: false }
-      lxc: { enabled: false }
-    pinned_map: { write: false }
-exporters:
-  file: { path: "-" }
-service:
-  pipelines:
-    logs:
-      receivers: [ebpf]
-      processors: [container_enrichment]
-      exporters: [file]
-`,
-        { timeoutMs: 180_000 },
-      );
-      records = new AgentRecords(agent);
+      ({ docker, dockerFailed } = await startGuestDocker(containerd));
+      ({ agent, records } = await startGuestAgent(['exec', 'exit', 'open'], {
+        containerd: { socket: containerd.socket },
+        cri: { socket: containerd.socket },
+        ...(docker && { docker: { socket: docker.socket } }),
+      }));
     }, 400_000);
 
     afterAll(async () => {
