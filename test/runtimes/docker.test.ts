@@ -2,31 +2,16 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PodMetadataPolicy, createDefaultPodMetadataConfig, resourceAttributes } from '../../src/exporters/log-mapping';
 import { DockerClient } from '../../src/processors/container-enrichment/runtime';
-import { DockerHarness, TEST_IMAGE, buildTestImage } from '../harness';
-import { engineApiTests } from './engine-suite';
+import { DockerHarness, TEST_IMAGE } from '../harness';
+import { engineSuite } from './engine-suite';
 import { capturingLogger, EventRecorder, uniq, waitHealthy, waitUntil } from './helpers';
 import { requires } from '../harness/requires';
 
 requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker runtime client (real dockerd)', () => {
-  let h: DockerHarness;
-  const clients: { close(): Promise<void> }[] = [];
-  const track = <T extends { close(): Promise<void> }>(c: T): T => (clients.push(c), c);
-
-  beforeAll(async () => {
-    buildTestImage();
-    h = await DockerHarness.start();
-    h.loadImage();
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await h?.stop();
-  }, 60_000);
-
-  engineApiTests('docker', () => h, track);
+  const { harness, track } = engineSuite('docker', () => DockerHarness.start());
 
   test("a pod run the way cri-dockerd runs it: the container carries the pod's labels and annotations (from its sandbox), the workload and the restart count; the sandbox is not listed", async () => {
-    const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(new DockerClient('docker', { socket: harness().socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const pod = {
       name: `api-7854ff8877-${uniq('p')
         .slice(-5)
@@ -36,7 +21,7 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
     };
     const kubelet = { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid };
     // cri-dockerd's makeLabels: CRI labels, then each CRI annotation as annotation.<key>, then its own.
-    const sandbox = h.runContainer(`k8s_POD_${pod.name}_${pod.namespace}_${pod.uid}_0`, undefined, {
+    const sandbox = harness().runContainer(`k8s_POD_${pod.name}_${pod.namespace}_${pod.uid}_0`, undefined, {
       ...kubelet,
       app: 'api',
       'app.kubernetes.io/name': 'api',
@@ -47,7 +32,7 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
       'io.kubernetes.container.name': 'POD',
       'io.kubernetes.docker.type': 'podsandbox',
     });
-    const container = h.runContainer(`k8s_app_${pod.name}_${pod.namespace}_${pod.uid}_3`, undefined, {
+    const container = harness().runContainer(`k8s_app_${pod.name}_${pod.namespace}_${pod.uid}_3`, undefined, {
       ...kubelet,
       'io.kubernetes.container.name': 'app',
       'annotation.io.kubernetes.container.hash': 'a1b2c3d4',
@@ -80,13 +65,13 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
       expect(listed.find((c) => c.id === container)?.k8s).toEqual(want);
       expect(await client.get(sandbox)).toBeUndefined();
     } finally {
-      h.removeContainer(container);
-      h.removeContainer(sandbox);
+      harness().removeContainer(container);
+      harness().removeContainer(sandbox);
     }
   });
 
   test('a cri-dockerd pod of 200 labels with 10 KB values: described whole, nothing thrown; its resource has 32 labels of 256 bytes, the rest counted', async () => {
-    const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
+    const client = track(new DockerClient('docker', { socket: harness().socket }, { hostProc: '/proc', logger: capturingLogger().logger }));
     const pod = { name: 'big', namespace: 'shop', uid: uniq('uid') };
     const kubelet = { 'io.kubernetes.pod.name': pod.name, 'io.kubernetes.pod.namespace': pod.namespace, 'io.kubernetes.pod.uid': pod.uid };
     const lines = Object.entries({ ...kubelet, 'io.kubernetes.container.name': 'POD', 'io.kubernetes.docker.type': 'podsandbox' }).map(
@@ -94,9 +79,9 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
     );
     for (let k = 0; k < 200; k++) lines.push(`app.kubernetes.io/l${String(k).padStart(3, '0')}=${'v'.repeat(10 * 1024)}`);
     // Docker, unlike containerd, takes labels of any size; 2 MB of them do not fit a command line.
-    const labelFile = path.join(h.dir, `${pod.uid}.labels`);
+    const labelFile = path.join(harness().dir, `${pod.uid}.labels`);
     writeFileSync(labelFile, `${lines.join('\n')}\n`);
-    const sandbox = h.docker([
+    const sandbox = harness().docker([
       'run',
       '-d',
       '--network',
@@ -109,7 +94,7 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
       '/bin/sleep',
       '100000',
     ]);
-    const container = h.runContainer(`k8s_app_big_shop_${pod.uid}_0`, undefined, {
+    const container = harness().runContainer(`k8s_app_big_shop_${pod.uid}_0`, undefined, {
       ...kubelet,
       'io.kubernetes.container.name': 'app',
       'io.kubernetes.docker.type': 'container',
@@ -131,22 +116,22 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
         ['label', 'length', 32],
       ]);
     } finally {
-      h.removeContainer(container);
-      h.removeContainer(sandbox);
+      harness().removeContainer(container);
+      harness().removeContainer(sandbox);
     }
   });
 
   test('killing and restarting dockerd while watching: reconnect, resync, no crash, no duplicates', async () => {
     const { logger, lines } = capturingLogger();
-    const client = track(new DockerClient('docker', { socket: h.socket }, { hostProc: '/proc', logger }));
-    const stays = h.runContainer(uniq('stays'));
+    const client = track(new DockerClient('docker', { socket: harness().socket }, { hostProc: '/proc', logger }));
+    const stays = harness().runContainer(uniq('stays'));
     const rec = new EventRecorder(client);
     await waitHealthy(client);
 
-    await h.kill();
+    await harness().kill();
     await waitUntil(() => !client.healthy(), 5_000, 'client noticed dockerd is gone');
-    await h.restart();
-    const fresh = h.runContainer(uniq('fresh'));
+    await harness().restart();
+    const fresh = harness().runContainer(uniq('fresh'));
 
     await rec.next('started', fresh, 10_000);
     await waitUntil(() => rec.resyncs > 0 && client.healthy(), 10_000, 'resync after reconnect');
@@ -157,7 +142,7 @@ requires('root', 'dockerd', 'docker', 'containerd', 'runc').describe('Docker run
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual(expect.arrayContaining([stays, fresh]));
     expect(lines.filter((l) => l.includes(' warn '))).toHaveLength(1);
-    h.removeContainer(stays);
-    h.removeContainer(fresh);
+    harness().removeContainer(stays);
+    harness().removeContainer(fresh);
   }, 90_000);
 });

@@ -35,15 +35,45 @@ export interface EngineHarness {
   repoDigestsOf(image: string): string[];
 }
 
+type Track = <T extends { close(): Promise<void> }>(c: T) => T;
+
+/**
+ * In an engine's describe block: its harness started (the test image loaded) before all and stopped
+ * after, with the clients the tests made; the shared tests registered. Returns the harness (once
+ * started) and `track`, for the engine's own tests.
+ */
+export function engineSuite<H extends EngineHarness & { loadImage(): void; stop(): Promise<void> }>(
+  runtime: 'docker' | 'podman',
+  start: () => Promise<H>,
+): { harness: () => H; track: Track } {
+  let h: H | undefined;
+  const clients: { close(): Promise<void> }[] = [];
+  const track: Track = (c) => (clients.push(c), c);
+  const harness = (): H => {
+    if (!h) throw new Error(`the ${runtime} harness did not start`);
+    return h;
+  };
+
+  beforeAll(async () => {
+    buildTestImage();
+    h = await start();
+    h.loadImage();
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await h?.stop();
+  }, 60_000);
+
+  engineApiTests(runtime, harness, track);
+  return { harness, track };
+}
+
 /**
  * The Engine-API acceptance tests shared by Docker and Podman (the same client speaks to
  * both): listing, `containers --json`, and watch() start/exit within 1 s.
  */
-export function engineApiTests(
-  runtime: 'docker' | 'podman',
-  harness: () => EngineHarness,
-  track: <T extends { close(): Promise<void> }>(c: T) => T,
-): void {
+function engineApiTests(runtime: 'docker' | 'podman', harness: () => EngineHarness, track: Track): void {
   test(`a ${runtime} container is listed with id, name, image, pid, mntns and labels; \`containers --json\` agrees`, async () => {
     const h = harness();
     const name = uniq(runtime);
