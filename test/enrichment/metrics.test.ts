@@ -69,6 +69,10 @@ describe('enrichment metrics', () => {
     expect(text).toContain(
       'ebpf_container_otel_enrichment_runtime_cache_evictions_total{component="processors.container_enrichment",runtime="docker",endpoint="/run/fake.sock"} 3',
     );
+    // Every bounded cache of a client is named with its bound (runtime/README.md lists them).
+    expect(text).toContain(
+      "# HELP ebpf_container_otel_enrichment_runtime_cache_evictions_total Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256. docker/podman: image repository digests, 1024. containerd, docker/podman: pods' labels and annotations, 1024. containerd, cri, docker/podman: containers the runtime has removed, 4096).\n",
+    );
     // Only clients that have bounded caches report evictions.
     expect(text).not.toContain('runtime_cache_evictions_total{component="processors.container_enrichment",runtime="lxc"');
     await b.processor.shutdown();

@@ -157,7 +157,7 @@ export const registerEnrichmentMetrics = componentMetrics<EnrichmentSource>([
   {
     type: 'counter',
     name: `${PREFIX}runtime_cache_evictions_total`,
-    help: "Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256. docker/podman: image repository digests, 1024).",
+    help: "Entries a runtime client's bounded caches dropped because they were full (containerd: image digests, 1024; records prefetched at container creation, 256. docker/podman: image repository digests, 1024. containerd, docker/podman: pods' labels and annotations, 1024. containerd, cri, docker/podman: containers the runtime has removed, 4096).",
     labels: ['runtime', 'endpoint'],
     read: (s, emit) => {
       for (const r of s.runtimes())
