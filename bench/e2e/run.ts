@@ -30,7 +30,10 @@
  * `/path|key: value;key: value` adds those lines under receivers.ebpf for that agent (a setting
  * compared with its default: `.|ring_buffer_size: 16MiB`). KERNEL_STATS=1 also
  * prints the kernel ns per run of the agent's own programs over the load window (bpf_stats on for
- * the window; it adds a clock read or two per run to the load it measures).
+ * the window; it adds a clock read or two per run to the load it measures). AGENT_NODE_ARGS passes
+ * node options to the agent alone: `--perf-basic-prof`, then `perf record -g -p <agent pid>` during
+ * the load, names the JavaScript, native and kernel frames of one profile (`--cpu-prof` does not
+ * do: its SIGPROF interrupts the BPF verifier at start, which then fails the loads with EAGAIN).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -58,6 +61,8 @@ const agentRoot = (agent: string) => path.resolve(agent.split('|')[0]);
 const agentExtra = (agent: string) => (agent.split('|')[1] ?? '').split(';').join('\n');
 const agentLabel = (agent: string) => (agent.includes('|') ? agent.split('|')[1] : path.basename(agentRoot(agent)));
 const KERNEL_STATS = process.env.KERNEL_STATS === '1';
+/** Node options for the agent only (e.g. `--perf-basic-prof`). */
+const AGENT_NODE_ARGS = (process.env.AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const PROGRAMS = ['handle_exec', 'handle_exit', 'enter_openat', 'exit_openat', 'enter_connect', 'exit_connect'];
 /** A real file: every call walks its path, opens it and closes the fd. */
 const TARGET_DIR = '/tmp/ebpf-container-otel-bench';
@@ -252,7 +257,7 @@ async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<Ag
   writeFileSync(configPath, agentConfig(sink.address, agentExtra(variant)));
   await sink.reset();
   const spawnedAt = Math.floor(Date.now() / 1000) - 1;
-  const agent = spawnDaemon(NODE, [path.join(root, 'bin', 'ebpf-container-otel.js'), 'run', '--config', configPath], {
+  const agent = spawnDaemon(NODE, [...AGENT_NODE_ARGS, path.join(root, 'bin', 'ebpf-container-otel.js'), 'run', '--config', configPath], {
     logFile: path.join(dir, 'agent.log'),
     stdoutFile: path.join(dir, 'stdout'),
     cwd: root,
