@@ -12,6 +12,7 @@ import { runChecks } from '../doctor/checks';
 import { detectContainerHierarchy } from '../host/cgroups';
 import { cachedKernelNamespaces, resolveHostLayout } from '../host/layout';
 import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRingBuffer } from '../native';
+import { otlpEncoderAddonError } from '../native/otlp-logs';
 import { containersCommand } from './containers';
 import { formatChecks } from './doctor';
 import { kernelFloorRefusal } from './kernel-floor';
@@ -152,9 +153,14 @@ function buildService(config: AgentConfig, logLevel?: 'debug' | 'info' | 'warn' 
     factories: builtinFactories,
     logger,
     host: { hostname: os.hostname(), nodeName: config.service.node_name ?? process.env.NODE_NAME ?? '' },
-    // Without the addon (validate on a build machine, synthetic records) nothing carries a kernel stamp to match.
-    clock: new BootClock(addonError() === undefined ? nativeClockSource : undefined),
+    // Only kernel records carry a kernel stamp to match: without an eBPF receiver (or without the addon, as
+    // when validating on a build machine) the BPF addon and its libbpf are not even loaded.
+    clock: new BootClock(receivesKernelRecords(config) && addonError() === undefined ? nativeClockSource : undefined),
   });
+}
+
+function receivesKernelRecords(config: AgentConfig): boolean {
+  return Object.keys(config.receivers).some((id) => id.split('/')[0] === 'ebpf');
 }
 
 function validate(configPath: string): number {
@@ -254,6 +260,7 @@ async function doctor(json: boolean): Promise<number> {
     probeRingBuffer: native ? () => probeRingBuffer() : undefined,
     brokenOnPurpose: brokenOnPurpose(),
     addonError: error,
+    otlpEncoderError: otlpEncoderAddonError,
   });
   process.stdout.write(json ? `${JSON.stringify(results, null, 2)}\n` : `${formatChecks(results)}\n`);
   return results.some((r) => r.status === 'fail') ? 1 : 0;

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentProcess } from '../harness/agent';
@@ -133,6 +133,9 @@ service:
       },
       10_000,
     );
+    // No eBPF receiver: the BPF addon and libbpf stay unloaded (the OTLP-JSON mapping needs neither).
+    const mapped = readFileSync(`/proc/${agent.pid}/maps`, 'utf8');
+    expect(mapped).not.toMatch(/ebpf_otel\.node|libbpf/);
     expect(await agent.stop('SIGINT')).toBe(0);
     lines.push(...agent.newStdoutLines());
     const log = agent.log();
