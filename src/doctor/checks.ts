@@ -55,6 +55,8 @@ export interface DoctorOptions {
   /** Programs the probe was made to fail on purpose (EBPF_CONTAINER_OTEL_BREAK_PROGRAMS). */
   brokenOnPurpose?: string[];
   addonError?: string;
+  /** Why the OTLP exporter's encoder addon (otlp_logs.node) cannot load, undefined when it can; absent: not checked. */
+  otlpEncoderError?: () => string | undefined;
   /** The cgroup hierarchy whose ids identify containers (src/host/cgroups.ts). */
   hierarchy?: ContainerHierarchy;
   /** Where the host's /proc, /run and cgroup tree are (src/host/layout.ts); resolved here when absent. */
@@ -243,6 +245,13 @@ export function checkRingBuffer(options: DoctorOptions): CheckResult {
   };
 }
 
+/** exporters.otlp encodes with an addon of its own, apart from the BPF one: a partial build can lack just it. */
+function checkOtlpEncoder(error: string | undefined): CheckResult {
+  const check = 'otlp encoder addon';
+  if (error === undefined) return { check, status: 'ok', detail: 'loads (exporters.otlp can encode)', fix: '' };
+  return { check, status: 'fail', detail: error, fix: 'run npm run build:addon (scripts/setup.sh does)' };
+}
+
 function checkPrograms(options: DoctorOptions): CheckResult[] {
   if (!options.probePrograms) {
     return [{ check: 'native addon', status: 'fail', detail: options.addonError ?? 'not built', fix: BUILD_ADDON_FIX }];
@@ -368,6 +377,7 @@ export async function runChecks(options: DoctorOptions = {}): Promise<CheckResul
     checkContainerHierarchy(options.hierarchy ?? detectContainerHierarchy(layout.cgroup)),
     checkRingBuffer(options),
     ...checkPrograms(options),
+    ...(options.otlpEncoderError ? [checkOtlpEncoder(options.otlpEncoderError())] : []),
   ];
   results.push(...(await Promise.all(knownRuntimeSockets(layout).map((s) => checkSocket(s.runtime, s.path)))));
   return results;

@@ -17,3 +17,8 @@ export function nativeLogRecordEncoder(errnoNames: Array<string | undefined>): L
   const native = encoderAddon.load();
   return { encoder: native.createLogEncoder(errnoNames), encode: native.encodeLogRecords };
 }
+
+/** Why the encoder addon cannot load, or undefined when it can (for `doctor`). */
+export function otlpEncoderAddonError(): string | undefined {
+  return encoderAddon.error();
+}

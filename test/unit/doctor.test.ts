@@ -57,6 +57,21 @@ describe('doctor checks', () => {
   });
 });
 
+describe('doctor otlp encoder line', () => {
+  const encoderLine = async (otlpEncoderError?: () => string | undefined) =>
+    (await runChecks({ otlpEncoderError })).find((r) => r.check === 'otlp encoder addon');
+
+  it('is ok when the encoder addon loads, a fail naming why and the fix otherwise, absent when not asked', async () => {
+    expect(await encoderLine(() => undefined)).toMatchObject({ status: 'ok', fix: '' });
+    expect(await encoderLine(() => 'native addon not built: run npm run build:addon (/x/otlp_logs.node is missing)')).toMatchObject({
+      status: 'fail',
+      detail: 'native addon not built: run npm run build:addon (/x/otlp_logs.node is missing)',
+      fix: 'run npm run build:addon (scripts/setup.sh does)',
+    });
+    expect(await encoderLine()).toBeUndefined();
+  });
+});
+
 describe('doctor ring buffer line', () => {
   const ringLine = async (probeRingBuffer?: () => { supported: boolean; error: string }, addonError?: string) =>
     (await runChecks({ probeRingBuffer, addonError })).find((r) => r.check === 'ring buffer');
@@ -137,6 +152,8 @@ describe('doctor CLI', () => {
     expect(text).toMatch(/^ok {4}ring buffer: BPF_MAP_TYPE_RINGBUF maps can be created/m);
     const json = JSON.parse(spawnSync(NODE, [CLI, 'doctor', '--json'], { encoding: 'utf8' }).stdout) as Array<Record<string, string>>;
     expect(json.find((x) => x.check === 'ring buffer')).toMatchObject({ status: 'ok', fix: '' });
+    // The built encoder addon, loaded for real by the CLI.
+    expect(json.find((x) => x.check === 'otlp encoder addon')).toMatchObject({ status: 'ok', fix: '' });
   });
 
   it('--json prints an array of {check, status, detail, fix}', () => {
