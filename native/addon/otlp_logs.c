@@ -162,12 +162,12 @@ static inline size_t varint_size(uint64_t v)
 	return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
-static inline void put_byte(struct out *o, uint8_t b)
+static inline void put_byte(struct out *restrict o, uint8_t b)
 {
 	*o->p++ = b;
 }
 
-static inline void put_varint(struct out *o, uint64_t v)
+static inline void put_varint(struct out *restrict o, uint64_t v)
 {
 	if (v < 0x80) {
 		*o->p++ = (uint8_t)v;
@@ -180,13 +180,13 @@ static inline void put_varint(struct out *o, uint64_t v)
 	*o->p++ = (uint8_t)v;
 }
 
-static inline void put_bytes(struct out *o, const void *src, size_t n)
+static inline void put_bytes(struct out *restrict o, const void *src, size_t n)
 {
 	memcpy(o->p, src, n);
 	o->p += n;
 }
 
-static inline void put_fixed64(struct out *o, uint64_t v)
+static inline void put_fixed64(struct out *restrict o, uint64_t v)
 {
 	memcpy(o->p, &v, 8); /* protobuf fixed64 is little-endian, as is this host (x86-64) */
 	o->p += 8;
@@ -269,7 +269,7 @@ static size_t utf8_repaired_len(const uint8_t *s, size_t n)
 }
 
 /* Writes s repaired (valid: as is). */
-static inline __attribute__((always_inline)) void put_utf8(struct out *o, const uint8_t *s, size_t n,
+static inline __attribute__((always_inline)) void put_utf8(struct out *restrict o, const uint8_t *s, size_t n,
 							   size_t repaired_len)
 {
 	size_t i = 0, skip, len;
@@ -362,7 +362,7 @@ static inline void copy_key_block(uint8_t *dst, const uint8_t *src)
  * tag. The output has room past the record's bound (record_bound), so the
  * whole key block is stored and the position moves by its used length.
  */
-static inline void put_attr_head(struct out *o, enum attr_key key, size_t any_len)
+static inline void put_attr_head(struct out *restrict o, enum attr_key key, size_t any_len)
 {
 	const struct key_block *b = &key_blocks[key];
 	size_t kv_len = b->len + 1 + varint_size(any_len) + any_len;
@@ -375,21 +375,22 @@ static inline void put_attr_head(struct out *o, enum attr_key key, size_t any_le
 	put_varint(o, any_len);
 }
 
-static inline __attribute__((always_inline)) void attr_int(struct out *o, enum attr_key key, int64_t v)
+static inline __attribute__((always_inline)) void attr_int(struct out *restrict o, enum attr_key key, int64_t v)
 {
 	put_attr_head(o, key, 1 + varint_size((uint64_t)v));
 	put_byte(o, T_ANY_INT);
 	put_varint(o, (uint64_t)v); /* int64: negatives as ten bytes of two's complement */
 }
 
-static inline __attribute__((always_inline)) void attr_bool(struct out *o, enum attr_key key, bool v)
+static inline __attribute__((always_inline)) void attr_bool(struct out *restrict o, enum attr_key key, bool v)
 {
 	put_attr_head(o, key, 2);
 	put_byte(o, T_ANY_BOOL);
 	put_byte(o, v);
 }
 
-static inline __attribute__((always_inline)) void attr_str(struct out *o, enum attr_key key, const char *s, size_t n)
+static inline __attribute__((always_inline)) void attr_str(struct out *restrict o, enum attr_key key, const char *s,
+							   size_t n)
 {
 	put_attr_head(o, key, 1 + varint_size(n) + n);
 	put_byte(o, T_ANY_STRING);
@@ -416,7 +417,7 @@ static struct raw_str ascii_str(const char *s, size_t n)
 	return (struct raw_str){ (const uint8_t *)s, n, n };
 }
 
-static inline __attribute__((always_inline)) void attr_raw(struct out *o, enum attr_key key, struct raw_str v)
+static inline __attribute__((always_inline)) void attr_raw(struct out *restrict o, enum attr_key key, struct raw_str v)
 {
 	put_attr_head(o, key, 1 + varint_size(v.len) + v.len);
 	put_byte(o, T_ANY_STRING);
@@ -445,7 +446,7 @@ static size_t list_entry_size(size_t len)
  * included, each repaired on its own (a NUL is ASCII, so no sequence spans two). Two passes: the
  * lengths, then the bytes.
  */
-static void attr_list(struct out *o, enum attr_key key, const uint8_t *s, size_t n)
+static void attr_list(struct out *restrict o, enum attr_key key, const uint8_t *s, size_t n)
 {
 	size_t array_len = 0, from, end, len;
 
@@ -472,7 +473,7 @@ static void attr_list(struct out *o, enum attr_key key, const uint8_t *s, size_t
 }
 
 /* Body: a string AnyValue `<type> <detail>`. */
-static inline __attribute__((always_inline)) void put_body(struct out *o, __u16 type, struct raw_str detail)
+static inline __attribute__((always_inline)) void put_body(struct out *restrict o, __u16 type, struct raw_str detail)
 {
 	const char *prefix = body_prefixes[type].s;
 	size_t plen = body_prefixes[type].len;
@@ -486,7 +487,7 @@ static inline __attribute__((always_inline)) void put_body(struct out *o, __u16 
 	put_utf8(o, detail.s, detail.n, detail.len);
 }
 
-static void attr_errno(struct out *o, const struct log_encoder *enc, __s32 ret)
+static void attr_errno(struct out *restrict o, const struct log_encoder *enc, __s32 ret)
 {
 	char text[32];
 	int64_t err = -(int64_t)ret;
@@ -589,7 +590,7 @@ static size_t record_bound(__u32 size)
 }
 
 /* Parent pid, comm, uid, gid, mount namespace and cgroup: copied when the previous record's were the same. */
-static void put_process_attrs(struct out *o, struct log_encoder *enc, const uint8_t *rec, const char *comm)
+static void put_process_attrs(struct out *restrict o, struct log_encoder *enc, const uint8_t *rec, const char *comm)
 {
 	struct process_block *b = &enc->process;
 	__u32 ppid, uid, gid;
@@ -637,7 +638,8 @@ static void put_process_attrs(struct out *o, struct log_encoder *enc, const uint
 		v_;                                                                                                    \
 	})
 
-static void encode_record(struct out *o, struct log_encoder *enc, const uint8_t *rec, const struct clock_params *clock)
+static void encode_record(struct out *restrict o, struct log_encoder *enc, const uint8_t *rec,
+			  const struct clock_params *clock)
 {
 	__u16 type = FIELD(rec, struct event_header, type);
 	const char *comm = (const char *)rec + offsetof(struct event_header, comm);
