@@ -15,7 +15,7 @@ import { addonError, brokenOnPurpose, nativeClockSource, probePrograms, probeRin
 import { otlpEncoderAddonError } from '../native/otlp-logs';
 import { containersCommand } from './containers';
 import { formatChecks } from './doctor';
-import { kernelFloorRefusal } from './kernel-floor';
+import { kernelFloorRefusal, pipelineUsesEbpf } from './kernel-floor';
 
 type FlagKind = 'value' | 'switch';
 
@@ -155,12 +155,8 @@ function buildService(config: AgentConfig, logLevel?: 'debug' | 'info' | 'warn' 
     host: { hostname: os.hostname(), nodeName: config.service.node_name ?? process.env.NODE_NAME ?? '' },
     // Only kernel records carry a kernel stamp to match: without an eBPF receiver (or without the addon, as
     // when validating on a build machine) the BPF addon and its libbpf are not even loaded.
-    clock: new BootClock(receivesKernelRecords(config) && addonError() === undefined ? nativeClockSource : undefined),
+    clock: new BootClock(pipelineUsesEbpf(config) && addonError() === undefined ? nativeClockSource : undefined),
   });
-}
-
-function receivesKernelRecords(config: AgentConfig): boolean {
-  return Object.keys(config.receivers).some((id) => id.split('/')[0] === 'ebpf');
 }
 
 function validate(configPath: string): number {

@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import { checkKernel } from '../doctor/checks';
-import type { AgentConfig } from '../pipeline/config';
+import { type AgentConfig, componentType } from '../pipeline/config';
 import { ebpfReceiverFactory } from '../receivers/ebpf';
 
 /**
@@ -10,9 +10,13 @@ import { ebpfReceiverFactory } from '../receivers/ebpf';
  * receiver is refused before anything is loaded, in the words of `doctor`'s kernel check.
  */
 export function kernelFloorRefusal(config: AgentConfig, release: string = os.release()): string | undefined {
-  const usesBpf = config.service.pipelines.logs.receivers.some((id) => id.split('/')[0] === ebpfReceiverFactory.type);
-  if (!usesBpf) return undefined;
+  if (!pipelineUsesEbpf(config)) return undefined;
   const kernel = checkKernel(release);
   if (kernel.status === 'ok') return undefined;
   return `${kernel.check}: ${kernel.detail}; ${kernel.fix}`;
+}
+
+/** Whether the pipeline takes records from the kernel: only then are the BPF addon and libbpf needed. */
+export function pipelineUsesEbpf(config: AgentConfig): boolean {
+  return config.service.pipelines.logs.receivers.some((id) => componentType(id) === ebpfReceiverFactory.type);
 }

@@ -44,6 +44,11 @@ type Env = Record<string, string | undefined>;
 
 export type ComponentKind = 'receivers' | 'processors' | 'exporters';
 const COMPONENT_KINDS: readonly ComponentKind[] = ['receivers', 'processors', 'exporters'];
+/** A component id's type: `ebpf` of `ebpf/fast`, as the Collector names instances. */
+export function componentType(id: string): string {
+  return id.split('/')[0];
+}
+
 const FACTORY_KIND: Record<ComponentKind, Factory['kind']> = { receivers: 'receiver', processors: 'processor', exporters: 'exporter' };
 
 export type ResolvedComponent<F extends Factory = Factory> =
@@ -61,7 +66,7 @@ export function resolveComponent<F extends Factory>(
   id: string,
   section: unknown,
 ): ResolvedComponent<F> {
-  const type = id.split('/')[0];
+  const type = componentType(id);
   const factory = factories.find((f) => f.type === type && f.kind === FACTORY_KIND[kind]) as F | undefined;
   if (!factory)
     return { factory: undefined, config: undefined, problems: [`${kind}.${id}: no ${FACTORY_KIND[kind]} of type "${type}" is built in`] };

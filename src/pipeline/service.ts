@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import type { BootClock, EventBatch } from '../events';
 import { ContainerDirectory } from './containers';
-import { type AgentConfig, type ComponentKind, ConfigError, resolveComponent } from './config';
+import { type AgentConfig, type ComponentKind, ConfigError, componentType, resolveComponent } from './config';
 import type { Component, ComponentSettings, Factory, HostInfo, LogsConsumer } from './component';
 import type { Logger } from './logger';
 import { PipelineTelemetry, type StageCounters } from './telemetry';
@@ -63,7 +63,7 @@ export class Service {
     const prometheusEndpoints: string[] = [];
     for (const id of logs.exporters) {
       const p = prepare<Extract<Factory, { kind: 'exporter' }>>('exporters', id);
-      if (p && id.split('/')[0] === 'prometheus') prometheusEndpoints.push((p.config as { endpoint: string }).endpoint);
+      if (p && componentType(id) === 'prometheus') prometheusEndpoints.push((p.config as { endpoint: string }).endpoint);
       if (!p || problems.length) continue;
       const exporter = p.factory.create(p.config, p.settings);
       this.exporters.push({ id: `exporters.${id}`, component: exporter });
