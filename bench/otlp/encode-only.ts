@@ -9,37 +9,9 @@
 import { BootClock, EventBatch, encodeRecords, type RecordSpec } from '../../src/events';
 import { writeLogRecord } from '../../src/exporters/log-mapping';
 import { LogsRequestEncoder } from '../../src/exporters/otlp-logs';
-const arg = 'y'.repeat(120);
-const specs: RecordSpec[] = [];
-for (let seq = 0; seq < 1024; seq++) {
-  const common = { tsBootNs: process.hrtime.bigint(), pid: 1000 + seq, ppid: 1, uid: 1000, mntns: 1, cgroupId: 42, comm: 'worker' };
-  switch (seq % 4) {
-    case 0:
-      specs.push({
-        ...common,
-        type: 'exec',
-        filename: '/usr/local/bin/worker-process',
-        args: ['/usr/local/bin/worker-process', '--id', String(seq), arg],
-      });
-      break;
-    case 1:
-      specs.push({ ...common, type: 'open', path: `/var/lib/app/data/segment-${seq}.db-${arg}`, flags: 2, ret: 3 });
-      break;
-    case 2:
-      specs.push({
-        ...common,
-        type: 'connect',
-        family: 4,
-        address: new Uint8Array([10, 1, 0, seq & 255]),
-        port: 5432,
-        ret: 0,
-        sockType: 1,
-      });
-      break;
-    default:
-      specs.push({ ...common, type: 'exit', exitCode: 0, durationNs: 1_000_000n });
-  }
-}
+import { mixedRecord } from './mixed-records';
+
+const specs: RecordSpec[] = Array.from({ length: 1024 }, (_, seq) => mixedRecord(seq));
 const { batch } = EventBatch.parse(encodeRecords(specs), new BootClock());
 batch.containers = specs.map(() => null);
 // Each request's buffers go back to the encoder once it is sealed, as the exporter hands them back once sent.

@@ -18,7 +18,7 @@ import { Registry } from 'prom-client';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { BootClock, type ContainerInfo, EventBatch, type EventTypeName, encodeRecords, type RecordSpec } from '../../src/events';
+import { BootClock, type ContainerInfo, EventBatch, type EventTypeName, encodeRecords } from '../../src/events';
 import {
   ATTRIBUTE_KEYS,
   EVENT_NAMES,
@@ -32,6 +32,7 @@ import { mergeDefaults } from '../../src/pipeline/config';
 import { createLogger } from '../../src/pipeline/logger';
 import { PipelineTelemetry } from '../../src/pipeline/telemetry';
 import { startSink } from '../e2e/sinks';
+import { mixedRecord } from './mixed-records';
 
 const HOST = { hostname: 'bench-node', nodeName: 'bench-node' };
 const BATCH = 1024;
@@ -77,47 +78,8 @@ const POOL = 32;
 function makePool(infos: ContainerInfo[]): EventBatch[] {
   const pool: EventBatch[] = [];
   const clock = new BootClock();
-  const arg = 'y'.repeat(120);
   for (let start = 0; start < POOL * BATCH; start += BATCH) {
-    const specs: RecordSpec[] = [];
-    for (let k = 0; k < BATCH; k++) {
-      const seq = start + k;
-      const common = {
-        tsBootNs: process.hrtime.bigint(),
-        pid: 1000 + (seq % 30000),
-        ppid: 1,
-        uid: 1000,
-        mntns: 1,
-        cgroupId: 42,
-        comm: 'worker',
-      };
-      switch (seq % 4) {
-        case 0:
-          specs.push({
-            ...common,
-            type: 'exec',
-            filename: '/usr/local/bin/worker-process',
-            args: ['/usr/local/bin/worker-process', '--id', String(seq), arg],
-          });
-          break;
-        case 1:
-          specs.push({ ...common, type: 'open', path: `/var/lib/app/data/segment-${seq}.db-${arg}`, flags: 2, ret: 3 });
-          break;
-        case 2:
-          specs.push({
-            ...common,
-            type: 'connect',
-            family: 4,
-            address: new Uint8Array([10, 1, (seq >> 8) & 255, seq & 255]),
-            port: 5432,
-            ret: 0,
-            sockType: 1,
-          });
-          break;
-        default:
-          specs.push({ ...common, type: 'exit', exitCode: 0, durationNs: 1_000_000n });
-      }
-    }
+    const specs = Array.from({ length: BATCH }, (_, k) => mixedRecord(start + k));
     const { batch } = EventBatch.parse(encodeRecords(specs), clock);
     batch.containers = specs.map((_s, k) => infos[(start + k) % infos.length]);
     pool.push(batch);
