@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The BPF session: loads the embedded skeleton with only what this kernel
- * accepts, attaches each program on its own, and drains the ring buffer on a
+ * accepts, attaches each program on its own, and drains the ring buffers on a
  * uv timer into one Buffer per batch handed to a JS callback.
  *
- * The ring is read by our own consumer rather than libbpf's ring_buffer:
+ * Two rings: the events, and the attribution records (cgroup mkdir/rmdir) in
+ * a small one of their own, so a flood of events or a stalled event loop
+ * cannot lose them. Each batch starts with the cgroup records, taken before
+ * the events they must precede (drain_batch).
+ *
+ * The rings are read by our own consumer rather than libbpf's ring_buffer:
  * libbpf maps the data pages twice in a row (so a record that wraps reads as
  * one piece), and the kernel maps every page at mmap time, so a 32 MiB ring
  * cost 64 MiB of the agent's RSS; here the data is mapped once and a record
  * that wraps is copied in two pieces. Records are copied once, straight into
- * the Buffer handed to JS (sized exactly by a first pass over the headers),
- * instead of into a staging area and again into a Buffer.
+ * the (pooled) Buffer handed to JS, instead of into a staging area and again
+ * into a Buffer.
  *
- * Lifecycle: open → load → attach → ring_open → timer. close()
- * detaches, hands over what is left in the ring (unless called from inside
+ * Lifecycle: open → load → attach → rings_open → timer. close()
+ * detaches, hands over what is left in the rings (unless called from inside
  * the batch callback) and stops the timer; everything else is freed in the
  * timer's uv_close callback, so close() is safe anywhere, including inside
  * the batch callback (which runs inside ring-buffer iteration state we must
@@ -122,8 +127,8 @@ struct ring {
 struct session {
 	napi_env env;
 	struct bpf_state bpf;
-	struct ring ring;
-	bool ring_mapped;
+	struct ring ring, cgroup_ring;
+	bool rings_mapped;
 	uv_timer_t timer;
 	uint64_t interval_ms;
 	napi_ref callback;
@@ -361,7 +366,10 @@ static struct ebpf_otel *open_skeleton(const struct options *o, const bool *auto
 		o->rate_per_sec ? (uint64_t)o->rate_burst * 1000000000ULL / o->rate_per_sec : 0;
 	skel->rodata->include_paths_set = o->n_include_paths > 0;
 	skel->rodata->exclude_paths_set = o->n_exclude_paths > 0;
-	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size)) {
+	/* Probes and sessions without the cgroup programs read no cgroup records: the smallest ring the kernel makes. */
+	if (bpf_map__set_max_entries(skel->maps.events, probe ? PROBE_RING_SIZE : o->ring_size) ||
+	    bpf_map__set_max_entries(skel->maps.cgroup_events,
+				     o->cgroup_events && !probe ? CGROUP_RING_SIZE : (uint32_t)sysconf(_SC_PAGESIZE))) {
 		ebpf_otel__destroy(skel);
 		return NULL;
 	}
@@ -582,6 +590,27 @@ static void ring_close(struct ring *r)
 	munmap(r->producer_pos, r->page_size + r->mask + 1);
 }
 
+/* The events ring and the cgroup records' ring, both or neither; 0 or -errno. */
+static int rings_open(struct session *s)
+{
+	const struct ebpf_otel *skel = s->bpf.skel;
+	int rc = ring_open(&s->ring, bpf_map__fd(skel->maps.events), bpf_map__max_entries(skel->maps.events));
+
+	if (rc)
+		return rc;
+	rc = ring_open(&s->cgroup_ring, bpf_map__fd(skel->maps.cgroup_events),
+		       bpf_map__max_entries(skel->maps.cgroup_events));
+	if (rc)
+		ring_close(&s->ring);
+	return rc;
+}
+
+static void rings_close(struct session *s)
+{
+	ring_close(&s->ring);
+	ring_close(&s->cgroup_ring);
+}
+
 /* n bytes of the data area from position pos, the end wrapping to the start. */
 static void ring_copy(const struct ring *r, void *dst, uint64_t pos, size_t n)
 {
@@ -654,60 +683,99 @@ static void unused_buffer(struct session *s, napi_value buffer)
 		s->pool_n++;
 }
 
-/*
- * One batch: the committed samples are copied into a batch Buffer, at most
- * max_records records and BATCH_BYTES bytes, and the consumer position moves
- * past them. Returns 1 when the batch stopped at a limit (more may wait), 0
- * when it took everything committed, -1 when no Buffer could be had.
- */
-static int drain_batch(struct session *s)
-{
-	struct ring *r = &s->ring;
-	uint64_t cons = *r->consumer_pos, prod, pos;
-	uint32_t count = 0, len, size, malformed = 0;
-	size_t bytes = 0;
-	bool full = false;
-	napi_value buffer;
+/* A batch being filled: where its records go and its limits. */
+struct batch_fill {
 	uint8_t *out;
+	size_t bytes;
+	uint32_t count, max_records, malformed;
+};
 
-	prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
-	if (prod == cons)
-		return 0;
-	if (!batch_buffer(s, &buffer, &out))
-		return -1;
-	for (pos = cons; pos < prod;
+/* Where ring_take stopped: at the end given, at a sample still being written, or at the batch's limit. */
+enum take_end {
+	TAKE_ALL,
+	TAKE_BUSY,
+	TAKE_FULL
+};
+
+/*
+ * Copies the committed samples of r from its consumer position up to end into
+ * the batch, within the batch's limits, and moves the consumer position past
+ * what it took.
+ */
+static enum take_end ring_take(struct ring *r, uint64_t end, struct batch_fill *b)
+{
+	uint64_t pos;
+	uint32_t len, size;
+	enum take_end stop = TAKE_ALL;
+
+	for (pos = *r->consumer_pos; pos < end;
 	     pos +=
 	     (BPF_RINGBUF_HDR_SZ + (len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + 7) & ~7ULL) {
 		len = ring_sample_len(r, pos);
-		if (len & BPF_RINGBUF_BUSY_BIT)
+		if (len & BPF_RINGBUF_BUSY_BIT) {
+			stop = TAKE_BUSY;
 			break;
+		}
 		if (len & BPF_RINGBUF_DISCARD_BIT)
 			continue;
 		size = record_size(r, pos, len);
 		if (!size) {
-			malformed++;
+			b->malformed++;
 			continue;
 		}
-		if (count == s->max_records || bytes + size > BATCH_BYTES) {
-			full = true;
+		if (b->count == b->max_records || b->bytes + size > BATCH_BYTES) {
+			stop = TAKE_FULL;
 			break;
 		}
-		ring_copy(r, out + bytes, pos + BPF_RINGBUF_HDR_SZ, size);
-		bytes += size;
-		count++;
+		ring_copy(r, b->out + b->bytes, pos + BPF_RINGBUF_HDR_SZ, size);
+		b->bytes += size;
+		b->count++;
 	}
 	/* The samples are ours now: the kernel may reuse their space. */
 	__atomic_store_n(r->consumer_pos, (unsigned long)pos, __ATOMIC_RELEASE);
-	s->malformed += malformed;
-	if (!count) {
-		unused_buffer(s, buffer);
+	return stop;
+}
+
+/*
+ * One batch: the committed cgroup records, then the committed events, copied
+ * into a batch Buffer, at most max_records records and BATCH_BYTES bytes.
+ * A cgroup is made before any task can run in it, so its mkdir record is
+ * committed before the reservation of its first event: reading the events'
+ * producer position first, then taking every cgroup record committed by now,
+ * then the events only up to that position, hands JS a cgroup's mkdir no
+ * later than the batch with its first event. A cgroup record still being
+ * written holds the events back until it is committed (microseconds: the
+ * program runs to its submit). Returns 1 when more may wait at once (a limit
+ * hit, or events held back), 0 when everything committed was taken, -1 when
+ * no Buffer could be had.
+ */
+static int drain_batch(struct session *s)
+{
+	uint64_t events_end, cgroups_end;
+	enum take_end cgroups, events = TAKE_ALL;
+	struct batch_fill b = { .max_records = s->max_records };
+	napi_value buffer;
+
+	/* Acquire loads, in this order: the second cannot be read before the first. */
+	events_end = __atomic_load_n(s->ring.producer_pos, __ATOMIC_ACQUIRE);
+	cgroups_end = __atomic_load_n(s->cgroup_ring.producer_pos, __ATOMIC_ACQUIRE);
+	if (events_end == *s->ring.consumer_pos && cgroups_end == *s->cgroup_ring.consumer_pos)
 		return 0;
+	if (!batch_buffer(s, &buffer, &b.out))
+		return -1;
+	cgroups = ring_take(&s->cgroup_ring, cgroups_end, &b);
+	if (cgroups == TAKE_ALL)
+		events = ring_take(&s->ring, events_end, &b);
+	s->malformed += b.malformed;
+	if (b.count) {
+		s->batches++;
+		s->records += b.count;
+		s->bytes += b.bytes;
+		deliver(s, buffer_view(s, buffer, b.bytes), buffer);
+	} else {
+		unused_buffer(s, buffer);
 	}
-	s->batches++;
-	s->records += count;
-	s->bytes += bytes;
-	deliver(s, buffer_view(s, buffer, bytes), buffer);
-	return full;
+	return cgroups != TAKE_ALL || events == TAKE_FULL;
 }
 
 /* The callback gets the batch (a view of the bytes it uses) and the Buffer behind it, for release(). */
@@ -767,9 +835,9 @@ static void on_timer_closed(uv_handle_t *handle)
 {
 	struct session *s = handle->data;
 
-	if (s->ring_mapped)
-		ring_close(&s->ring);
-	s->ring_mapped = false;
+	if (s->rings_mapped)
+		rings_close(s);
+	s->rings_mapped = false;
 	bpf_state_close(&s->bpf);
 	while (s->pool_n)
 		napi_delete_reference(s->env, s->pool[--s->pool_n]);
@@ -787,8 +855,8 @@ static void on_timer_closed(uv_handle_t *handle)
 
 /*
  * Detaches at once so nothing new is produced; with deliver_rest (a JS
- * close() outside the batch callback) hands over what is still in the ring
- * first. The ring and maps are freed in on_timer_closed.
+ * close() outside the batch callback) hands over what is still in the rings
+ * first. The rings and maps are freed in on_timer_closed.
  */
 static void session_close(struct session *s, bool deliver_rest)
 {
@@ -798,7 +866,7 @@ static void session_close(struct session *s, bool deliver_rest)
 		bpf_link__destroy(s->bpf.links[i]);
 		s->bpf.links[i] = NULL;
 	}
-	/* Detached: the ring only shrinks, so this ends. */
+	/* Detached: the rings only shrink (a record being written is committed as its program ends), so this ends. */
 	if (deliver_rest && !s->in_drain)
 		while (drain(s, BATCHES_PER_TICK))
 			;
@@ -848,9 +916,9 @@ static napi_value stats_object(napi_env env, struct session *s);
 
 /*
  * Returns the kernel counters as they stand once the programs are detached
- * and the ring is drained (final: nothing more is produced), so the caller
+ * and the rings are drained (final: nothing more is produced), so the caller
  * can close its loss chain exactly; undefined when already closed or called
- * from inside the batch callback (the ring is not drained then). The maps
+ * from inside the batch callback (the rings are not drained then). The maps
  * live until the timer's close callback, on a later loop turn.
  */
 static napi_value js_close(napi_env env, napi_callback_info info)
@@ -1095,12 +1163,12 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 		throw_error(env, "%s", err);
 		goto fail_loaded;
 	}
-	rc = ring_open(&s->ring, bpf_map__fd(s->bpf.skel->maps.events), bpf_map__max_entries(s->bpf.skel->maps.events));
+	rc = rings_open(s);
 	if (rc) {
-		throw_error(env, "ebpf session: cannot map the ring buffer: %s", strerror(-rc));
+		throw_error(env, "ebpf session: cannot map the ring buffers: %s", strerror(-rc));
 		goto fail_loaded;
 	}
-	s->ring_mapped = true;
+	s->rings_mapped = true;
 	s->env = env;
 	s->max_records = o->max_batch_records;
 	s->interval_ms = o->drain_interval_ms;
@@ -1131,8 +1199,8 @@ static napi_value open_session(napi_env env, napi_callback_info info)
 	return obj;
 
 fail_loaded:
-	if (s->ring_mapped)
-		ring_close(&s->ring);
+	if (s->rings_mapped)
+		rings_close(s);
 	bpf_state_close(&s->bpf);
 fail:
 	free(s);

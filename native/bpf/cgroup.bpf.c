@@ -8,6 +8,17 @@
  */
 #include "common.bpf.h"
 
+/*
+ * The attribution records' own ring: a flood of events, or an event loop too
+ * busy to drain, fills the events ring, and a cgroup record lost there costs
+ * a container its attribution. Few records a second, so a small fixed size
+ * (maps.h); the addon drains this ring before the events it orders them with.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CGROUP_RING_SIZE);
+} cgroup_events SEC(".maps");
+
 static __always_inline int emit(struct bpf_raw_tracepoint_args *ctx, __u16 type)
 {
 	struct cgroup *cgrp = (struct cgroup *)ctx->args[0];
@@ -17,7 +28,7 @@ static __always_inline int emit(struct bpf_raw_tracepoint_args *ctx, __u16 type)
 
 	if (hierarchy != cgroup_hierarchy_id)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = bpf_ringbuf_reserve(&cgroup_events, sizeof(*e), 0);
 	if (!e) {
 		count(type, COUNT_DROPPED);
 		return 0;

@@ -10,11 +10,21 @@
 #define COUNTER_SLOTS (EVENT_TYPE_MAX + 1)
 
 struct event_counters {
-	__u64 produced;     /* records submitted to the ring buffer */
-	__u64 dropped;      /* ring buffer full (reserve failed) or no memory for the arguments of a pending syscall */
+	__u64 produced; /* records submitted to their ring buffer (events, or cgroup_events) */
+	__u64 dropped; /* their ring buffer full (reserve failed) or no memory for the arguments of a pending syscall */
 	__u64 filtered;     /* rejected by a kernel-side filter */
 	__u64 rate_limited; /* over its container's rate limit */
 };
+
+/*
+ * The cgroup records' ring (cgroup.bpf.c), fixed: 1 MiB holds ~1,700 records
+ * (600 bytes each with the ring's header) made while the event loop stalls,
+ * the cgroups of ~400 pods started at once (a pod cgroup and ~3 container
+ * ones each). 256 KiB would hold 436: a node at the kubelet's default 110
+ * pods, starting them all after a reboot, with no margin. The cost, 1 MiB of
+ * RSS, is small next to the events ring's 16.
+ */
+#define CGROUP_RING_SIZE (1u << 20)
 
 /* Inspektor Gadget's containers map value; key is the u64 mntns inode. */
 #define CONTAINERS_FIELD_LEN 256

@@ -49,7 +49,7 @@ export interface ProgramStatus {
 /** Options of the addon's BPF session (the receiver maps its config onto these). */
 export interface SessionOptions {
   events?: BpfEventName[];
-  /** Bytes; a power of two >= 4096. */
+  /** Bytes of the events ring; a power of two >= 4096. The cgroup records have a fixed ring of their own. */
   ringBufferSize?: number;
   execArgsMaxBytes?: number;
   denyPids?: number[];
@@ -82,7 +82,10 @@ export interface SessionOptions {
 
 export interface EventTypeCounters {
   produced: number;
-  /** Ring buffer full (reserve failed) or no memory for the arguments of a pending syscall. */
+  /**
+   * Its ring buffer full (reserve failed: the events ring, or for the cgroup records their own,
+   * native/bpf/maps.h CGROUP_RING_SIZE) or no memory for the arguments of a pending syscall.
+   */
   dropped: number;
   /** Rejected by a kernel-side filter. */
   filtered: number;

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -262,6 +262,143 @@ requires('bpf').describe('eBPF receiver: cgroups of the container hierarchy, as 
     ]);
     // Cgroup records are never event records.
     expect(collector.records.every((r) => ['exec', 'exit'].includes(r.type))).toBe(true);
+  });
+});
+
+/**
+ * Python, forking cheaply: makes cgroups `<root>/<tag>-<i>` one after another, runs a process in
+ * each that opens `opens[i]` missing paths under `prefix`, and removes it. All inside one
+ * spawnSync, so the receiver cannot drain until it is over.
+ */
+const CGROUP_CHURN = `
+import errno, os, sys, time
+root, tag, prefix, opens = sys.argv[1], sys.argv[2], sys.argv[3], [int(n) for n in sys.argv[4].split(',')]
+def remove(cg):
+    for _ in range(500):
+        try:
+            return os.rmdir(cg)
+        except OSError as e:
+            if e.errno != errno.EBUSY: raise
+            time.sleep(0.01)
+    os.rmdir(cg)
+for i, n in enumerate(opens):
+    cg = '%s/%s-%d' % (root, tag, i)
+    os.mkdir(cg)
+    pid = os.fork()
+    if pid == 0:
+        with open(cg + '/cgroup.procs', 'w') as f: f.write(str(os.getpid()))
+        for k in range(n):
+            try: os.open('%s/%d' % (prefix, k), os.O_RDONLY)
+            except OSError: pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+    remove(cg)
+`;
+
+requires('bpf', 'python3').describe('eBPF receiver: cgroup records have a ring buffer of their own', () => {
+  const hierarchy = detectContainerHierarchy();
+  const tag = `eco-cgring-${process.pid}`;
+  // Opens of missing paths under this prefix only (filters.open): no other process on this host fills the events ring.
+  const prefix = `/nonexistent-${tag}`;
+  afterAll(() => {
+    for (const name of readdirSync(hierarchy.mountPath)) if (name.startsWith(`${tag}-`)) rmdirSync(path.join(hierarchy.mountPath, name));
+  });
+
+  /** A receiver of open events under `prefix`, whose batches are kept in order: their cgroup changes and records. */
+  async function startReceiver(name: string, ringBufferSize: string | number, maxRecords = 8192) {
+    const batches: Array<{ changes: CgroupChange[]; records: Array<{ cgroupId: number; path: string }> }> = [];
+    const settings = testSettings(`receivers.ebpf/${name}`);
+    const consumer = {
+      async consumeLogs(b: EventBatch): Promise<void> {
+        const records = [];
+        for (let i = 0; i < b.length; i++)
+          if (b.openPath(i).startsWith(prefix)) records.push({ cgroupId: b.cgroupId(i), path: b.openPath(i) });
+        batches.push({ changes: b.cgroupChanges.filter((c) => c.path.startsWith(`/${tag}-`)), records });
+      },
+    };
+    const receiver = ebpfReceiverFactory.create(
+      receiverConfig({
+        events: ['open'],
+        ring_buffer_size: ringBufferSize,
+        filters: { open: { include_path_prefixes: [prefix] } },
+        batch: { max_records: maxRecords, max_in_flight: 100_000 },
+      }),
+      settings,
+      consumer,
+    );
+    await receiver.start();
+    return { receiver, settings, batches };
+  }
+
+  function churn(opens: number[]): void {
+    const r = spawnSync('python3', ['-c', CGROUP_CHURN, hierarchy.mountPath, tag, prefix, opens.join(',')], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cgroup churn failed (${r.status}): ${r.stderr}`);
+  }
+
+  function droppedOf(metrics: string, component: string, event: string): number {
+    const m = new RegExp(`ebpf_container_otel_bpf_events_dropped_total\\{component="${component}",event="${event}"\\} (\\d+)`).exec(
+      metrics,
+    );
+    if (!m) throw new Error(`no dropped counter for ${event} in:\n${metrics}`);
+    return Number(m[1]);
+  }
+
+  it('while a full events ring drops events, delivers every mkdir and rmdir, each mkdir no later than its cgroup first events', async () => {
+    // One page: the first cgroup's flood of opens fills it long before the drain, which the spawnSync holds off.
+    // Batches of 8 records: the 40 cgroup records and the events that fit take several, so their order shows.
+    const { receiver, settings, batches } = await startReceiver('cgring-full-events', 4096, 8);
+    const cgroups = 20;
+    let metrics: string;
+    try {
+      churn([2000, ...new Array<number>(cgroups - 1).fill(5)]);
+      metrics = await settings.metrics.metrics();
+    } finally {
+      await receiver.shutdown();
+    }
+    expect(droppedOf(metrics, 'receivers.ebpf/cgring-full-events', 'open')).toBeGreaterThan(0);
+    expect(settings.stage.dropped.get('ringbuf')).toBeGreaterThan(0);
+    expect(droppedOf(metrics, 'receivers.ebpf/cgring-full-events', 'cgroup_mkdir')).toBe(0);
+    expect(droppedOf(metrics, 'receivers.ebpf/cgring-full-events', 'cgroup_rmdir')).toBe(0);
+
+    const changes = batches.flatMap((b, batch) => b.changes.map((c) => ({ ...c, batch })));
+    expect(changes.map((c) => `${c.kind} ${c.path}`)).toEqual(
+      Array.from({ length: cgroups }, (_, i) => [`mkdir /${tag}-${i}`, `rmdir /${tag}-${i}`]).flat(),
+    );
+    const madeIn = new Map(changes.filter((c) => c.kind === 'mkdir').map((c) => [c.cgroupId, c.batch]));
+    expect(changes.filter((c) => c.kind === 'rmdir').every((c) => madeIn.has(c.cgroupId))).toBe(true);
+    // The ring took the first cgroup's first opens before it filled: there are events to order.
+    const records = batches.flatMap((b, batch) => b.records.map((r) => ({ ...r, batch })));
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.length).toBeLessThan(2000);
+    for (const r of records) {
+      const made = madeIn.get(r.cgroupId);
+      if (made === undefined || made > r.batch)
+        throw new Error(`open of ${r.path} (cgroup ${r.cgroupId}) in batch ${r.batch}, its cgroup's mkdir in batch ${made}`);
+    }
+  });
+
+  it('counts a full cgroup ring as cgroup drops of its own, and the events ring loses nothing meanwhile', async () => {
+    const { receiver, settings, batches } = await startReceiver('cgring-full-cgroups', '4MiB');
+    // 1,000 cgroups made and removed at once: 2,000 records of 600 bytes (with the ring's header) overflow 1 MiB.
+    const cgroups = 1000;
+    let metrics: string;
+    try {
+      churn(new Array<number>(cgroups).fill(0).fill(3, cgroups - 10));
+      metrics = await settings.metrics.metrics();
+    } finally {
+      await receiver.shutdown();
+    }
+    const component = 'receivers.ebpf/cgring-full-cgroups';
+    const cgroupDropped = droppedOf(metrics, component, 'cgroup_mkdir') + droppedOf(metrics, component, 'cgroup_rmdir');
+    const delivered = batches.reduce((n, b) => n + b.changes.length, 0);
+    expect(cgroupDropped).toBeGreaterThan(0);
+    expect(delivered).toBeLessThan(2 * cgroups);
+    // Of ours, every one arrived or was counted (others' cgroups may have been dropped too).
+    expect(delivered + cgroupDropped).toBeGreaterThanOrEqual(2 * cgroups);
+    expect(droppedOf(metrics, component, 'open')).toBe(0);
+    expect(batches.reduce((n, b) => n + b.records.length, 0)).toBe(30);
+    // Cgroup records are not event records: their loss is no stage drop.
+    expect(settings.stage.dropped.get('ringbuf')).toBeUndefined();
   });
 });
 

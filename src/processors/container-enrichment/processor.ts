@@ -58,9 +58,9 @@ const UNRESOLVED = 'cgroup:';
  * Tags each record with its container, by the record's cgroup id: unique
  * over a boot, unlike the mount namespace inode the kernel reuses within
  * milliseconds. Containers are learned from the kernel as their cgroups are
- * made (cgroup records drained with the events, before the container's first
- * record) and from the cgroup tree at start; the cgroup path names the
- * container, the runtimes describe it. Records of a container not described
+ * made (cgroup records, from a ring of their own, handed over no later than
+ * the container's first record) and from the cgroup tree at start; the
+ * cgroup path names the container, the runtimes describe it. Records of a container not described
  * yet wait, bounded, and go downstream as their own batch when a runtime
  * answers or their deadline passes.
  */

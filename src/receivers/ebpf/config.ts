@@ -66,8 +66,9 @@ export interface EbpfBatchConfig {
 export interface EbpfReceiverConfig {
   events: BpfEventName[];
   /**
-   * Power of two, e.g. 16MiB (the default: ~110,000 open records, ~0.3 s of 400 k/s while the
-   * event loop is busy; the agent's RSS counts the whole ring, mapped at start).
+   * The events ring. Power of two, e.g. 16MiB (the default: ~110,000 open records, ~0.3 s of 400 k/s
+   * while the event loop is busy; the agent's RSS counts the whole ring, mapped at start). The cgroup
+   * records have a fixed 1 MiB ring of their own, which no flood of events fills.
    */
   ring_buffer_size: string | number;
   /** argv bytes copied per exec (at most 1024). */

@@ -41,10 +41,10 @@ const perSession = (name: string, help: string, pick: (s: SessionStats) => numbe
  * receiver at scrape time (several `ebpf/<name>` receivers share the names).
  */
 export const registerBpfMetrics = componentMetrics<BpfMetricsSource>([
-  perEvent('events_produced_total', 'Records the BPF programs submitted to the ring buffer.', (s, e) => s[e].produced),
+  perEvent('events_produced_total', 'Records the BPF programs submitted to their ring buffer.', (s, e) => s[e].produced),
   perEvent(
     'events_dropped_total',
-    'Records the BPF programs lost because the ring buffer was full (or memory for the arguments of a pending syscall ran out).',
+    "Records the BPF programs lost because their ring buffer was full (the events', or for cgroup_* the cgroup records' own) or memory for the arguments of a pending syscall ran out.",
     (s, e) => s[e].dropped,
   ),
   perEvent('events_filtered_total', 'Events rejected in the kernel by the configured filters.', (s, e) => s[e].filtered),
@@ -53,10 +53,14 @@ export const registerBpfMetrics = componentMetrics<BpfMetricsSource>([
     'Events dropped in the kernel because their container was over filters.rate_limit.per_container.',
     (s, e) => s[e].rateLimited,
   ),
-  perSession('ring_batches_total', 'Batches drained from the ring buffer and handed to the receiver.', (s) => s.batches),
-  perSession('ring_records_total', 'Records drained from the ring buffer.', (s) => s.records),
-  perSession('ring_bytes_total', 'Bytes of records drained from the ring buffer.', (s) => s.bytes),
-  perSession('ring_malformed_total', 'Ring buffer samples with an impossible size, skipped.', (s) => s.malformed),
+  perSession(
+    'ring_batches_total',
+    'Batches drained from the ring buffers (events and cgroup records) and handed to the receiver.',
+    (s) => s.batches,
+  ),
+  perSession('ring_records_total', 'Records drained from the ring buffers (events and cgroup records).', (s) => s.records),
+  perSession('ring_bytes_total', 'Bytes of records drained from the ring buffers.', (s) => s.bytes),
+  perSession('ring_malformed_total', 'Ring buffer samples (of either ring) with an impossible size, skipped.', (s) => s.malformed),
   {
     type: 'gauge',
     name: `${BPF}program_loaded`,
