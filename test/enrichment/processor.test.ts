@@ -81,6 +81,41 @@ describe('container enrichment: the hot path', () => {
     expect(r.processor.counters).toMatchObject({ hits: 2, misses: 1, hostEvents: 2 });
   });
 
+  test('runs of records of one cgroup: each record gets the answer and the count it would get alone', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    const a = box(ID_A, 101, 5001);
+    const b = box(ID_B, 102, 5002);
+    for (const [x, mntns] of [
+      [a, 5001],
+      [b, 5002],
+    ] as const) {
+      r.cgroups.mkdir(x.cgroupId, x.path);
+      r.clients[0].start(container(x.id, mntns), true);
+    }
+    await r.processor.start();
+    const unknown = { mntns: 9999, cgroupId: 777 };
+    const hostElsewhere = { mntns: HOST, cgroupId: 888 };
+    const at = [a, a, HOST_AT, HOST_AT, a, unknown, unknown, b, b, hostElsewhere, hostElsewhere, a];
+    await send(
+      r,
+      at.map((where, k) => execRecord(k + 1, where)),
+    );
+    expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([
+      [1, ID_A],
+      [2, ID_A],
+      [3, null],
+      [4, null],
+      [5, ID_A],
+      [8, ID_B],
+      [9, ID_B],
+      [10, null],
+      [11, null],
+      [12, ID_A],
+    ]);
+    expect(r.out.batches[0].containers?.[6]).toMatchObject({ id: ID_B, name: `name-${ID_B}` });
+    expect(r.processor.counters).toMatchObject({ hits: 6, misses: 2, hostEvents: 4 });
+  });
+
   test('host_events: drop removes records of no container (host and private-namespace services), counted as dropped', async () => {
     const r = rig({ host_events: 'drop' });
     const a = box(ID_A, 101, 5001);

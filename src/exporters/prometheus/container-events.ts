@@ -145,9 +145,15 @@ export class ContainerEventCounters {
 
   count(batch: EventBatch): void {
     const containers = batch.containers;
+    // No enrichment in the pipeline: counted with the host, as nothing is known.
+    let s = this.host;
+    // Records come in runs of one container: its series is looked up once per run.
+    let runInfo: ContainerInfo | null | undefined = null;
     for (let i = 0; i < batch.length; i++) {
-      // No enrichment in the pipeline: counted with the host, as nothing is known.
-      const s = containers ? this.seriesOf(containers[i]) : this.host;
+      if (containers && containers[i] !== runInfo) {
+        runInfo = containers[i];
+        s = this.seriesOf(runInfo);
+      }
       const type = batch.typeCode(i);
       s.counts[type - 1]++;
       if (type === RecordType.throttle && !batch.throttleStarted(i)) s.rateLimited += batch.throttleDropped(i);

@@ -163,11 +163,24 @@ export class ContainerEnrichmentProcessor implements Processor {
     let misses = 0;
     let dropped = 0;
     let notSelected = 0;
+    // The cgroup and mount namespace of the last record that was a plain host event or a hit
+    // (records come in runs of one process): the same pair is the same answer, with no lookup.
+    let runCgroupId = -1;
+    let runMntns = -1;
+    let runInfo: ContainerInfo | null = null;
+    const cacheHost = !this.config.dropHostEvents;
     for (let i = 0; i < n; i++) {
       const cgroupId = batch.cgroupId(i);
+      const mntns = batch.mntns(i);
+      if (cgroupId === runCgroupId && mntns === runMntns) {
+        containers[i] = runInfo;
+        if (runInfo === null) hostEvents++;
+        else hits++;
+        continue;
+      }
       let known = index.lookup(cgroupId);
       if (known === undefined) {
-        if (batch.mntns(i) === host) known = null;
+        if (mntns === host) known = null;
         else if (cgroupId === 0) {
           without.no_cgroup++;
           continue;
@@ -183,9 +196,14 @@ export class ContainerEnrichmentProcessor implements Processor {
       }
       if (known === null) {
         // No container's cgroup: the host, or a host service with a private mount namespace.
-        if (batch.mntns(i) === host) {
+        if (mntns === host) {
           containers[i] = null;
           hostEvents++;
+          if (cacheHost) {
+            runCgroupId = cgroupId;
+            runMntns = mntns;
+            runInfo = null;
+          }
         } else without.not_container++;
         if (this.config.dropHostEvents) {
           (drop ??= new Uint8Array(n))[i] = 1;
@@ -194,7 +212,7 @@ export class ContainerEnrichmentProcessor implements Processor {
         continue;
       }
       if (known !== undefined) {
-        if (known.mntns === 0) this.noteMntns(known, batch.mntns(i));
+        if (known.mntns === 0) this.noteMntns(known, mntns);
         if (known.described || (known.settled && known.certain)) {
           if (!known.traced) {
             (drop ??= new Uint8Array(n))[i] = 1;
@@ -202,8 +220,12 @@ export class ContainerEnrichmentProcessor implements Processor {
             continue;
           }
           containers[i] = known.info;
-          if (known.described) hits++;
-          else without.path_only++;
+          if (known.described) {
+            hits++;
+            runCgroupId = cgroupId;
+            runMntns = mntns;
+            runInfo = known.info;
+          } else without.path_only++;
           continue;
         }
         if (known.settled) {
