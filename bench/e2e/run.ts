@@ -11,7 +11,8 @@
  *          exporter to a counting OTLP/gRPC sink (bench/e2e/sink.ts, a process
  *          of its own; SINK=grpc-js: test/harness/otlp-sink.ts in this one), and the
  *          prometheus exporter whose /metrics the bench reads — under the same
- *          producer; then SIGINT and its final counts.
+ *          producer, after WARMUP_SECONDS of the same load outside the measured
+ *          window; then SIGINT and its final counts.
  *
  * Prints per rate: calls/s produced, the agent's kernel events, delivered,
  * dropped by reason, the loss chain over the agent's whole life (kernel
@@ -23,7 +24,7 @@
  * else on the host that opens, execs or connects is traced too and counted
  * as such ("other").
  *
- *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 THREADS=2 ROUNDS=1
+ *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 WARMUP_SECONDS=3 THREADS=2 ROUNDS=1
  *
  * AGENTS=/path/a,/path/b runs the agent of each of those checkouts (built: dist/ and the addons) in
  * turn at each rate, for a before/after in one run (default: this checkout); an entry
@@ -47,6 +48,12 @@ import { destroyWorkDir, makeWorkDir, spawnDaemon, stopDaemon, waitFor, type Dae
 
 const RATES = (process.env.RATES ?? '50000,100000,200000,400000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+/**
+ * Load at the same rate before the measured window, so the window sees the agent as it runs for
+ * days: its hot code compiled by V8's optimizing tiers and its first major GC done, both of which
+ * otherwise land in the first seconds of load (`perf`: 4 % of the window in V8's compiler threads).
+ */
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 3);
 const THREADS = Number(process.env.THREADS ?? 2);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 /** Extra YAML under receivers.ebpf / exporters.otlp (e.g. to compare settings); empty by default. */
@@ -124,8 +131,8 @@ function lines(child: ChildProcess): AsyncIterableIterator<string> {
   return readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
 }
 
-function startProducer(rate: number): ChildProcess {
-  return spawn(path.join(BIN, 'producer'), [String(SECONDS), String(THREADS), TARGET, String(rate)], {
+function startProducer(rate: number, seconds = SECONDS): ChildProcess {
+  return spawn(path.join(BIN, 'producer'), [String(seconds), String(THREADS), TARGET, String(rate)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
 }
@@ -250,6 +257,22 @@ function progStats(ids: Map<string, number>): Map<string, { runs: number; ns: nu
   return new Map([...ids].map(([name, id]) => [name, { runs: byId.get(id)?.run_cnt ?? 0, ns: byId.get(id)?.run_time_ns ?? 0 }]));
 }
 
+/** The exporter's batch delay (200 ms) and requests in flight: done when nothing is queued. */
+async function drained(port: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000));
+  await waitFor(
+    'the agent to drain',
+    async () => {
+      const m = await scrape(port);
+      return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0
+        ? true
+        : undefined;
+    },
+    60_000,
+    100,
+  );
+}
+
 async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<AgentResult> {
   const root = agentRoot(variant);
   const dir = makeWorkDir('e2e-bench');
@@ -279,6 +302,10 @@ async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<Ag
     // Let start-up work (runtime lists, the first cgroup walk) settle before the idle reading.
     await new Promise((r) => setTimeout(r, 2000));
     const idleRss = procStatusKiB(agent.pid, 'VmRSS');
+    if (WARMUP_SECONDS > 0) {
+      await runProducer(startProducer(rate, WARMUP_SECONDS));
+      await drained(port);
+    }
     const producer = startProducer(rate);
     const ids = KERNEL_STATS ? agentPrograms(spawnedAt) : new Map<string, number>();
     const statsBefore = readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
@@ -293,19 +320,7 @@ async function phaseAgent(variant: string, rate: number, sink: Sink): Promise<Ag
     const kernelNs = KERNEL_STATS
       ? Object.fromEntries([...k1].map(([name, v]) => [name, (v.ns - k0.get(name)!.ns) / Math.max(1, v.runs - k0.get(name)!.runs)]))
       : undefined;
-    // The exporter's batch delay (200 ms) and requests in flight: done when nothing is queued.
-    await new Promise((r) => setTimeout(r, 1000));
-    await waitFor(
-      'the agent to drain',
-      async () => {
-        const m = await scrape(port);
-        return sum(m, 'ebpf_container_otel_exporter_queue_records') === 0 && sum(m, 'ebpf_container_otel_exporter_requests_in_flight') === 0
-          ? true
-          : undefined;
-      },
-      60_000,
-      100,
-    );
+    await drained(port);
     const cpu1 = procCpu(agent.pid);
     const sinkCpu = sink.cpuSeconds() - sinkCpu0;
     const m1 = await scrape(port);
