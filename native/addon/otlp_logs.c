@@ -53,7 +53,6 @@
 
 /* Attribute keys: the names of src/exporters/log-mapping/attributes.ts. */
 enum attr_key {
-	A_EVENT_NAME,
 	A_PID,
 	A_THREAD_ID,
 	A_PARENT_PID,
@@ -89,7 +88,6 @@ struct text {
 	}
 
 static const struct text attr_keys[] = {
-	[A_EVENT_NAME] = TEXT("event.name"),
 	[A_PID] = TEXT("process.pid"),
 	[A_THREAD_ID] = TEXT("thread.id"),
 	[A_PARENT_PID] = TEXT("process.parent_pid"),
@@ -115,7 +113,7 @@ static const struct text attr_keys[] = {
 	[A_THROTTLE_DROPPED] = TEXT("ebpf_container_otel.throttle.dropped"),
 };
 
-/* Per event type (index = enum event_type): `event.name` and the body's prefix. */
+/* Per event type (index = enum event_type): the LogRecord's `event_name` and the body's prefix. */
 static const struct text event_names[] = {
 	[EVENT_EXEC] = TEXT("process.exec"),
 	[EVENT_EXIT] = TEXT("process.exit"),
@@ -767,7 +765,6 @@ static void encode_record(struct out *restrict o, struct log_encoder *enc, const
 	}
 	}
 
-	attr_str(o, A_EVENT_NAME, name->s, name->len);
 	attr_int(o, A_PID, FIELD(rec, struct event_header, tgid));
 	attr_int(o, A_THREAD_ID, FIELD(rec, struct event_header, pid));
 	put_process_attrs(o, enc, rec, comm);

@@ -206,7 +206,6 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
       expect([exec.record.severityNumber, exec.record.severityText]).toEqual([9, 'INFO']);
       expect(plain(exec.record.body)).toBe('exec /bin/sh');
       expect(exec.attributes).toEqual({
-        'event.name': 'process.exec',
         'process.pid': String(r.pid),
         // exec replaces the process image in its (only) thread: its id is the pid.
         'thread.id': String(r.pid),
@@ -229,7 +228,6 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
 
       expect(plain(marker.record.body)).toBe(`open ${marker.attributes['file.path']}`);
       expect(marker.attributes).toMatchObject({
-        'event.name': 'file.open',
         'file.path': r.marker,
         'process.executable.name': 'touch',
         'process.real_user.id': '0',
@@ -242,7 +240,7 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
       expect([marker.record.severityNumber, marker.record.severityText]).toEqual([9, 'INFO']);
       expect(hostname.attributes).toMatchObject({ 'file.path': '/etc/hostname', 'process.executable.name': 'cat' });
 
-      expect(exit.attributes).toMatchObject({ 'event.name': 'process.exit', 'process.exit.code': '0', 'process.pid': String(r.pid) });
+      expect(exit.attributes).toMatchObject({ 'process.exit.code': '0', 'process.pid': String(r.pid) });
       expect(plain(exit.record.body)).toBe('exit 0');
 
       // Grouped by container: every record of this container's cgroup is under this resource, and

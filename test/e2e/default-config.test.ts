@@ -65,7 +65,6 @@ requires('bpf', 'bpftool').describe('`npm start`: the agent with its embedded de
     expect(exit.resource).toEqual(hostResource);
     expect(plain(exec.record.body)).toBe('exec /bin/sh');
     expect(exec.attributes).toMatchObject({
-      'event.name': 'process.exec',
       'process.pid': String(pid),
       'process.parent_pid': String(process.pid),
       'process.executable.path': '/bin/sh',
@@ -76,7 +75,7 @@ requires('bpf', 'bpftool').describe('`npm start`: the agent with its embedded de
       'linux.mnt_ns.id': String(mntns(process.pid)),
     });
     expect(plain(exit.record.body)).toBe('exit 7');
-    expect(exit.attributes).toMatchObject({ 'event.name': 'process.exit', 'process.pid': String(pid), 'process.exit.code': '7' });
+    expect(exit.attributes).toMatchObject({ 'process.pid': String(pid), 'process.exit.code': '7' });
     expect(exit.attributes['linux.process.exit_signal']).toBeUndefined();
     expect(BigInt(exit.record.timeUnixNano)).toBeGreaterThanOrEqual(BigInt(exec.record.timeUnixNano));
 

@@ -315,7 +315,6 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
   expect([exec.severityNumber, exec.severityText, exec.eventName]).toEqual([9, 'INFO', 'process.exec']);
   expect(plain(exec.body)).toBe('exec /usr/bin/curl');
   expect(attrs(exec.attributes)).toEqual({
-    'event.name': 'process.exec',
     'process.executable.path': '/usr/bin/curl',
     'process.command_args': ['curl', '-s', 'http://x/ä'],
     'process.pid': '101',
@@ -331,7 +330,6 @@ export function expectSampleRequest(req: JsonRequest, batch: EventBatch): void {
   expect([open.severityNumber, open.severityText, open.eventName]).toEqual([13, 'WARN', 'file.open']);
   expect(plain(open.body)).toBe('open /etc/missing');
   expect(attrs(open.attributes)).toEqual({
-    'event.name': 'file.open',
     'file.path': '/etc/missing',
     'linux.open.flags': '2',
     'error.type': 'ENOENT',

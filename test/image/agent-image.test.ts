@@ -64,7 +64,7 @@ function records(agent: AgentContainer): FlatRecord[] {
 const execsOf = (all: FlatRecord[], marker: string) =>
   all.filter(
     (f) =>
-      f.attributes['event.name'] === 'process.exec' &&
+      f.record.eventName === 'process.exec' &&
       f.attributes['process.executable.path'] === '/bin/sh' &&
       JSON.stringify(f.attributes['process.command_args']).includes(`true ${marker}`),
   );

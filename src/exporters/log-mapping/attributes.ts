@@ -5,7 +5,6 @@
  * spells the same keys. docs/otlp-mapping.md documents each one.
  */
 export const ATTRIBUTE_KEYS = [
-  'event.name',
   'process.pid',
   'thread.id',
   'process.parent_pid',
@@ -39,7 +38,6 @@ function indexOf<K extends AttributeName>(name: K): number {
 
 /** Attribute key indices, by short name. */
 export const Attr = {
-  eventName: indexOf('event.name'),
   pid: indexOf('process.pid'),
   threadId: indexOf('thread.id'),
   parentPid: indexOf('process.parent_pid'),

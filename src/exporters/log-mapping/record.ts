@@ -9,7 +9,10 @@ export const Severity = {
 } as const;
 export type SeverityLevel = (typeof Severity)[keyof typeof Severity];
 
-/** `event.name` per kernel event type. */
+/**
+ * The LogRecord's `event_name` per kernel event type. Not repeated as an `event.name` attribute:
+ * the registry deprecates it for the field (docs/otlp-mapping.md).
+ */
 export const EVENT_NAMES: Readonly<Record<EventTypeName, string>> = {
   exec: 'process.exec',
   exit: 'process.exit',
@@ -128,7 +131,6 @@ export function writeLogRecord(batch: EventBatch, i: number, w: LogRecordWriter)
     }
   }
 
-  w.str(Attr.eventName, EVENT_NAMES[type]);
   w.int(Attr.pid, batch.tgid(i));
   w.int(Attr.threadId, batch.pid(i));
   w.int(Attr.parentPid, batch.ppid(i));

@@ -71,7 +71,7 @@ export class AgentRecords {
         const a = flat.attributes;
         const r = flat.resource;
         this.all.push({
-          event: String(a['event.name'] ?? flat.record.eventName ?? ''),
+          event: String(flat.record.eventName ?? ''),
           commandLine: commandLine(a['process.command_args'] ?? a['process.command_line']),
           path: String(a['file.path'] ?? ''),
           pid: String(a['process.pid'] ?? ''),
