@@ -343,7 +343,7 @@ requires('bpf', 'python3').describe('eBPF receiver: cgroup records have a ring b
     return Number(m[1]);
   }
 
-  it('while a full events ring drops events, delivers every mkdir and rmdir, each mkdir no later than its cgroup first events', async () => {
+  it("while a full events ring drops events, delivers every mkdir and rmdir, each mkdir no later than its cgroup's first events", async () => {
     // One page: the first cgroup's flood of opens fills it long before the drain, which the spawnSync holds off.
     // Batches of 8 records: the 40 cgroup records and the events that fit take several, so their order shows.
     const { receiver, settings, batches } = await startReceiver('cgring-full-events', 4096, 8);
