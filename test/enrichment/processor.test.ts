@@ -116,6 +116,24 @@ describe('container enrichment: the hot path', () => {
     expect(r.processor.counters).toMatchObject({ hits: 6, misses: 2, hostEvents: 4 });
   });
 
+  test('a run is only the very next record: a record in between that makes the index know a cgroup ends it', async () => {
+    const r = rig({ pending: { deadline: '10s' } });
+    await r.processor.start();
+    // Its cgroup_mkdir record was lost; a process of it still in the host's mount namespace (runc's init) comes first.
+    const c = box(ID_C, 401, 6001);
+    r.cgroups.mkdir(c.cgroupId, c.path);
+    r.proc.process(42, c.path, c.mntns);
+    r.clients[0].start(container(ID_C, 0), true);
+    const initAt = { mntns: HOST, cgroupId: c.cgroupId };
+    await send(r, [execRecord(41, initAt), execRecord(42, c), execRecord(43, initAt)]);
+    await r.out.waitFor(() => r.out.count() === 3, 'held records released');
+    expect(r.out.records().map((x) => [x.pid, x.id])).toEqual([
+      [41, null],
+      [42, ID_C],
+      [43, ID_C],
+    ]);
+  });
+
   test('host_events: drop removes records of no container (host and private-namespace services), counted as dropped', async () => {
     const r = rig({ host_events: 'drop' });
     const a = box(ID_A, 101, 5001);

@@ -46,8 +46,14 @@ const START_LIST_WAIT_MS = 5000;
 /** First retry of a runtime lookup (a runtime may make the cgroup a moment before it answers for the id); doubles up to RETRY_MAX_MS. */
 const RETRY_BASE_MS = 2;
 const RETRY_MAX_MS = 100;
-/** How long a path that only looks like containerd's /<namespace>/<id> waits for containerd to confirm it. */
-const UNCERTAIN_LOOKUP_MS = 100;
+/**
+ * How long a path that only looks like containerd's /<namespace>/<id> waits for containerd to
+ * confirm it. A `ctr run --rm` container can be gone before it is asked, and then only its events
+ * tell it, which a loaded host delivers late: with 100 ms, one of twenty short-lived `ctr`
+ * containers went unattributed in a CI run. The cost is the first records of a cgroup that is no
+ * container's waiting this long, once.
+ */
+const UNCERTAIN_LOOKUP_MS = 1000;
 /** A lookup re-reads another agent's map at most this often (it is read every HOUSEKEEPING_MS anyway). */
 const SOURCE_REREAD_MS = 20;
 /** A walk of the cgroup tree for cgroups no record announced happens at most this often. */
@@ -163,8 +169,9 @@ export class ContainerEnrichmentProcessor implements Processor {
     let misses = 0;
     let dropped = 0;
     let notSelected = 0;
-    // The cgroup and mount namespace of the last record that was a plain host event or a hit
-    // (records come in runs of one process): the same pair is the same answer, with no lookup.
+    // The cgroup and mount namespace of the record just before, when it was a plain host event or
+    // a hit (records come in runs of one process): the same pair next is the same answer, with no
+    // lookup. Only the very next record: one taking another path may change the index (resolve).
     let runCgroupId = -1;
     let runMntns = -1;
     let runInfo: ContainerInfo | null = null;
@@ -178,6 +185,7 @@ export class ContainerEnrichmentProcessor implements Processor {
         else hits++;
         continue;
       }
+      runCgroupId = -1;
       let known = index.lookup(cgroupId);
       if (known === undefined) {
         if (mntns === host) known = null;
