@@ -54,6 +54,15 @@ function removed(r: Rig, b: Box): RecordSpec {
 }
 
 const send = (r: Rig, specs: RecordSpec[]) => r.processor.consumeLogs(batchOf(specs));
+
+/** Container C, described by the runtime, whose cgroup_mkdir record was lost (a full ring buffer): pid 42 of it is in /proc. */
+function lostMkdir(r: Rig): Box {
+  const c = box(ID_C, 401, 6001);
+  r.cgroups.mkdir(c.cgroupId, c.path);
+  r.proc.process(42, c.path, c.mntns);
+  r.clients[0].start(container(ID_C, 0), true);
+  return c;
+}
 const ourMap = (r: Rig) => r.maps.pinned.get(DEFAULT_WRITE_MAP_PATH)!;
 
 describe('container enrichment: the hot path', () => {
@@ -119,11 +128,8 @@ describe('container enrichment: the hot path', () => {
   test('a run is only the very next record: a record in between that makes the index know a cgroup ends it', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    // Its cgroup_mkdir record was lost; a process of it still in the host's mount namespace (runc's init) comes first.
-    const c = box(ID_C, 401, 6001);
-    r.cgroups.mkdir(c.cgroupId, c.path);
-    r.proc.process(42, c.path, c.mntns);
-    r.clients[0].start(container(ID_C, 0), true);
+    // A process of it still in the host's mount namespace (runc's init) comes first.
+    const c = lostMkdir(r);
     const initAt = { mntns: HOST, cgroupId: c.cgroupId };
     await send(r, [execRecord(41, initAt), execRecord(42, c), execRecord(43, initAt)]);
     await r.out.waitFor(() => r.out.count() === 3, 'held records released');
@@ -341,11 +347,7 @@ describe('container enrichment: containers learned from the kernel', () => {
   test('a cgroup no record announced is resolved through /proc/<pid>/cgroup', async () => {
     const r = rig({ pending: { deadline: '10s' } });
     await r.processor.start();
-    // Its cgroup_mkdir record was lost (a full ring buffer).
-    const c = box(ID_C, 401, 6001);
-    r.cgroups.mkdir(c.cgroupId, c.path);
-    r.proc.process(42, c.path, c.mntns);
-    r.clients[0].start(container(ID_C, 0), true);
+    const c = lostMkdir(r);
     await send(r, [execRecord(42, c, 'first'), execRecord(42, c, 'second')]);
     await r.out.waitFor(() => r.out.count() === 2, 'held records released');
     expect(r.out.records().map((x) => [x.comm, x.id])).toEqual([
