@@ -4,7 +4,7 @@
  * kernel → user-space baseline.
  *
  * Per rate, two phases back to back (their order alternates from rate to rate):
- *   c      bench/receiver/c_consumer (openat programs, same 5 ms drain) while
+ *   c      bench/receiver/c_consumer (openat programs, same 20 ms drain) while
  *          bench/receiver/producer opens a real file at the rate;
  *   agent  `bin/ebpf-container-otel.js run --config <generated>` — the default
  *          event set (exec, exit, open, connect), container_enrichment, the otlp

@@ -1,6 +1,6 @@
 /**
  * Receiver benchmark: the same BPF object (openat programs, 32 MiB ring,
- * NO_WAKEUP + 5 ms drain) read by a plain C libbpf consumer and by the Node
+ * NO_WAKEUP + 20 ms drain) read by a plain C libbpf consumer and by the Node
  * receiver, under the same producer (threads hammering openat on the empty
  * path, which fails with ENOENT before any path walk, so the syscall is
  * cheap and the traced programs dominate). Prints events/s, drops and CPU

@@ -238,7 +238,7 @@ static bool parse_options(napi_env env, napi_value obj, struct options *o)
 	o->ring_size = DEFAULT_RING_SIZE;
 	o->exec_args_max = MAX_ARGS_LEN;
 	o->max_batch_records = DEFAULT_BATCH_RECORDS;
-	o->drain_interval_ms = 5;
+	o->drain_interval_ms = 20;
 	o->cgroup_events = true;
 	for (int i = 1; i <= EVENT_CONNECT; i++)
 		o->events[i] = true;

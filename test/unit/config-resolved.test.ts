@@ -43,7 +43,7 @@ const EBPF: EbpfReceiverConfig = {
     open: { include_path_prefixes: [], exclude_path_prefixes: [] },
     rate_limit: { per_container: 0, burst: 0 },
   },
-  batch: { max_records: 8192, drain_interval: '5ms', max_in_flight: 4 },
+  batch: { max_records: 8192, drain_interval: '20ms', max_in_flight: 4 },
   disable_programs: [],
 };
 

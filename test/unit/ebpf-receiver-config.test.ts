@@ -23,7 +23,7 @@ describe('ebpf receiver config', () => {
       hostMntns: 4026531841,
       cgroupSubsysIndex: 4,
       cgroupHierarchyId: 7,
-      drainIntervalMs: 5,
+      drainIntervalMs: 20,
       maxBatchRecords: 8192,
     });
   });
@@ -88,7 +88,7 @@ service: { pipelines: { logs: { receivers: [ebpf], exporters: [file] } } }
     );
     expect(problems).toEqual([
       'ring_buffer_size: "3MiB" must be a power of two between 4KiB and 1GiB (e.g. 32MiB)',
-      'batch.drain_interval: "2s" must be between 1ms and 1s (e.g. 5ms)',
+      'batch.drain_interval: "2s" must be between 1ms and 1s (e.g. 20ms)',
       'events: must list at least one of exec, exit, open, connect',
       expect.stringMatching(
         /^disable_programs\[0\]: "enter_open" is not a BPF program \(one of handle_exec, .*exit_connect, handle_cgroup_mkdir, handle_cgroup_rmdir\)$/,

@@ -109,7 +109,7 @@ export function createDefaultConfig(): EbpfReceiverConfig {
       open: { include_path_prefixes: [], exclude_path_prefixes: [] },
       rate_limit: { per_container: 0, burst: 0 },
     },
-    batch: { max_records: 8192, drain_interval: '5ms', max_in_flight: 4 },
+    batch: { max_records: 8192, drain_interval: '20ms', max_in_flight: 4 },
     disable_programs: [],
   };
 }
@@ -123,7 +123,7 @@ export function validateConfig(config: EbpfReceiverConfig): string[] {
   }
   const drainMs = parseDuration(config.batch.drain_interval);
   if (drainMs < 1 || drainMs > 1000) {
-    problems.push(`batch.drain_interval: "${config.batch.drain_interval}" must be between 1ms and 1s (e.g. 5ms)`);
+    problems.push(`batch.drain_interval: "${config.batch.drain_interval}" must be between 1ms and 1s (e.g. 20ms)`);
   }
   if (config.events.length === 0) problems.push(`events: must list at least one of ${TRACED_EVENT_NAMES.join(', ')}`);
   config.disable_programs.forEach((p, i) => {
