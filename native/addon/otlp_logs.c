@@ -24,6 +24,7 @@
 
 #include "addon.h"
 #include "events.h"
+#include "records.h"
 
 /* Field tags (field number << 3 | wire type) of opentelemetry/proto logs/v1 and common/v1. */
 #define T_SCOPE_LOG_RECORD 0x12 /* ScopeLogs.log_records = 2, LEN */
@@ -550,33 +551,6 @@ struct clock_params {
 	uint64_t observed_unix_ns;
 };
 
-/* The fixed part and the variable payload of the record lie inside its `size` (as EventBatch.parse checks). */
-static bool record_fits(const uint8_t *rec, const struct event_header *h)
-{
-	__u16 a, b;
-
-	switch (h->type) {
-	case EVENT_EXEC:
-		if (h->size < offsetof(struct exec_event, data))
-			return false;
-		memcpy(&a, rec + offsetof(struct exec_event, filename_len), 2);
-		memcpy(&b, rec + offsetof(struct exec_event, args_len), 2);
-		return offsetof(struct exec_event, data) + a + b <= h->size;
-	case EVENT_EXIT:
-		return h->size >= sizeof(struct exit_event);
-	case EVENT_OPEN:
-		if (h->size < offsetof(struct open_event, path))
-			return false;
-		memcpy(&a, rec + offsetof(struct open_event, path_len), 2);
-		return offsetof(struct open_event, path) + a <= h->size;
-	case EVENT_CONNECT:
-		return h->size >= sizeof(struct connect_event);
-	case EVENT_THROTTLE:
-		return h->size >= sizeof(struct throttle_event);
-	}
-	return false;
-}
-
 /*
  * Upper bound of one encoded record: kernel strings at most twice, tripled by repair; an argument
  * costs at most 4 bytes of framing for its 1-byte NUL (an empty argument: 4 bytes in all).
@@ -857,7 +831,7 @@ static napi_value encode_log_records(napi_env env, napi_callback_info info)
 			THROW(env, "encodeLogRecords: record %u is outside the batch", order[k]);
 		h.size = FIELD(src + at, struct event_header, size);
 		h.type = FIELD(src + at, struct event_header, type);
-		if (h.size > src_len - at || !record_fits(src + at, &h))
+		if (h.size > src_len - at || !record_fits(src + at, h.size, h.type))
 			THROW(env, "encodeLogRecords: record %u is malformed", order[k]);
 		bound = record_bound(h.size);
 		if ((size_t)(out + out_len - o.p) < bound) {

@@ -40,6 +40,7 @@
 #include "events.h"
 #include "ebpf_otel.skel.h"
 #include "maps.h"
+#include "records.h"
 
 struct program_spec {
 	const char *name;
@@ -559,7 +560,7 @@ static napi_value status_array(napi_env env, const struct bpf_state *st)
 
 /* ---- draining ---- */
 
-static void deliver(struct session *s, napi_value view, napi_value buffer);
+static void deliver(struct session *s, napi_value view, napi_value buffer, uint32_t cgroup_bytes, uint32_t events);
 
 static int ring_open(struct ring *r, int fd, uint32_t size)
 {
@@ -683,11 +684,16 @@ static void unused_buffer(struct session *s, napi_value buffer)
 		s->pool_n++;
 }
 
-/* A batch being filled: where its records go and its limits. */
+/*
+ * A batch being filled: where its records go and its limits. The records go
+ * from the front of the BATCH_BYTES at `out`; where each event record starts
+ * goes from the back (a u32 each, the last at the very end), so that JS walks
+ * no record to find them.
+ */
 struct batch_fill {
 	uint8_t *out;
 	size_t bytes;
-	uint32_t count, max_records, malformed;
+	uint32_t count, max_records, malformed, events;
 };
 
 /* Where ring_take stopped: at the end given, at a sample still being written, or at the batch's limit. */
@@ -700,9 +706,11 @@ enum take_end {
 /*
  * Copies the committed samples of r from its consumer position up to end into
  * the batch, within the batch's limits, and moves the consumer position past
- * what it took.
+ * what it took. Samples of the events ring (`events`) are checked as
+ * EventBatch.parse would (a bad one is counted malformed and left out) and
+ * their offsets recorded.
  */
-static enum take_end ring_take(struct ring *r, uint64_t end, struct batch_fill *b)
+static enum take_end ring_take(struct ring *r, uint64_t end, struct batch_fill *b, bool events)
 {
 	uint64_t pos;
 	uint32_t len, size;
@@ -723,17 +731,38 @@ static enum take_end ring_take(struct ring *r, uint64_t end, struct batch_fill *
 			b->malformed++;
 			continue;
 		}
-		if (b->count == b->max_records || b->bytes + size > BATCH_BYTES) {
+		if (b->count == b->max_records || b->bytes + size + 4 * ((size_t)b->events + 1) > BATCH_BYTES) {
 			stop = TAKE_FULL;
 			break;
 		}
 		ring_copy(r, b->out + b->bytes, pos + BPF_RINGBUF_HDR_SZ, size);
+		if (events) {
+			uint32_t at = (uint32_t)b->bytes;
+
+			if (!event_record_valid(b->out + b->bytes, size)) {
+				b->malformed++;
+				continue;
+			}
+			b->events++;
+			memcpy(b->out + BATCH_BYTES - 4 * (size_t)b->events, &at, 4);
+		}
 		b->bytes += size;
 		b->count++;
 	}
 	/* The samples are ours now: the kernel may reuse their space. */
 	__atomic_store_n(r->consumer_pos, (unsigned long)pos, __ATOMIC_RELEASE);
 	return stop;
+}
+
+/* The offsets went in from the back, the first last: reversed, they read in order. */
+static void offsets_in_order(uint32_t *offsets, uint32_t n)
+{
+	for (uint32_t i = 0, j = n; i + 1 < j; i++, j--) {
+		uint32_t t = offsets[i];
+
+		offsets[i] = offsets[j - 1];
+		offsets[j - 1] = t;
+	}
 }
 
 /*
@@ -755,6 +784,7 @@ static int drain_batch(struct session *s)
 	enum take_end cgroups, events = TAKE_ALL;
 	struct batch_fill b = { .max_records = s->max_records };
 	napi_value buffer;
+	uint32_t cgroup_bytes;
 
 	/* Acquire loads, in this order: the second cannot be read before the first. */
 	events_end = __atomic_load_n(s->ring.producer_pos, __ATOMIC_ACQUIRE);
@@ -763,32 +793,39 @@ static int drain_batch(struct session *s)
 		return 0;
 	if (!batch_buffer(s, &buffer, &b.out))
 		return -1;
-	cgroups = ring_take(&s->cgroup_ring, cgroups_end, &b);
+	cgroups = ring_take(&s->cgroup_ring, cgroups_end, &b, false);
+	cgroup_bytes = (uint32_t)b.bytes;
 	if (cgroups == TAKE_ALL)
-		events = ring_take(&s->ring, events_end, &b);
+		events = ring_take(&s->ring, events_end, &b, true);
 	s->malformed += b.malformed;
 	if (b.count) {
 		s->batches++;
 		s->records += b.count;
 		s->bytes += b.bytes;
-		deliver(s, buffer_view(s, buffer, b.bytes), buffer);
+		offsets_in_order((uint32_t *)(b.out + BATCH_BYTES) - b.events, b.events);
+		deliver(s, buffer_view(s, buffer, b.bytes), buffer, cgroup_bytes, b.events);
 	} else {
 		unused_buffer(s, buffer);
 	}
 	return cgroups != TAKE_ALL || events == TAKE_FULL;
 }
 
-/* The callback gets the batch (a view of the bytes it uses) and the Buffer behind it, for release(). */
-static void deliver(struct session *s, napi_value view, napi_value buffer)
+/*
+ * The callback gets the batch (a view of the bytes it uses), the Buffer behind it (for release(),
+ * and whose last 4 * events bytes are the event records' offsets), the bytes of cgroup records the
+ * batch starts with, and the number of event records after them.
+ */
+static void deliver(struct session *s, napi_value view, napi_value buffer, uint32_t cgroup_bytes, uint32_t events)
 {
 	napi_env env = s->env;
-	napi_value cb, recv, exc, args[2] = { view, buffer };
+	napi_value cb, recv, exc, args[4] = { view, buffer };
 	bool pending = false;
 
-	if (view && napi_get_reference_value(env, s->callback, &cb) == napi_ok &&
+	if (view && napi_create_uint32(env, cgroup_bytes, &args[2]) == napi_ok &&
+	    napi_create_uint32(env, events, &args[3]) == napi_ok && napi_get_reference_value(env, s->callback, &cb) == napi_ok &&
 	    napi_get_global(env, &recv) == napi_ok) {
 		/* make_callback runs the microtask queue after the call, as for any I/O callback. */
-		napi_make_callback(env, s->async_ctx, recv, cb, 2, args, NULL);
+		napi_make_callback(env, s->async_ctx, recv, cb, 4, args, NULL);
 	}
 	/* A throwing callback is an uncaught exception, as for any I/O callback. */
 	if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&

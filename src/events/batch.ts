@@ -117,6 +117,27 @@ export class EventBatch {
     return done();
   }
 
+  /**
+   * A batch as the addon's drain hands it over (native BatchCallback): the
+   * cgroup records it starts with (`cgroupBytes`) parsed here; the offsets of
+   * its `events` event records read from the end of `backing`, where the drain
+   * wrote them after checking each record as `parse` does, so no record is
+   * walked here. Anything but cgroup records in the cgroup part is malformed.
+   */
+  static fromDrain(buffer: Buffer, backing: Buffer, cgroupBytes: number, events: number, clock: BootClock): ParseResult {
+    let changes: CgroupChange[] = [];
+    let malformed = 0;
+    if (cgroupBytes > 0) {
+      const cgroups = EventBatch.parse(buffer.subarray(0, cgroupBytes), clock);
+      changes = cgroups.batch.cgroupChanges;
+      malformed = cgroups.malformed + cgroups.batch.length;
+    }
+    const offsets = new Uint32Array(backing.buffer, backing.byteOffset + backing.byteLength - 4 * events, events);
+    const batch = new EventBatch(buffer, offsets, clock);
+    batch.cgroupChanges = changes;
+    return { batch, malformed };
+  }
+
   /** A batch of the records whose index `keep` returns true for; shares the buffer. */
   filter(keep: (index: number) => boolean): EventBatch {
     const kept = new Uint32Array(this.length);

@@ -94,7 +94,7 @@ export interface EventTypeCounters {
 }
 
 export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
-  /** Samples whose header size was impossible (skipped by the addon). */
+  /** Samples the addon skipped: an impossible size, or an event record failing the checks of EventBatch.parse. */
   malformed: number;
   batches: number;
   records: number;
@@ -105,8 +105,13 @@ export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
  * One drained batch: `batch` holds the records (a view), `backing` is the
  * pooled Buffer behind it; handing `backing` to `BpfSession.release` once
  * nothing reads `batch` any more lets the next batches reuse its memory.
+ * The batch starts with `cgroupBytes` of cgroup records; `events` event
+ * records follow, each checked as EventBatch.parse checks them (the others are
+ * counted in `stats().malformed`), and the last `4 * events` bytes of
+ * `backing` are where each starts in `batch` (u32, host order): see
+ * `drainedBatch`.
  */
-export type BatchCallback = (batch: Buffer, backing: Buffer) => void;
+export type BatchCallback = (batch: Buffer, backing: Buffer, cgroupBytes: number, events: number) => void;
 
 export interface BpfSession {
   programs(): ProgramStatus[];

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { bootTimeNs, openBpfSession, probePrograms, BREAK_PROGRAMS_ENV } from '../../src/native';
-import type { CgroupChange, EventBatch } from '../../src/events';
+import { BootClock, type CgroupChange, EventBatch } from '../../src/events';
 import { detectContainerHierarchy } from '../../src/host/cgroups';
 import { ebpfReceiverFactory } from '../../src/receivers/ebpf';
 import type { EbpfReceiverConfig } from '../../src/receivers/ebpf';
@@ -478,6 +478,38 @@ requires('bpf').describe('eBPF session lifecycle', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(calls).toBe(1);
     expect(() => session.stats()).toThrow(/after close/);
+  });
+});
+
+requires('bpf').describe('eBPF session: the drain finds the records for JavaScript', () => {
+  it("writes each event record's offset at the end of the batch Buffer: the records EventBatch.parse finds, in order", async () => {
+    const clock = new BootClock();
+    const seen: Array<{ parsed: number[]; drained: number[]; changes: [number, number]; malformed: [number, number] }> = [];
+    const session = openBpfSession({ events: ['exec', 'exit', 'open'], ringBufferSize: 1 << 20 }, (batch, backing, cgroupBytes, events) => {
+      const parsed = EventBatch.parse(batch, clock);
+      const drained = EventBatch.fromDrain(batch, backing, cgroupBytes, events, clock);
+      seen.push({
+        parsed: Array.from(parsed.batch.offsets),
+        drained: Array.from(drained.batch.offsets),
+        changes: [parsed.batch.cgroupChanges.length, drained.batch.cgroupChanges.length],
+        malformed: [parsed.malformed, drained.malformed],
+      });
+    });
+    try {
+      // Execs, exits and opens of several sizes (paths of different lengths).
+      for (let i = 0; i < 20; i++) spawnSync('cat', [`/etc/hostname`, `/nonexistent/${'x'.repeat(i * 7)}`]);
+      const deadline = Date.now() + 5000;
+      while (seen.reduce((n, b) => n + b.drained.length, 0) < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      session.close();
+    }
+    expect(seen.reduce((n, b) => n + b.drained.length, 0)).toBeGreaterThanOrEqual(60);
+    expect(seen.some((b) => b.drained.length > 1)).toBe(true);
+    for (const b of seen) {
+      expect(b.drained).toEqual(b.parsed);
+      expect(b.changes[1]).toBe(b.changes[0]);
+      expect(b.malformed).toEqual([0, 0]);
+    }
   });
 });
 

@@ -60,7 +60,11 @@ export const registerBpfMetrics = componentMetrics<BpfMetricsSource>([
   ),
   perSession('ring_records_total', 'Records drained from the ring buffers (events and cgroup records).', (s) => s.records),
   perSession('ring_bytes_total', 'Bytes of records drained from the ring buffers.', (s) => s.bytes),
-  perSession('ring_malformed_total', 'Ring buffer samples (of either ring) with an impossible size, skipped.', (s) => s.malformed),
+  perSession(
+    'ring_malformed_total',
+    'Ring buffer samples the drain skipped: of either ring with an impossible size, or event records failing the checks of EventBatch.parse (version, type, lengths).',
+    (s) => s.malformed,
+  ),
   {
     type: 'gauge',
     name: `${BPF}program_loaded`,

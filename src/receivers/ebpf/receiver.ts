@@ -51,7 +51,9 @@ export class EbpfReceiver implements Receiver {
         hierarchy: detectContainerHierarchy(layout.cgroup),
         hostMntns: hostMountNamespace(layout.proc, logger, cachedKernelNamespaces),
       };
-      this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer, backing) => this.onBatch(buffer, backing));
+      this.session = openBpfSession(toSessionOptions(this.config, process.pid, host), (buffer, backing, cgroupBytes, events) =>
+        this.onBatch(buffer, backing, cgroupBytes, events),
+      );
     } catch (err) {
       const msg = (err as Error).message;
       const hint = /Operation not permitted|EPERM|Permission denied/.test(msg)
@@ -149,9 +151,9 @@ export class EbpfReceiver implements Receiver {
    * downstream is done with it (the promise settled): consumers read a batch
    * while they consume it, and copy what they keep (docs/design.md, batches).
    */
-  private onBatch(buffer: Buffer, backing: Buffer): void {
+  private onBatch(buffer: Buffer, backing: Buffer, cgroupBytes: number, events: number): void {
     const { stage } = this.settings;
-    const { batch, malformed } = EventBatch.parse(buffer, this.settings.clock);
+    const { batch, malformed } = EventBatch.fromDrain(buffer, backing, cgroupBytes, events, this.settings.clock);
     stage.receive(batch.length + malformed);
     stage.drop(malformed, 'decode_error');
     if (batch.length === 0 && batch.cgroupChanges.length === 0) {
@@ -209,7 +211,7 @@ export class EbpfReceiver implements Receiver {
       );
     }
     this.droppedSeen = dropped;
-    // Samples the addon skipped (impossible size) never reach parse(): count them here.
+    // Samples the addon skipped (impossible size, failed checks) never reach the batch: count them here.
     this.settings.stage.drop(stats.malformed - this.malformedSeen, 'decode_error');
     this.malformedSeen = stats.malformed;
   }
