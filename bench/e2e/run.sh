@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-agent benchmark (needs root and the built addon): builds the C producer
 # and consumer, compiles the TypeScript, runs bench/e2e/run.ts.
-#   RATES=50000,100000,200000,400000 BENCH_SECONDS=10 WARMUP_SECONDS=3 THREADS=2 ROUNDS=1 bash bench/e2e/run.sh
+#   RATES=50000,100000,200000,400000 BENCH_SECONDS=10 WARMUP_SECONDS=60 THREADS=2 ROUNDS=1 bash bench/e2e/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash bench/receiver/build.sh

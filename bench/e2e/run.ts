@@ -24,7 +24,7 @@
  * else on the host that opens, execs or connects is traced too and counted
  * as such ("other").
  *
- *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 WARMUP_SECONDS=3 THREADS=2 ROUNDS=1
+ *   bash bench/e2e/run.sh      # RATES=50000,100000,200000,400000 BENCH_SECONDS=10 WARMUP_SECONDS=60 THREADS=2 ROUNDS=1
  *
  * AGENTS=/path/a,/path/b runs the agent of each of those checkouts (built: dist/ and the addons) in
  * turn at each rate, for a before/after in one run (default: this checkout); an entry
@@ -51,9 +51,11 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 /**
  * Load at the same rate before the measured window, so the window sees the agent as it runs for
  * days: its hot code compiled by V8's optimizing tiers and its first major GC done, both of which
- * otherwise land in the first seconds of load (`perf`: 4 % of the window in V8's compiler threads).
+ * otherwise land in the window. A minute: the per-request code (node's HTTP/2 request path, ~26
+ * calls a second at 200 k/s) still ran in V8's baseline tier 13 s after start (`perf`), and V8's
+ * compiler threads were still busy.
  */
-const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 60);
 const THREADS = Number(process.env.THREADS ?? 2);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 /** Extra YAML under receivers.ebpf / exporters.otlp (e.g. to compare settings); empty by default. */
