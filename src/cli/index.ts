@@ -16,6 +16,7 @@ import { otlpEncoderAddonError } from '../native/otlp-logs';
 import { containersCommand } from './containers';
 import { formatChecks } from './doctor';
 import { kernelFloorRefusal, pipelineUsesEbpf } from './kernel-floor';
+import { execWithAgentFlags } from './v8-flags';
 
 type FlagKind = 'value' | 'switch';
 
@@ -133,8 +134,11 @@ export async function main(argv: string[]): Promise<number> {
   if (configFlag === '') return usageError(command, '--config needs a FILE');
   const configPath = typeof configFlag === 'string' ? configFlag : undefined;
   switch (command) {
-    case 'run':
+    case 'run': {
+      const notApplied = execWithAgentFlags();
+      if (notApplied) process.stderr.write(`warning: ${notApplied}\n`);
       return run(configPath ?? DEFAULT_CONFIG_PATH);
+    }
     case 'validate':
       if (!configPath) return usageError(command, 'needs --config FILE');
       return validate(configPath);

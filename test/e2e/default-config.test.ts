@@ -4,12 +4,14 @@
  * own process on real BPF; then Ctrl-C.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentProcess, REPO_ROOT, waitFor } from '../harness';
 import { flatRecords, plain, type FlatRecord, type JsonRequest } from '../exporters/fixtures';
 import { mntns } from '../runtimes/helpers';
 import { requires } from '../harness/requires';
+import { AGENT_V8_FLAGS } from '../../src/cli/v8-flags';
 
 requires('bpf', 'bpftool').describe('`npm start`: the agent with its embedded default config', () => {
   let agent: AgentProcess | undefined;
@@ -29,6 +31,10 @@ requires('bpf', 'bpftool').describe('`npm start`: the agent with its embedded de
     );
     const port = await agent.metricsPort();
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    // `run` started node again with the agent's V8 flags, in the same process.
+    const argv = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0');
+    for (const flag of AGENT_V8_FLAGS) expect(argv).toContain(flag);
+    expect(agent.log()).not.toContain('not applied');
 
     // The whole host is traced: keep only this command's records, count all of them.
     const child = spawn('/bin/sh', ['-c', 'exit 7'], { stdio: 'ignore' });
