@@ -822,8 +822,8 @@ static void deliver(struct session *s, napi_value view, napi_value buffer, uint3
 	bool pending = false;
 
 	if (view && napi_create_uint32(env, cgroup_bytes, &args[2]) == napi_ok &&
-	    napi_create_uint32(env, events, &args[3]) == napi_ok && napi_get_reference_value(env, s->callback, &cb) == napi_ok &&
-	    napi_get_global(env, &recv) == napi_ok) {
+	    napi_create_uint32(env, events, &args[3]) == napi_ok &&
+	    napi_get_reference_value(env, s->callback, &cb) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
 		/* make_callback runs the microtask queue after the call, as for any I/O callback. */
 		napi_make_callback(env, s->async_ctx, recv, cb, 4, args, NULL);
 	}
