@@ -109,7 +109,7 @@ export interface SessionStats extends Record<BpfRecordName, EventTypeCounters> {
  * records follow, each checked as EventBatch.parse checks them (the others are
  * counted in `stats().malformed`), and the last `4 * events` bytes of
  * `backing` are where each starts in `batch` (u32, host order): see
- * `drainedBatch`.
+ * `EventBatch.fromDrain`.
  */
 export type BatchCallback = (batch: Buffer, backing: Buffer, cgroupBytes: number, events: number) => void;
 
