@@ -164,12 +164,13 @@ describe('OTLP logs exporter → gRPC sink', () => {
     sink.failWith(status.RESOURCE_EXHAUSTED, 1, 100);
     await exporter.consumeLogs(execBatch(10, [POD_CONTAINER], 10));
     await until(() => sink.records === 20, 'records after RESOURCE_EXHAUSTED with RetryInfo');
+    // The sink counts a request before its answer reaches the exporter: wait for the answer.
+    await until(() => settings.stage.sent === 20, 'the exporter to see the last request accepted');
     expect(sink.calls).toBe(2 + 1 + 1 + 1);
     expect(receivedSeqs(sink).sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
     const retries = await settings.metrics.getSingleMetricAsString('ebpf_container_otel_exporter_send_retries_total');
     expect(retries).toContain('code="UNAVAILABLE"} 2');
     expect(retries).toContain('code="RESOURCE_EXHAUSTED"} 1');
-    expect(settings.stage.sent).toBe(20);
   });
 
   test('non-retryable codes drop the request, counted as export_failed, with a clear error', async () => {
