@@ -133,7 +133,7 @@ service:
       // Some activity of every traced kind while Prometheus scrapes.
       busy = setInterval(() => spawn('/bin/sh', ['-c', 'cat /etc/hostname >/dev/null'], { stdio: 'ignore' }), 100);
       await prom.queryUntilPresent('ebpf_container_otel_records_received_total');
-    }, 60_000);
+    }, 180_000);
 
     afterAll(async () => {
       clearInterval(busy);

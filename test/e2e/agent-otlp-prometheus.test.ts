@@ -330,7 +330,7 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
         `ebpf_container_otel_container_events_total{container="${ctrId}",k8s_namespace="",k8s_workload_kind="",k8s_workload_name="",event="open"}`,
         () => sinkCount((f) => f.resource['container.id'] === ctrId && f.record.eventName === 'file.open'),
       );
-    }, 60_000);
+    }, 180_000);
 
     test('SIGINT: exit code 0; the OTLP exporter delivered every record the processor passed on, and nothing was dropped', async () => {
       expect(await agent.stop('SIGINT')).toBe(0);

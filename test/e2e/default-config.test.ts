@@ -96,5 +96,5 @@ requires('bpf', 'bpftool').describe('`npm start`: the agent with its embedded de
     const file = agent.finalTelemetry()!.find((s) => s.component === 'exporters.file')!;
     expect(file.sent).toBeGreaterThan(0);
     expect(stdoutRecords).toBe(file.sent);
-  }, 60_000);
+  }, 180_000);
 });

@@ -362,7 +362,7 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc', 'prometheus', 'promtool'
             throw new Error(`${err.message}; prometheus has ${JSON.stringify(await prom!.query(promql))}`);
           });
         }
-      }, 60_000);
+      }, 180_000);
     });
   },
 );

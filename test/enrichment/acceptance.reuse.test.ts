@@ -23,8 +23,12 @@ const MAP = `${DIR}/containers`;
 const STEPS = 20;
 /** One-shot containers run at once in each step. */
 const ONE_SHOTS_PER_STEP = 4;
-/** How long the processor gets to bring the pinned map in line with the live containers. */
-const MAP_CATCH_UP_MS = 1000;
+/**
+ * How long the processor gets to bring the pinned map in line with the live containers. The 1 s
+ * bound of a single start or stop is acceptance.containerd's; here 42 checks poll with a blocking
+ * bpftool on a host busy with containers, so the bound is looser and the slowest catch-up printed.
+ */
+const MAP_CATCH_UP_MS = 3000;
 /** How long a short container runs (exec'ing) before the next one starts. */
 const SHORT_LIFE_MS = 150;
 /** The processor's `pending.deadline` (its default, which the pipeline keeps): records may still come this long after the last step. */
@@ -87,6 +91,7 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc').describe(
       const live = new Map<string, number>();
       const ours = new Set<string>();
       const mapProblems: string[] = [];
+      let slowestCatchUpMs = 0;
       const usedMntns = new Map<number, string>();
       let reused = 0;
 
@@ -111,7 +116,10 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc').describe(
         let last: string[] = [];
         for (;;) {
           last = mapMismatch();
-          if (last.length === 0) return;
+          if (last.length === 0) {
+            slowestCatchUpMs = Math.max(slowestCatchUpMs, Date.now() - t);
+            return;
+          }
           if (Date.now() - t > MAP_CATCH_UP_MS) break;
           await new Promise((r) => setTimeout(r, 20));
         }
@@ -189,7 +197,7 @@ requires('bpf', 'bpftool', 'containerd', 'ctr', 'runc').describe(
                 const e = row.wrong[0] ?? row.unenriched[0];
                 return `  ${id}: right ${row.right}, wrong ${row.wrong.length}, unenriched ${row.unenriched.length}${e ? `, e.g. ${show(e)}` : ''}`;
               }),
-            `pinned map: ${mapProblems.length} of ${2 * STEPS + 2} checks not in line with the live containers within ${MAP_CATCH_UP_MS} ms`,
+            `pinned map: ${mapProblems.length} of ${2 * STEPS + 2} checks not in line with the live containers within ${MAP_CATCH_UP_MS} ms; the slowest in line after ${slowestCatchUpMs} ms`,
             ...mapProblems.slice(0, 20).map((l) => `  ${l}`),
           ].join('\n'),
         );

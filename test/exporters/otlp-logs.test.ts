@@ -276,18 +276,20 @@ describe('OTLP logs exporter → gRPC sink', () => {
     // No scheme: without INSECURE the exporter would speak TLS to this plaintext sink.
     process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = sink.address;
     process.env.OTEL_EXPORTER_OTLP_INSECURE = 'true';
-    process.env.OTEL_EXPORTER_OTLP_LOGS_TIMEOUT = '300';
+    // Long enough for the first request's connect on a loaded machine, well under the 10 s default.
+    process.env.OTEL_EXPORTER_OTLP_LOGS_TIMEOUT = '1000';
     try {
       const made = createExporter({ retry_on_failure: { enabled: false }, batch: { delay: '10ms' } });
       cleanups.push(() => made.exporter.shutdown());
       await made.exporter.start();
       await made.exporter.consumeLogs(execBatch(3, [null]));
-      await until(() => sink.records === 3, 'records over plaintext', 5_000);
+      await until(() => made.settings.stage.sent === 3, 'records over plaintext', 10_000);
+      expect(sink.records).toBe(3);
 
       sink.stall();
       await made.exporter.consumeLogs(execBatch(5, [null], 3));
-      // 300 ms per attempt, not the 10 s default.
-      await until(() => made.settings.stage.dropped.get('export_failed') === 5, 'the stalled export to time out', 3_000);
+      // 1 s per attempt, not the 10 s default.
+      await until(() => made.settings.stage.dropped.get('export_failed') === 5, 'the stalled export to time out', 5_000);
       expect(made.settings.logLines.join('')).toMatch(/DEADLINE_EXCEEDED/);
       sink.release();
     } finally {
@@ -304,7 +306,8 @@ describe('OTLP logs exporter → gRPC sink', () => {
       sending_queue: { queue_size: queueSize, num_consumers: 2 },
       batch: { max_size: 200, delay: '50ms' },
       retry_on_failure: { enabled: true, initial_interval: '100ms', max_interval: '1s', max_elapsed_time: '0s' },
-      timeout: '2s',
+      // An answer late past the deadline would have its request sent again: keep the deadline far from a loaded machine's delays.
+      timeout: '10s',
     });
     let seq = 0;
     const perTick = 25; // 25 records / 50 ms = 500 records/s

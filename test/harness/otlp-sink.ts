@@ -126,6 +126,7 @@ export class OtlpSink {
     for (const answer of waiting) answer();
   }
 
+  /** Counts a request before its answer is sent: a test waiting on these counts must not read the exporter's yet. */
   private handle(request: Buffer, cb: grpc.sendUnaryData<Buffer>, metadata: grpc.Metadata): void {
     this.calls++;
     this.lastMetadata = metadata;

@@ -94,9 +94,12 @@ requires('bpf').describe('eBPF receiver: per-container rate limit, in the kernel
         // next record ends the throttle, with the count dropped in between.
         await sleep(1100);
         const later = await run('unshare', ['-m', 'cat', '/etc/hostname']);
-        const stop = await c.waitFor('throttle stop', (r) => r.type === 'throttle' && r.throttleStarted === false);
+        // Another container on the host may end a throttle of its own meanwhile: this one's is in our cgroup.
+        const stop = await c.waitFor(
+          'throttle stop',
+          (r) => r.type === 'throttle' && r.throttleStarted === false && r.cgroupId === inside.cgroupId,
+        );
         expect(stop.throttleDropped).toBeGreaterThan(1000);
-        expect(stop.cgroupId).toBe(inside.cgroupId);
         await c.waitFor('open of the later container', (r) => r.type === 'open' && r.tgid === later && r.path === '/etc/hostname');
         // The host (the agent's mount namespace) is never limited: 3,000 of its opens all arrive.
         const host = await run('sh', ['-c', 'i=0; while [ $i -lt 3000 ]; do : < /etc/hostname; i=$((i+1)); done']);

@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import { DockerClient } from '../../src/processors/container-enrichment/runtime';
 import { TEST_IMAGE, buildTestImage } from '../harness';
+import { waitFor } from '../harness/procs';
 import { capturingLogger, containersJson, EventRecorder, expectContainer, mntns, uniq, waitHealthy } from './helpers';
 
 /** One Engine API call, as `docker`/`podman` make them (`run --rm` = create with AutoRemove + start). */
@@ -160,8 +161,9 @@ function engineApiTests(runtime: 'docker' | 'podman', harness: () => EngineHarne
     expect(created.status).toBe(201);
     const { Id: id } = JSON.parse(created.body) as { Id: string };
     await rec.next('created', id, 5_000);
-    // The inspect went out before the event was delivered; this leaves it ample time to be answered.
-    await new Promise((r) => setTimeout(r, 200));
+    // The inspect went out before the event was delivered: remove the container once it is answered.
+    const prefetching = () => (client as unknown as { prefetching: number }).prefetching;
+    await waitFor("the create event's inspect to be answered", () => prefetching() === 0, 5_000, 10);
     expect((await engineApi(h.socket, 'DELETE', `/containers/${id}`)).status).toBe(204);
     await rec.next('deleted', id, 5_000);
     // Only an inspect answer knows the image id: no event carries it.

@@ -185,9 +185,8 @@ service:
     child.stderr.on('data', (d) => (stderr += d));
     try {
       for (let waited = 0; !stderr.includes('starting with') && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
-      // Well inside the processor's start: it waits up to 5 s for a runtime's first list.
-      await new Promise((r) => setTimeout(r, 500));
-      expect(held.length).toBeGreaterThan(0);
+      // The processor's start waits up to 5 s for a runtime's first list: signal while it waits.
+      await waitFor('the agent to ask the silent docker socket', () => held.length > 0, 4_000, 20);
       const signalledAt = Date.now();
       child.kill('SIGTERM');
       const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
