@@ -23,12 +23,8 @@ const MAP = `${DIR}/containers`;
 const STEPS = 20;
 /** One-shot containers run at once in each step. */
 const ONE_SHOTS_PER_STEP = 4;
-/**
- * How long the processor gets to bring the pinned map in line with the live containers. The 1 s
- * bound of a single start or stop is acceptance.containerd's; here 42 checks poll with a blocking
- * bpftool on a host busy with containers, so the bound is looser and the slowest catch-up printed.
- */
-const MAP_CATCH_UP_MS = 3000;
+/** How long the processor gets to bring the pinned map in line with the live containers (the slowest catch-up is printed). */
+const MAP_CATCH_UP_MS = 1000;
 /** How long a short container runs (exec'ing) before the next one starts. */
 const SHORT_LIFE_MS = 150;
 /** The processor's `pending.deadline` (its default, which the pipeline keeps): records may still come this long after the last step. */
