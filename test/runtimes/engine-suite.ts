@@ -1,8 +1,7 @@
 import * as http from 'node:http';
 import { DockerClient } from '../../src/processors/container-enrichment/runtime';
 import { TEST_IMAGE, buildTestImage } from '../harness';
-import { waitFor } from '../harness/procs';
-import { capturingLogger, containersJson, EventRecorder, expectContainer, mntns, uniq, waitHealthy } from './helpers';
+import { capturingLogger, containersJson, EventRecorder, expectContainer, mntns, uniq, waitHealthy, waitUntil } from './helpers';
 
 /** One Engine API call, as `docker`/`podman` make them (`run --rm` = create with AutoRemove + start). */
 function engineApi(
@@ -163,7 +162,7 @@ function engineApiTests(runtime: 'docker' | 'podman', harness: () => EngineHarne
     await rec.next('created', id, 5_000);
     // The inspect went out before the event was delivered: remove the container once it is answered.
     const prefetching = () => (client as unknown as { prefetching: number }).prefetching;
-    await waitFor("the create event's inspect to be answered", () => prefetching() === 0, 5_000, 10);
+    await waitUntil(() => prefetching() === 0, 5_000, "the create event's inspect answered");
     expect((await engineApi(h.socket, 'DELETE', `/containers/${id}`)).status).toBe(204);
     await rec.next('deleted', id, 5_000);
     // Only an inspect answer knows the image id: no event carries it.
